@@ -1,0 +1,543 @@
+"""Zoho Accounts: grant exchange, coordinated refresh, revoke and user info.
+
+The refresh protocol (see ``reliability.md`` 1.3): a token is refreshed when less than
+``REFRESH_MARGIN`` seconds remain. Exactly one process takes the store's refresh lease (a
+time-limited claim, never a lock held across the network call) and asks Zoho; the others keep
+using the still-valid token, or, once less than ``HARD_REFRESH_MARGIN`` remains, poll the store
+until the new token appears or the lease lapses. After Zoho's "Access Denied" throttle nobody asks
+again until ``THROTTLE_SECONDS`` have passed; after ``invalid_code`` nobody asks again at all until
+a person reconnects.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from django.views.decorators.debug import sensitive_variables
+
+from . import __version__
+from .conf import ZCRMSettings, get_settings
+from .exceptions import (
+    InvalidClientError,
+    InvalidGrantTokenError,
+    ReauthorizationRequired,
+    TokenNotFoundError,
+    TokenThrottledError,
+    ZCRMAuthError,
+    ZCRMConnectionError,
+    ZCRMError,
+    ZCRMImproperlyConfigured,
+    ZCRMMalformedResponseError,
+    ZCRMServerError,
+)
+from .persistence import TokenPersistence, get_persistence
+from .redaction import get_logger, redact, register_secret
+from .tokens import OAuthTokens, TokenStatus
+
+logger = get_logger(__name__)
+
+TOKEN_PATH = "/oauth/v2/token"
+REVOKE_PATH = "/oauth/v2/token/revoke"
+USER_INFO_PATH = "/oauth/user/info"
+AUTH_PATH = "/oauth/v2/auth"
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    """What ``/oauth/user/info`` says about the token's owner."""
+
+    email: str
+    zuid: str | None = None
+    display_name: str = ""
+
+
+class OAuthClient:
+    """Talks to Zoho Accounts and keeps each user's access token fresh in the token store."""
+
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        client_secret: str,
+        accounts_url: str,
+        persistence: TokenPersistence,
+        redirect_uri: str = "",
+        current_user_email: str = "",
+        refresh_margin: float = 300,
+        hard_refresh_margin: float = 60,
+        lease_seconds: float = 30,
+        throttle_seconds: float = 600,
+        timeout: tuple[float, float] = (5, 15),
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.client_id = client_id
+        self.client_secret = client_secret
+        register_secret(client_secret)
+        self.accounts_url = accounts_url.rstrip("/")
+        self.persistence = persistence
+        self.redirect_uri = redirect_uri
+        self.current_user_email = current_user_email
+        self.refresh_margin_ms = int(refresh_margin * 1000)
+        self.hard_margin_ms = int(min(hard_refresh_margin, refresh_margin) * 1000)
+        self.lease_ms = int(lease_seconds * 1000)
+        self.throttle_ms = int(throttle_seconds * 1000)
+        self.timeout = tuple(timeout)
+        self.clock = clock
+        self.sleep = sleep
+        self.session = session or requests.Session()
+        self.session.headers["User-Agent"] = f"django-zcrm/{__version__}"
+        self._cache: dict[str, OAuthTokens] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<OAuthClient client_id={self.client_id!r} accounts_url={self.accounts_url!r}>"
+
+    @classmethod
+    def from_settings(cls, conf: ZCRMSettings | None = None, **overrides: Any) -> OAuthClient:
+        """Build a client from ``settings.ZCRM``; configuration errors are raised here too."""
+        from .checks import configuration_errors
+
+        conf = conf or get_settings()
+        problems = configuration_errors(conf)
+        if problems:
+            raise ZCRMImproperlyConfigured(" ".join(problems))
+        kwargs: dict[str, Any] = dict(
+            client_id=conf.CLIENT_ID,
+            client_secret=conf.CLIENT_SECRET,
+            accounts_url=conf.accounts_url,
+            persistence=get_persistence(),
+            redirect_uri=conf.REDIRECT_URI,
+            current_user_email=conf.CURRENT_USER_EMAIL,
+            refresh_margin=conf.REFRESH_MARGIN,
+            hard_refresh_margin=conf.HARD_REFRESH_MARGIN,
+            lease_seconds=conf.REFRESH_LEASE_SECONDS,
+            throttle_seconds=conf.THROTTLE_SECONDS,
+            timeout=tuple(conf.TOKEN_TIMEOUT),
+        )
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+    # -- public API -----------------------------------------------------------------------------
+
+    def now_ms(self) -> int:
+        """The client's clock in epoch milliseconds."""
+        return int(self.clock() * 1000)
+
+    def resolve_user(self, user_identifier: str | None = None) -> str:
+        """The user to act for: the argument, else ZCRM['CURRENT_USER_EMAIL']."""
+        user = user_identifier or self.current_user_email
+        if not user:
+            raise ZCRMImproperlyConfigured(
+                "No Zoho user given: pass user_identifier (or --user) or set "
+                "ZCRM['CURRENT_USER_EMAIL'] to the e-mail the tokens were stored under."
+            )
+        return user
+
+    @sensitive_variables("grant_token", "body")
+    def generate_access_token(self, grant_token: str, user_identifier: str | None = None, *,
+                              accounts_server: str | None = None,
+                              discover_user: bool = False) -> OAuthTokens:
+        """Exchange a grant token for access + refresh tokens and store them; return them.
+
+        The tokens are stored under ``user_identifier``, else CURRENT_USER_EMAIL, else (or always,
+        with ``discover_user``, as the web flow needs) the e-mail Zoho reports for the token.
+        ``accounts_server`` is the data centre's accounts URL Zoho named on the redirect.
+        """
+        grant_token = (grant_token or "").strip()
+        if not grant_token:
+            raise InvalidGrantTokenError("The grant token is empty: paste the code Zoho showed you.")
+        register_secret(grant_token)
+        accounts_url = (accounts_server or self.accounts_url).rstrip("/")
+        params = {"grant_type": "authorization_code", "code": grant_token}
+        if self.redirect_uri:
+            params["redirect_uri"] = self.redirect_uri
+        sent_at = self.now_ms()
+        body = self._token_request(params, accounts_url, grant="authorization_code")
+        access_token = body["access_token"]
+        refresh_token = body.get("refresh_token")
+        if not refresh_token:
+            raise ZCRMAuthError(
+                "Zoho returned no refresh token: the grant token was made for online access. "
+                "Generate a new one with access_type=offline (a Self Client code always is)."
+            )
+        register_secret(refresh_token)
+        user = None if discover_user else (user_identifier or self.current_user_email)
+        if not user:
+            user = self.get_user_info(access_token, accounts_url=accounts_url).email
+        tokens = OAuthTokens(
+            user_identifier=user,
+            access_token=access_token,
+            refresh_token=refresh_token,
+            expiry_time=sent_at + _expires_in_ms(body),
+            api_domain=body.get("api_domain") or None,
+            accounts_server=accounts_server.rstrip("/") if accounts_server else None,
+            last_refreshed_at=sent_at,
+        )
+        self.persistence.save_oauth_tokens(tokens)
+        self._cache.pop(user, None)
+        logger.info("Stored new Zoho tokens for %s (access token expires in %ss).", user,
+                    _expires_in_ms(body) // 1000)
+        return tokens
+
+    def get_access_token(self, user_identifier: str | None = None) -> str:
+        """A usable access token for the user, refreshed first when it is (nearly) expired."""
+        return self.get_tokens(user_identifier).access_token
+
+    def get_tokens(self, user_identifier: str | None = None) -> OAuthTokens:
+        """The user's current tokens, refreshed first when the access token is (nearly) expired."""
+        user = self.resolve_user(user_identifier)
+        cached = self._cache.get(user)
+        remaining = cached.remaining_ms(self.now_ms()) if cached is not None else 0
+        if cached is not None and remaining > self.refresh_margin_ms:
+            return cached
+        lock = self._user_lock(user)
+        # While a sibling thread refreshes, a still-valid token is better than waiting for it.
+        if not lock.acquire(blocking=cached is None or remaining <= self.hard_margin_ms):
+            return cached  # type: ignore[return-value]
+        try:
+            return self._ensure_fresh(user, force=False, stale_token=None)
+        finally:
+            lock.release()
+
+    def refresh_access_token(self, user_identifier: str | None = None, *,
+                             stale_token: str | None = None) -> OAuthTokens:
+        """Mint a new access token now (one per process group, through the lease).
+
+        With ``stale_token`` (the token the CRM API just rejected), nothing is minted when another
+        process has already replaced it.
+        """
+        user = self.resolve_user(user_identifier)
+        self._cache.pop(user, None)
+        with self._user_lock(user):
+            return self._ensure_fresh(user, force=True, stale_token=stale_token)
+
+    def revoke(self, user_identifier: str | None = None) -> bool:
+        """Revoke the user's refresh token at Zoho and delete the stored tokens."""
+        user = self.resolve_user(user_identifier)
+        tokens = self.persistence.get_oauth_tokens(user)
+        if tokens is None:
+            raise TokenNotFoundError(f"No Zoho tokens are stored for {user}: nothing to revoke.")
+        accounts_url = tokens.accounts_server or self.accounts_url
+        response = self._post(accounts_url + REVOKE_PATH, {"token": tokens.refresh_token})
+        # 400 means Zoho no longer knows the token: it is as revoked as it can be.
+        if response.status_code not in (200, 400):
+            raise _http_error(response, "revoking the refresh token")
+        if response.status_code == 200:
+            body = _json_or_none(response)
+            if isinstance(body, dict) and body.get("status") not in (None, "success"):
+                raise ZCRMAuthError(f"Zoho did not revoke the token: {body.get('error') or body}",
+                                    status=response.status_code)
+        self.persistence.delete_oauth_tokens(user)
+        self._cache.pop(user, None)
+        logger.info("Revoked and deleted the Zoho tokens of %s.", user)
+        return True
+
+    @sensitive_variables("access_token")
+    def get_user_info(self, access_token: str, *, accounts_url: str | None = None) -> UserInfo:
+        """Ask ``/oauth/user/info`` whose token this is (needs scope AaaServer.profile.READ)."""
+        url = (accounts_url or self.accounts_url).rstrip("/") + USER_INFO_PATH
+        try:
+            response = self.session.get(url, headers={"Authorization": f"Zoho-oauthtoken {access_token}"},
+                                        timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise ZCRMConnectionError(_network_message(url, exc)) from exc
+        body = _json_or_none(response)
+        if response.status_code != 200 or not isinstance(body, dict) or not body.get("Email"):
+            code = body.get("code") if isinstance(body, dict) else None
+            raise ZCRMAuthError(
+                "Zoho would not say which user the new tokens belong to, so nothing was stored. "
+                "Generate a new grant token that includes the scope AaaServer.profile.READ, or "
+                "give the user's e-mail (--user, or ZCRM['CURRENT_USER_EMAIL']).",
+                status=response.status_code, code=code,
+            )
+        zuid = body.get("ZUID")
+        return UserInfo(email=str(body["Email"]), zuid=str(zuid) if zuid is not None else None,
+                        display_name=str(body.get("Display_Name") or ""))
+
+    def authorization_url(self, *, state: str, scopes: tuple[str, ...], redirect_uri: str,
+                          access_type: str = "offline", prompt: str = "consent") -> str:
+        """The Zoho consent URL a web client redirects the browser to."""
+        from urllib.parse import urlencode
+
+        query = urlencode({
+            "scope": ",".join(scopes), "client_id": self.client_id, "response_type": "code",
+            "access_type": access_type, "prompt": prompt, "redirect_uri": redirect_uri,
+            "state": state,
+        })
+        return f"{self.accounts_url}{AUTH_PATH}?{query}"
+
+    def status(self, user_identifier: str | None = None) -> list[TokenStatus]:
+        """The state of one user's tokens, or of every stored user's."""
+        now = self.now_ms()
+        if user_identifier:
+            users = [user_identifier]
+        else:
+            users = self.persistence.list_user_identifiers()
+            if not users and self.current_user_email:
+                users = [self.current_user_email]
+        result = []
+        for user in users:
+            tokens = self.persistence.get_oauth_tokens(user)
+            if tokens is not None:
+                result.append(TokenStatus.of(tokens, now))
+        return result
+
+    def clear_cache(self) -> None:
+        """Forget the in-process token cache (the store stays as it is)."""
+        self._cache.clear()
+
+    # -- the refresh protocol ---------------------------------------------------------------------
+
+    def _user_lock(self, user: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(user, threading.Lock())
+
+    def _load(self, user: str) -> OAuthTokens:
+        tokens = self.persistence.get_oauth_tokens(user)
+        if tokens is None:
+            self._cache.pop(user, None)
+            raise TokenNotFoundError(
+                f"No Zoho tokens are stored for {user}: run `manage.py zcrm_generate_token "
+                f"<grant token> --user {user}` or paste a grant token in the admin.")
+        if tokens.needs_reauth:
+            self._cache.pop(user, None)
+            raise ReauthorizationRequired(
+                f"The refresh token of {user} was refused by Zoho ({tokens.last_error or 'invalid'}): "
+                "generate a new grant token and run zcrm_generate_token, or reconnect in the admin.")
+        return tokens
+
+    def _ensure_fresh(self, user: str, *, force: bool, stale_token: str | None) -> OAuthTokens:
+        give_up_at = self.now_ms() + self.lease_ms + 5000
+        while True:
+            tokens = self._load(user)
+            now = self.now_ms()
+            remaining = tokens.remaining_ms(now)
+            replaced = force and stale_token is not None and tokens.access_token != stale_token
+            wants_new = force and not replaced
+            if not wants_new and remaining > self.refresh_margin_ms:
+                return self._remember(tokens)
+            # "Usable" means we may keep handing this token out while someone refreshes.
+            usable = not wants_new and remaining > self.hard_margin_ms
+            if tokens.is_throttled(now):
+                if usable:
+                    return tokens
+                raise _throttled_error(tokens, now)
+            owner = uuid.uuid4().hex
+            if self.persistence.acquire_refresh_lease(user, owner, now + self.lease_ms, now):
+                try:
+                    return self._refresh_under_lease(user, tokens, force=force,
+                                                     stale_token=stale_token)
+                finally:
+                    self.persistence.release_refresh_lease(user, owner)
+            if usable:
+                return tokens
+            if self.now_ms() >= give_up_at:
+                raise ZCRMAuthError(
+                    f"Timed out waiting for another process to refresh the token of {user}. "
+                    "If it keeps happening, check that process (its lease lapses by itself).")
+            self.sleep(random.uniform(0.05, 0.2))
+
+    def _refresh_under_lease(self, user: str, seen: OAuthTokens, *, force: bool,
+                             stale_token: str | None) -> OAuthTokens:
+        # Re-read after taking the lease: another process may have refreshed just before.
+        tokens = self._load(user)
+        now = self.now_ms()
+        if tokens.access_token != seen.access_token or (force and stale_token is not None
+                                                        and tokens.access_token != stale_token):
+            if tokens.remaining_ms(now) > self.refresh_margin_ms:
+                return self._remember(tokens)
+        usable = not force and tokens.remaining_ms(now) > self.hard_margin_ms
+        accounts_url = tokens.accounts_server or self.accounts_url
+        sent_at = now
+        try:
+            body = self._token_request(
+                {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token},
+                accounts_url, grant="refresh_token")
+        except TokenThrottledError as exc:
+            tokens.throttled_until = now + self.throttle_ms
+            tokens.last_error = exc.message
+            self.persistence.save_oauth_tokens(tokens)
+            logger.warning("Zoho throttled token refresh for %s; no token request until %s.",
+                           user, _iso(tokens.throttled_until))
+            if usable:
+                return tokens
+            raise _throttled_error(tokens, now) from exc
+        except ReauthorizationRequired as exc:
+            tokens.needs_reauth = True
+            tokens.last_error = exc.message
+            self.persistence.save_oauth_tokens(tokens)
+            self._cache.pop(user, None)
+            logger.error("Zoho refused the refresh token of %s: reconnection needed.", user)
+            raise
+        except (ZCRMConnectionError, ZCRMServerError, ZCRMMalformedResponseError) as exc:
+            if usable:
+                logger.warning("Token refresh for %s failed (%s); the current token is still "
+                               "valid and stays in use.", user, exc)
+                return tokens
+            raise
+        new = OAuthTokens(
+            user_identifier=user,
+            access_token=body["access_token"],
+            refresh_token=body.get("refresh_token") or tokens.refresh_token,
+            expiry_time=sent_at + _expires_in_ms(body),
+            api_domain=body.get("api_domain") or tokens.api_domain,
+            accounts_server=tokens.accounts_server,
+            last_refreshed_at=sent_at,
+        )
+        register_secret(new.access_token)
+        self.persistence.save_oauth_tokens(new)
+        logger.info("Refreshed the Zoho access token of %s.", user)
+        return self._remember(new)
+
+    def _remember(self, tokens: OAuthTokens) -> OAuthTokens:
+        register_secret(tokens.access_token)
+        register_secret(tokens.refresh_token)
+        self._cache[tokens.user_identifier] = tokens
+        return tokens
+
+    # -- HTTP -------------------------------------------------------------------------------------
+
+    @sensitive_variables("data", "params")
+    def _post(self, url: str, params: dict[str, str]) -> requests.Response:
+        # Secrets travel in the form body, never in the URL (URLs end up in logs and tracebacks).
+        data = {**params, "client_id": self.client_id, "client_secret": self.client_secret}
+        started = time.monotonic()
+        try:
+            response = self.session.post(url, data=data, timeout=self.timeout,
+                                         allow_redirects=False)
+        except requests.RequestException as exc:
+            raise ZCRMConnectionError(_network_message(url, exc)) from exc
+        logger.debug("POST %s -> %s in %.0f ms", url, response.status_code,
+                     (time.monotonic() - started) * 1000)
+        return response
+
+    @sensitive_variables("params", "body")
+    def _token_request(self, params: dict[str, str], accounts_url: str, *,
+                       grant: str) -> dict[str, Any]:
+        response = self._post(accounts_url + TOKEN_PATH, params)
+        body = _json_or_none(response)
+        if not isinstance(body, dict):
+            if response.status_code >= 500:
+                raise ZCRMServerError("Zoho Accounts is failing; try again in a minute.",
+                                      status=response.status_code)
+            raise ZCRMMalformedResponseError(
+                "Zoho Accounts answered with something that is not a JSON object: "
+                + _describe(response), status=response.status_code)
+        if body.get("access_token"):
+            register_secret(str(body["access_token"]))
+            if body.get("refresh_token"):
+                register_secret(str(body["refresh_token"]))
+            _expires_in_ms(body)  # validate now, before anything is stored
+            return body
+        raise _token_error(body, response.status_code, grant)
+
+
+def _throttled_error(tokens: OAuthTokens, now: int) -> TokenThrottledError:
+    wait = max(0.0, ((tokens.throttled_until or now) - now) / 1000)
+    return TokenThrottledError(
+        f"Zoho is throttling token requests for {tokens.user_identifier} (at most 10 access "
+        f"tokens per 10 minutes); no new request will be made before {_iso(tokens.throttled_until)} "
+        f"(about {wait:.0f}s).", retry_after=wait, code="Access Denied")
+
+
+def _token_error(body: dict[str, Any], status: int, grant: str) -> ZCRMError:
+    error = str(body.get("error") or "").strip()
+    lowered = error.lower()
+    description = str(body.get("error_description") or "")
+    if lowered == "invalid_code":
+        if grant == "refresh_token":
+            return ReauthorizationRequired(status=status, code=error)
+        return InvalidGrantTokenError(status=status, code=error)
+    if lowered in ("invalid_client", "invalid_client_secret"):
+        return InvalidClientError(status=status, code=error)
+    if lowered in ("access denied", "access_denied"):
+        return TokenThrottledError(
+            "Zoho refused to issue a token: too many token requests in the last 10 minutes "
+            f"({description or 'Access Denied'}). Wait 10 minutes before trying again.",
+            status=status, code=error)
+    if lowered == "invalid_redirect_uri":
+        return InvalidClientError(
+            "Zoho rejected the redirect URI: ZCRM['REDIRECT_URI'] must equal the one registered "
+            "for the client in the Zoho API console.", status=status, code=error)
+    if not error:
+        return ZCRMMalformedResponseError(
+            "Zoho Accounts answered without an access token or an error code.", status=status)
+    return ZCRMAuthError(f"Zoho Accounts refused the request: {error}. {description}".strip(),
+                         status=status, code=error)
+
+
+def _expires_in_ms(body: dict[str, Any]) -> int:
+    # Before late 2019 Zoho sent expires_in in ms next to expires_in_sec; now seconds alone.
+    try:
+        if "expires_in_sec" in body:
+            value = int(body["expires_in"]) if "expires_in" in body else int(body["expires_in_sec"]) * 1000
+        else:
+            value = int(body["expires_in"]) * 1000
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ZCRMMalformedResponseError(
+            "Zoho Accounts returned a token without a usable expires_in; nothing was stored."
+        ) from exc
+    if value <= 0:
+        raise ZCRMMalformedResponseError("Zoho Accounts returned a token that is already expired.")
+    return value
+
+
+def _json_or_none(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _describe(response: requests.Response) -> str:
+    content_type = response.headers.get("Content-Type", "?")
+    head = redact(response.content[:80].decode("utf-8", "replace"))
+    return f"HTTP {response.status_code}, {content_type}, starting {head!r}"
+
+
+def _http_error(response: requests.Response, doing: str) -> ZCRMError:
+    if response.status_code >= 500:
+        return ZCRMServerError(f"Zoho Accounts failed while {doing}.", status=response.status_code)
+    return ZCRMAuthError(f"Zoho Accounts refused {doing}: {_describe(response)}",
+                         status=response.status_code)
+
+
+def _network_message(url: str, exc: Exception) -> str:
+    return (f"Could not reach Zoho Accounts at {url} ({type(exc).__name__}). Check the network "
+            "and ZCRM['DATA_CENTER'] / ZCRM['ACCOUNTS_URL'].")
+
+
+def _iso(ms: int | None) -> str:
+    if not ms:
+        return "-"
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
+
+
+_client_lock = threading.Lock()
+_client: OAuthClient | None = None
+
+
+def get_oauth_client() -> OAuthClient:
+    """The OAuth client for ``settings.ZCRM`` (one per process, rebuilt when settings change)."""
+    global _client
+    with _client_lock:
+        if _client is None:
+            _client = OAuthClient.from_settings()
+        return _client
+
+
+def clear_cache() -> None:
+    """Forget the process-wide client (called on ``setting_changed``)."""
+    global _client
+    with _client_lock:
+        _client = None

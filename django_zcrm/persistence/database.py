@@ -1,0 +1,98 @@
+"""Tokens in the ``oauthtokens`` table (the default store), on the ``TOKEN_DATABASE`` alias."""
+
+from __future__ import annotations
+
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import Q
+
+from ..exceptions import PersistenceError
+from ..models import OAuthToken
+from ..tokens import OAuthTokens
+from .base import TokenPersistence
+
+_STATE_FIELDS = ("api_domain", "accounts_server", "throttled_until", "needs_reauth", "last_error",
+                 "last_refreshed_at")
+
+
+def tokens_from_row(row: OAuthToken) -> OAuthTokens:
+    """Convert a model row to the plain token record."""
+    return OAuthTokens(
+        user_identifier=row.useridentifier,
+        access_token=row.accesstoken,
+        refresh_token=row.refreshtoken,
+        expiry_time=int(row.expirytime),
+        api_domain=row.api_domain,
+        accounts_server=row.accounts_server,
+        throttled_until=row.throttled_until,
+        needs_reauth=bool(row.needs_reauth),
+        last_error=row.last_error or "",
+        last_refreshed_at=row.last_refreshed_at,
+    )
+
+
+class DatabasePersistence(TokenPersistence):
+    """The ``OAuthToken`` model; the lease is a conditional UPDATE, portable to every backend."""
+
+    def __init__(self, using: str = "default") -> None:
+        self.using = using
+
+    def _rows(self):
+        return OAuthToken.objects.using(self.using)
+
+    def save_oauth_tokens(self, tokens: OAuthTokens) -> None:
+        """Insert or update the row of ``tokens.user_identifier`` (lease columns untouched)."""
+        values = {
+            "accesstoken": tokens.access_token,
+            "refreshtoken": tokens.refresh_token,
+            "expirytime": int(tokens.expiry_time),
+            **{name: getattr(tokens, name) for name in _STATE_FIELDS},
+        }
+        values["last_error"] = values["last_error"] or ""
+        try:
+            with transaction.atomic(using=self.using):
+                updated = self._rows().filter(useridentifier=tokens.user_identifier).update(**values)
+                if not updated:
+                    self._rows().create(useridentifier=tokens.user_identifier, **values)
+        except IntegrityError:
+            # Another process inserted the same user between our UPDATE and INSERT: update it.
+            self._rows().filter(useridentifier=tokens.user_identifier).update(**values)
+        except DatabaseError as exc:
+            raise PersistenceError(
+                f"Could not save tokens in database '{self.using}': {exc}. Run migrate, and check "
+                "ZCRM['TOKEN_DATABASE']."
+            ) from exc
+
+    def get_oauth_tokens(self, user_identifier: str) -> OAuthTokens | None:
+        """Read a user's row."""
+        try:
+            row = self._rows().filter(useridentifier=user_identifier).first()
+        except DatabaseError as exc:
+            raise PersistenceError(
+                f"Could not read tokens from database '{self.using}': {exc}. Run migrate, and "
+                "check ZCRM['TOKEN_DATABASE']."
+            ) from exc
+        return tokens_from_row(row) if row is not None else None
+
+    def delete_oauth_tokens(self, user_identifier: str) -> None:
+        """Delete a user's row."""
+        self._rows().filter(useridentifier=user_identifier).delete()
+
+    def list_user_identifiers(self) -> list[str]:
+        """Every user with a row."""
+        return list(self._rows().order_by("useridentifier").values_list("useridentifier", flat=True))
+
+    def acquire_refresh_lease(self, user_identifier: str, owner: str, until: int,
+                              now: int) -> bool:
+        """One conditional UPDATE: it succeeds for exactly one process while the lease is free."""
+        claimed = (
+            self._rows()
+            .filter(useridentifier=user_identifier)
+            .filter(Q(refresh_lease_until__isnull=True) | Q(refresh_lease_until__lt=now))
+            .update(refresh_lease_until=until, refresh_lease_owner=owner)
+        )
+        return claimed == 1
+
+    def release_refresh_lease(self, user_identifier: str, owner: str) -> None:
+        """Clear the lease if ``owner`` still holds it."""
+        self._rows().filter(useridentifier=user_identifier, refresh_lease_owner=owner).update(
+            refresh_lease_until=None, refresh_lease_owner=None)

@@ -1,0 +1,39 @@
+"""Inter-process file locks (``fcntl.flock``): released by the kernel when a holder dies."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+
+from ..exceptions import PersistenceError
+
+
+@contextlib.contextmanager
+def file_lock(path: str, *, timeout: float = 10.0, poll: float = 0.01) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created 0600 if missing) for the ``with`` block."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                    raise PersistenceError(f"Cannot lock {path}: {exc.strerror}") from exc
+                if time.monotonic() >= deadline:
+                    raise PersistenceError(
+                        f"Timed out after {timeout:.0f}s waiting for the lock on {path}; another "
+                        "process holds it. If none is running, the lock file can be deleted."
+                    ) from exc
+                time.sleep(poll)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

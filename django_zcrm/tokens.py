@@ -1,0 +1,96 @@
+"""The token record shared by every persistence handler and the OAuth client."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from .redaction import mask
+
+
+def now_ms() -> int:
+    """The current time as epoch milliseconds, the unit the SDKs store ``expirytime`` in."""
+    return int(time.time() * 1000)
+
+
+@dataclass
+class OAuthTokens:
+    """One user's tokens plus the state the refresh protocol shares between processes.
+
+    The first four fields mirror the SDK's ``oauthtokens`` columns. ``repr()`` never shows a
+    token: at most the last four characters.
+    """
+
+    user_identifier: str
+    access_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    expiry_time: int  # epoch milliseconds
+    api_domain: str | None = None
+    accounts_server: str | None = None
+    throttled_until: int | None = None  # epoch ms; no token request before this
+    needs_reauth: bool = False
+    last_error: str = ""
+    last_refreshed_at: int | None = None  # epoch ms
+
+    def __repr__(self) -> str:
+        return (
+            f"OAuthTokens(user_identifier={self.user_identifier!r}, "
+            f"access_token={mask(self.access_token)!r}, "
+            f"refresh_token={mask(self.refresh_token)!r}, expiry_time={self.expiry_time})"
+        )
+
+    __str__ = __repr__
+
+    def remaining_ms(self, now: int | None = None) -> int:
+        """Milliseconds until the access token expires (negative once it has)."""
+        return int(self.expiry_time) - (now_ms() if now is None else now)
+
+    def is_throttled(self, now: int | None = None) -> bool:
+        """True while Zoho's token throttle window recorded for this user lasts."""
+        current = now_ms() if now is None else now
+        return bool(self.throttled_until and self.throttled_until > current)
+
+    def state(self, now: int | None = None) -> str:
+        """One word for people: valid, expired, throttled or needs_reauth."""
+        if self.needs_reauth:
+            return "needs_reauth"
+        if self.is_throttled(now) and self.remaining_ms(now) <= 0:
+            return "throttled"
+        return "valid" if self.remaining_ms(now) > 0 else "expired"
+
+
+@dataclass(frozen=True)
+class TokenStatus:
+    """What a person may see about one user's tokens: never a token, at most a masked tail."""
+
+    user_identifier: str
+    state: str
+    expires_at: datetime
+    expires_in_seconds: int
+    api_domain: str | None
+    last_refreshed_at: datetime | None
+    throttled_until: datetime | None
+    last_error: str
+    access_token_tail: str
+
+    @classmethod
+    def of(cls, tokens: OAuthTokens, now: int | None = None) -> TokenStatus:
+        """Describe ``tokens`` as of ``now`` (epoch ms)."""
+        current = now_ms() if now is None else now
+        return cls(
+            user_identifier=tokens.user_identifier,
+            state=tokens.state(current),
+            expires_at=_from_ms(tokens.expiry_time),
+            expires_in_seconds=tokens.remaining_ms(current) // 1000,
+            api_domain=tokens.api_domain,
+            last_refreshed_at=_from_ms(tokens.last_refreshed_at) if tokens.last_refreshed_at else None,
+            throttled_until=(_from_ms(tokens.throttled_until)
+                             if tokens.is_throttled(current) else None),
+            last_error=tokens.last_error,
+            access_token_tail=mask(tokens.access_token),
+        )
+
+
+def _from_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(int(ms) / 1000, tz=timezone.utc)
