@@ -1,0 +1,34 @@
+"""Run the bundled fake Zoho server in the foreground, for demos and manual testing."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from ...testing.cli import DEFAULT_HOST, DEFAULT_PORT, is_loopback, serve
+
+
+class Command(BaseCommand):
+    help = ("Run the bundled fake Zoho (accounts + CRM) server on a loopback address until "
+            "Ctrl-C or SIGTERM. It talks to no real Zoho host.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=DEFAULT_HOST,
+                            help="Loopback address to bind (default 127.0.0.1).")
+        parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+                            help="Port to bind (default 8765; 0 picks a free one).")
+
+    def handle(self, *args, **options):
+        host, port = options["host"], options["port"]
+        self._verbosity = options.get("verbosity", 1)
+        if not is_loopback(host):
+            raise CommandError(f"--host {host!r} is not a loopback address; the fake Zoho server only "
+                               "listens on 127.0.0.1, ::1 or localhost.")
+        try:
+            serve(host, port, write=self._write)
+        except OSError as exc:
+            raise CommandError(f"Cannot listen on {host}:{port}: {exc}") from exc
+
+    def _write(self, line: str) -> None:
+        if self._verbosity >= 1 or line.startswith("Fake Zoho listening"):
+            self.stdout.write(line)
+            self.stdout.flush()

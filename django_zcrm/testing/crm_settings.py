@@ -1,0 +1,137 @@
+"""Users, org and settings endpoints of the fake CRM: a mixin of :class:`~.crm.FakeCRM`.
+
+Users come from the fake Accounts server (``fake.accounts.users``); the primary user is the org's
+administrator. Only :class:`~.crm.FakeCRM` mixes this in. Metadata documents are built by :mod:`.crm_meta` and :mod:`.crm_schema`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .crm_meta import custom_views, layout, module_metadata, related_lists, user_document
+from .crm_schema import MODULES, ModuleSpec, field_metadata
+from .crm_util import CRMContext as _Ctx
+from .crm_util import CRMFault
+from .server import FakeResponse, empty_response, json_response
+
+__all__ = ["SettingsMixin"]
+
+
+class SettingsMixin:
+    """Handlers for ``/users``, ``/org`` and ``/settings/...``."""
+
+    def _user_docs(self) -> list[dict[str, Any]]:
+        admin_email = self.default_user()["email"]
+        creator = self.default_user()
+        docs = []
+        for email, user in self._account_users().items():
+            docs.append(user_document(
+                user_id=self.user_id(email), zuid=str(getattr(user, "zuid", "")), email=email,
+                first_name=getattr(user, "first_name", "") or "", last_name=getattr(user, "last_name", "") or "",
+                admin=email == admin_email, creator=creator, tz=self.tz, time_zone=self.options.time_zone))
+        return docs
+
+    def _h_users(self, ctx: _Ctx) -> FakeResponse:
+        self._require(ctx, "users")
+        kind = ctx.param("type") or "AllUsers"
+        docs = self._user_docs()
+        filters: dict[str, Callable[[dict[str, Any]], bool]] = {
+            "AllUsers": lambda d: True,
+            "ActiveUsers": lambda d: True,
+            "ConfirmedUsers": lambda d: True,
+            "ActiveConfirmedUsers": lambda d: True,
+            "DeactiveUsers": lambda d: False,
+            "NotConfirmedUsers": lambda d: False,
+            "DeletedUsers": lambda d: False,
+            "AdminUsers": lambda d: d["profile"]["name"] == "Administrator",
+            "ActiveConfirmedAdmins": lambda d: d["profile"]["name"] == "Administrator",
+            "CurrentUser": lambda d: d["email"].lower() == ctx.user_email.lower(),
+        }
+        if kind not in filters:
+            raise CRMFault(400, "INVALID_DATA", "invalid data", {"param_name": "type"})
+        docs = [d for d in docs if filters[kind](d)]
+        per_page, page, offset = self._page_window(ctx, None, cap=None)
+        window = docs[offset:offset + per_page]
+        if not window:
+            return empty_response(204)
+        info = self._info(ctx, per_page=per_page, count=len(window), page=page, more=len(docs) > offset + len(window))
+        return json_response(200, {"users": window, "info": info})
+
+    def _h_user(self, ctx: _Ctx) -> FakeResponse:
+        self._require(ctx, "users")
+        wanted = ctx.request.path_params["id"]
+        for doc in self._user_docs():
+            if doc["id"] == wanted:
+                return json_response(200, {"users": [doc]})
+        return empty_response(204)
+
+    def _h_org(self, ctx: _Ctx) -> FakeResponse:
+        self._require(ctx, "org")
+        with self._lock:
+            return json_response(200, {"org": [dict(self.org)]})
+
+    def _module_param(self, ctx: _Ctx) -> str:
+        module = ctx.param("module")
+        if not module:
+            raise CRMFault(400, "REQUIRED_PARAM_MISSING", "One of the expected parameter is missing",
+                           {"param_name": "module"})
+        return module
+
+    def _settings_spec(self, ctx: _Ctx, module: str) -> ModuleSpec:
+        return self._store(ctx, module, records_only=False).spec
+
+    def _h_modules(self, ctx: _Ctx) -> FakeResponse:
+        self._require(ctx, "settings", "modules")
+        docs = [module_metadata(spec, sequence=n, detailed=False, tz=self.tz)
+                for n, spec in enumerate(MODULES.values(), start=1)]
+        return json_response(200, {"modules": docs})
+
+    def _h_module(self, ctx: _Ctx) -> FakeResponse:
+        self._require(ctx, "settings", "modules")
+        spec = self._settings_spec(ctx, ctx.request.path_params["module"])
+        sequence = list(MODULES).index(spec.api_name) + 1
+        return json_response(200, {"modules": [module_metadata(spec, sequence=sequence, detailed=True, tz=self.tz)]})
+
+    def _h_fields(self, ctx: _Ctx) -> FakeResponse:
+        self._require(ctx, "settings", "fields")
+        spec = self._settings_spec(ctx, self._module_param(ctx))
+        docs = [field_metadata(spec, f, modern=ctx.modern, sequence=n) for n, f in enumerate(spec.fields, start=1)]
+        return json_response(200, {"fields": docs})
+
+    def _h_field(self, ctx: _Ctx) -> FakeResponse:
+        self._require(ctx, "settings", "fields")
+        spec = self._settings_spec(ctx, self._module_param(ctx))
+        for n, f in enumerate(spec.fields, start=1):
+            if f.id == ctx.request.path_params["id"]:
+                return json_response(200, {"fields": [field_metadata(spec, f, modern=ctx.modern, sequence=n)]})
+        raise CRMFault(400, "INVALID_DATA", "the id given seems to be invalid", {"id": ctx.request.path_params["id"]})
+
+    def _h_layouts(self, ctx: _Ctx) -> FakeResponse:
+        self._require(ctx, "settings", "layouts")
+        spec = self._settings_spec(ctx, self._module_param(ctx))
+        return json_response(200, {"layouts": [layout(spec, modern=ctx.modern, creator=self.default_user(),
+                                                      tz=self.tz)]})
+
+    def _h_layout(self, ctx: _Ctx) -> FakeResponse:
+        self._require(ctx, "settings", "layouts")
+        spec = self._settings_spec(ctx, self._module_param(ctx))
+        if ctx.request.path_params["id"] != spec.layout_id:
+            raise CRMFault(400, "INVALID_DATA", "the id given seems to be invalid", {"id": ctx.request.path_params["id"]})
+        return json_response(200, {"layouts": [layout(spec, modern=ctx.modern, creator=self.default_user(),
+                                                      tz=self.tz)]})
+
+    def _h_custom_views(self, ctx: _Ctx) -> FakeResponse:
+        self._require(ctx, "settings", "custom_views")
+        spec = self._settings_spec(ctx, self._module_param(ctx))
+        views = custom_views(spec)
+        info = {"per_page": 200, "default": spec.custom_view_id, "count": len(views), "page": 1,
+                "more_records": False, "translation": {"public_views": "Public Views", "other_users_views":
+                                                       "Other Users' Views", "shared_with_me": "Shared With Me",
+                                                       "created_by_me": "Created By Me"}}
+        return json_response(200, {"custom_views": views, "info": info})
+
+    def _h_related_lists(self, ctx: _Ctx) -> FakeResponse:
+        self._require(ctx, "settings", "related_lists")
+        spec = self._settings_spec(ctx, self._module_param(ctx))
+        return json_response(200, {"related_lists": related_lists(spec, modern=ctx.modern)})
