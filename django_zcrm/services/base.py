@@ -1,0 +1,131 @@
+"""What every service shares: the client, the API version, and lazy paging."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..client import APIResponse, ZCRMClient, get_client
+from ..exceptions import ZCRMMalformedResponseError
+from .records import Record
+
+#: Zoho's maximum (and default) page size for list calls.
+MAX_PER_PAGE = 200
+#: Records per insert/update/upsert/delete call.
+MAX_PER_WRITE = 100
+#: Page-number paging reaches only this many records; beyond it ``page_token`` is needed.
+DISCRETE_PAGING_LIMIT = 2000
+
+_VERSION_RE = re.compile(r"^v(\d+)(?:\.(\d+))?$")
+
+
+def version_tuple(version: str) -> tuple[int, int]:
+    """``"v2.1"`` -> ``(2, 1)``; ``"v8"`` -> ``(8, 0)``."""
+    match = _VERSION_RE.match(str(version).strip().lower())
+    if not match:
+        raise ValueError(f"not a Zoho CRM API version: {version!r} (expected v2 ... v8)")
+    return int(match.group(1)), int(match.group(2) or 0)
+
+
+@dataclass
+class Page:
+    """One page of a list answer: its records and Zoho's ``info`` block."""
+
+    records: list[Record]
+    info: dict[str, Any] = field(default_factory=dict)
+    number: int = 1
+    page_token: str | None = None
+    response: APIResponse | None = field(default=None, repr=False)
+
+    @property
+    def more_records(self) -> bool:
+        """Zoho's ``info.more_records``."""
+        return bool(self.info.get("more_records"))
+
+    @property
+    def next_page_token(self) -> str | None:
+        """Zoho's ``info.next_page_token`` (v3+ and past the 2,000-record cap), if any."""
+        return self.info.get("next_page_token") or None
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self.records)
+
+
+class Service:
+    """Base class: holds the client and knows the configured API version."""
+
+    def __init__(self, user_identifier: str | None = None,
+                 client: ZCRMClient | None = None) -> None:
+        self.client = client if client is not None else get_client(user_identifier)
+
+    @property
+    def api_version(self) -> str:
+        """The configured API version (``ZCRM['API_VERSION']``)."""
+        return self.client.api_version
+
+    @property
+    def version(self) -> tuple[int, int]:
+        """The configured API version as a tuple, for comparisons: ``(2, 0)``, ``(8, 0)``."""
+        return version_tuple(self.api_version)
+
+    def _iter_pages(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        key: str = "data",
+        module: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        per_page: int = MAX_PER_PAGE,
+        record_class: Callable[..., Any] = Record,
+        paged: bool = True,
+    ) -> Iterator[Page]:
+        """Yield pages lazily, following ``more_records`` and switching to ``page_token``."""
+        base = {k: v for k, v in (params or {}).items() if v is not None}
+        if paged:
+            base["per_page"] = max(1, min(int(per_page), MAX_PER_PAGE))
+        page, token, number = 1, None, 0
+        while True:
+            query = dict(base)
+            if paged:
+                if token:
+                    query["page_token"] = token
+                else:
+                    query["page"] = page
+            response = self.client.get(path, params=query, headers=headers)
+            if response.is_empty:
+                return
+            items = response.data.get(key)
+            if items is None and not response.data.get("info"):
+                return
+            if not isinstance(items, list):
+                raise ZCRMMalformedResponseError(
+                    f"GET {path}: expected a list under {key!r}, got {type(items).__name__}.",
+                    status=response.status, request_id=response.request_id)
+            info = response.data.get("info") or {}
+            number += 1
+            records = [record_class(item, module) for item in items]
+            yield Page(records, info, number, token, response)
+            if not paged or not info.get("more_records") or not items:
+                return
+            # Page numbers reach only the first 2,000 records; Zoho hands out a token for the
+            # rest (and newer versions on every page): follow it whenever there is one.
+            token = info.get("next_page_token") or None
+            page += 1
+
+
+def iter_chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Yield lists of at most ``size`` items from any iterable, lazily."""
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
