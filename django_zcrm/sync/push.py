@@ -1,0 +1,260 @@
+"""Send local changes of a typed model back to Zoho (upsert, 100 records per call).
+
+Rows are marked for push by ``ZohoSyncedModel.save()`` (``zoho_dirty``). ``push_model`` upserts
+them and records every outcome on its row: the Zoho id and a cleared flag on success, the error on
+failure. A row stays marked until Zoho has accepted the version it holds, so nothing is lost: a
+failed, unknown or not-attempted record is simply sent again by the next push, and a row edited
+while its push was in flight keeps its mark (the clear is conditional on ``local_modified_at``).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.apps import apps
+from django.db import IntegrityError, models, router, transaction
+
+from ..client import ZCRMClient
+from ..conf import get_settings
+from ..exceptions import ZCRMError, ZCRMImproperlyConfigured
+from ..models import SyncState, ZohoSyncedModel
+from ..redaction import get_logger, redact
+from ..services import Module, RecordResult
+from ..services.results import FAILED, NOT_ATTEMPTED, SUCCEEDED, UNKNOWN
+from . import locking
+from .mapping import ModelMapping, get_mapping
+from .metering import MeteredClient
+from .timeutil import now as current_time, to_db
+
+logger = get_logger(__name__)
+
+__all__ = ["PushResult", "push_model"]
+
+#: Rows loaded and handed to one ``upsert()`` (a multiple of 100 keeps calls at ceil(n/100)).
+ROWS_PER_ROUND = 1000
+MAX_ERRORS_KEPT = 50
+
+
+@dataclass
+class PushResult:
+    """What one push did."""
+
+    module: str
+    model: str
+    total: int = 0
+    created: int = 0
+    updated: int = 0
+    failed: int = 0
+    unknown: int = 0
+    not_attempted: int = 0
+    api_calls: int = 0
+    elapsed: float = 0.0
+    #: ``(primary key, reason)`` of the first rows that were not accepted.
+    errors: list[tuple[Any, str]] = field(default_factory=list)
+    #: The error that stopped the push early (rate limit, lost connection...), if any.
+    error: ZCRMError | None = None
+
+    @property
+    def succeeded(self) -> int:
+        """Rows Zoho accepted."""
+        return self.created + self.updated
+
+    @property
+    def ok(self) -> bool:
+        """True when every row was accepted."""
+        return self.succeeded == self.total and self.error is None
+
+    def summary(self) -> str:
+        """One line for logs and command output."""
+        text = (f"{self.model} -> {self.module}: {self.total} local changes, {self.created} "
+                f"created, {self.updated} updated, {self.failed} failed")
+        if self.unknown:
+            text += f", {self.unknown} unknown"
+        if self.not_attempted:
+            text += f", {self.not_attempted} not attempted"
+        text += f", {self.api_calls} API calls, {self.elapsed:.1f} s"
+        if self.error is not None:
+            text += f"; stopped by {type(self.error).__name__}: {self.error}"
+        return text
+
+    def _error(self, pk: Any, reason: str) -> None:
+        if len(self.errors) < MAX_ERRORS_KEPT:
+            self.errors.append((pk, reason))
+
+
+def _resolve(model: type[models.Model] | str, module: str | None) -> tuple[type[models.Model], str]:
+    if isinstance(model, str):
+        try:
+            model = apps.get_model(model)
+        except (LookupError, ValueError):
+            raise ZCRMImproperlyConfigured(
+                f"{model!r} is not an installed model (use \"app_label.Model\").") from None
+    if not (isinstance(model, type) and issubclass(model, ZohoSyncedModel)):
+        raise ZCRMImproperlyConfigured(
+            f"{getattr(model, '__name__', model)!r} does not derive from ZohoSyncedModel; only "
+            "typed models can be pushed.")
+    mapping = get_mapping(model)
+    assert mapping is not None
+    if module is None:
+        module = mapping.module
+    if module is None:
+        configured = get_settings().SYNC_MODELS or {}
+        matches = [name for name, label in configured.items()
+                   if str(label).lower() == model._meta.label_lower]
+        module = matches[0] if len(matches) == 1 else None
+    if not module:
+        raise ZCRMImproperlyConfigured(
+            f"Which Zoho module does {model._meta.label} belong to? Set ZohoMeta.module or map it "
+            "in ZCRM['SYNC_MODELS'].")
+    return model, module
+
+
+def pending(model: type[models.Model], using: str | None = None) -> models.QuerySet:
+    """Rows with local changes not yet accepted by Zoho, oldest change first."""
+    using = using or router.db_for_write(model)
+    return (model._base_manager.using(using).filter(zoho_dirty=True)
+            .order_by("local_modified_at", "pk"))
+
+
+def push_model(
+    model: type[models.Model] | str,
+    *,
+    module: str | None = None,
+    user: str | None = None,
+    queryset: models.QuerySet | None = None,
+    limit: int | None = None,
+    client: ZCRMClient | None = None,
+    using: str | None = None,
+    trigger: Sequence[str] | None = None,
+    progress: Callable[[PushResult], None] | None = None,
+) -> PushResult:
+    """Upsert the model's changed rows (``zoho_dirty``) to Zoho and record each outcome.
+
+    ``queryset`` narrows the rows (it is intersected with the changed ones); ``limit`` caps how
+    many are sent; ``trigger`` is Zoho's workflow trigger list (default: Zoho's). Rows with a
+    Zoho id update that record; new rows are matched by ``ZohoMeta.duplicate_check_fields``
+    (else Zoho's default for the module) and created when nothing matches.
+    Raises :class:`~django_zcrm.exceptions.SyncAlreadyRunning` when a push of the model runs.
+    """
+    model, module = _resolve(model, module)
+    mapping = get_mapping(model)
+    assert mapping is not None
+    using = using or router.db_for_write(model)
+    metered = MeteredClient(client, user)
+    service = Module(module, user, client=metered)  # type: ignore[arg-type]
+    result = PushResult(module, model._meta.label_lower)
+    started = time.monotonic()
+    lease = locking.acquire(module, model._meta.label_lower, SyncState.PUSH, using=using,
+                            label=f"{model._meta.label_lower} -> {module} (push)")
+    try:
+        rows = pending(model, using)
+        if queryset is not None:
+            rows = rows.filter(pk__in=queryset.values("pk"))
+        pks = list(rows.values_list("pk", flat=True))
+        if limit is not None:
+            pks = pks[:max(0, int(limit))]
+        for start in range(0, len(pks), ROWS_PER_ROUND):
+            chunk = pks[start:start + ROWS_PER_ROUND]
+            instances = list(model._base_manager.using(using).filter(pk__in=chunk)
+                             .order_by("local_modified_at", "pk"))
+            _push_round(service, mapping, instances, result, using, trigger)
+            with transaction.atomic(using=using):
+                lease.renew()
+            if progress is not None:
+                progress(result)
+            if result.error is not None:
+                # What was not sent stays marked; the next push sends it.
+                result.not_attempted += len(pks) - start - len(chunk)
+                result.total += len(pks) - start - len(chunk)
+                break
+    finally:
+        result.api_calls = metered.calls
+        result.elapsed = time.monotonic() - started
+        problem = result.error or sys.exc_info()[1]
+        outcome: dict[str, Any] = {
+            "last_result": {k: v for k, v in result.__dict__.items()
+                            if isinstance(v, (int, float, str))},
+            "last_error": redact(f"{type(problem).__name__}: {problem}")[:2000] if problem else "",
+            "status": SyncState.FAILED if problem else SyncState.DONE,
+        }
+        if problem is None:
+            outcome["last_success_at"] = to_db(current_time())
+        lease.release(**outcome)
+    logger.info("Push %s", result.summary())
+    return result
+
+
+def _push_round(service: Module, mapping: ModelMapping, instances: list[models.Model],
+                result: PushResult, using: str, trigger: Sequence[str] | None) -> None:
+    records = [mapping.record_from_instance(instance, _changed_fields(instance))
+               for instance in instances]
+    batch = service.upsert(records, duplicate_check_fields=mapping.duplicate_check_fields,
+                           trigger=trigger)
+    result.total += len(instances)
+    if batch.error is not None:
+        result.error = batch.error
+    now = to_db(current_time())
+    rows = type(instances[0])._base_manager.using(using) if instances else None
+    for instance, outcome in zip(instances, batch.results):
+        _record(rows, instance, outcome, result, now)
+
+
+def _changed_fields(instance: models.Model) -> list[str] | None:
+    """The fields to send: those changed locally, or all for a new row or an unspecified mark."""
+    pending = getattr(instance, "zoho_pending_fields", None)
+    if not getattr(instance, "zoho_id", None) or not pending:
+        return None
+    return list(pending)
+
+
+def _describe(outcome: RecordResult) -> str:
+    if outcome.status == FAILED:
+        where = f" on {outcome.field}" if outcome.field else ""
+        return f"{outcome.code or 'ERROR'}{where}: {outcome.message}".strip()
+    if outcome.status == UNKNOWN:
+        return f"outcome unknown, will be sent again: {outcome.message}"
+    return f"not sent, will be sent again: {outcome.message}"
+
+
+def _record(rows: models.QuerySet, instance: models.Model, outcome: RecordResult,
+            result: PushResult, now: Any) -> None:
+    pk = instance.pk
+    if outcome.status == SUCCEEDED:
+        if outcome.action == "created":
+            result.created += 1
+        else:
+            result.updated += 1
+        done = {"zoho_push_error": "", "zoho_pushed_at": now}
+        if outcome.id:
+            done["zoho_id"] = outcome.id
+        try:
+            with transaction.atomic(using=rows.db):
+                # Cleared only if nobody changed the row since it was read for this push.
+                cleared = rows.filter(pk=pk, local_modified_at=instance.local_modified_at).update(
+                    zoho_dirty=False, zoho_pending_fields=[], **done)
+                if not cleared:
+                    rows.filter(pk=pk).update(**done)
+        except IntegrityError:
+            other = rows.filter(zoho_id=outcome.id).exclude(pk=pk).values_list("pk", flat=True).first()
+            message = (f"Zoho matched this row to record {outcome.id}, which row pk={other} "
+                       "already holds here: merge the two rows (or change the duplicate-check "
+                       "fields) and push again.")
+            rows.filter(pk=pk).update(zoho_push_error=message[:4000])
+            result.updated -= int(outcome.action != "created")
+            result.created -= int(outcome.action == "created")
+            result.failed += 1
+            result._error(pk, message)
+        return
+    message = _describe(outcome)
+    if outcome.status == FAILED:
+        result.failed += 1
+    elif outcome.status == NOT_ATTEMPTED:
+        result.not_attempted += 1
+    else:
+        result.unknown += 1
+    result._error(pk, message)
+    rows.filter(pk=pk).update(zoho_push_error=message[:4000])

@@ -1,0 +1,261 @@
+"""Where synced records land: the generic ``CRMRecord`` mirror or a project's typed model.
+
+A target knows its table's columns and writes pages in bulk: one locking read of the rows a page
+touches, one multi-row upsert (``INSERT ... ON CONFLICT DO UPDATE`` / ``ON DUPLICATE KEY UPDATE``),
+and small UPDATEs for deletions. It never talks to Zoho.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.apps import apps
+from django.db import DatabaseError, connections, models, router, transaction
+
+from ..conf import get_settings
+from ..exceptions import ZCRMImproperlyConfigured
+from ..models import CRMRecord, ZohoSyncedModel
+from .mapping import ModelMapping, get_mapping
+from .timeutil import aware, to_db
+
+GENERIC_LABEL = "django_zcrm.crmrecord"
+
+
+@dataclass(slots=True)
+class Existing:
+    """What the local table holds for one Zoho id."""
+
+    modified: datetime | None
+    deleted: bool
+    synced_at: datetime | None
+    dirty: bool = False
+
+
+class Target:
+    """Common behaviour; subclasses name the columns and build rows."""
+
+    model: type[models.Model]
+    key = "zoho_id"
+    mtime_field = "zoho_modified_time"
+    deleted_field = "zoho_deleted"
+    synced_field = "synced_at"
+    dirty_field: str | None = None
+
+    def __init__(self, module: str, using: str | None = None) -> None:
+        self.module = module
+        self.using = using or router.db_for_write(self.model)
+
+    @property
+    def label(self) -> str:
+        """``app_label.model_name`` of the local model."""
+        return self.model._meta.label_lower
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.module} -> {self.label}>"
+
+    # -- what to ask Zoho for ---------------------------------------------------------------------
+
+    def zoho_fields(self) -> list[str] | None:
+        """Field API names to request (None: all of them)."""
+        return None
+
+    # -- reading ------------------------------------------------------------------------------------
+
+    def rows(self) -> models.QuerySet:
+        """This module's rows."""
+        return self.model._base_manager.using(self.using)
+
+    def existing(self, ids: Iterable[str], *, lock: bool) -> dict[str, Existing]:
+        """Local state of these ids (rows locked for the rest of the transaction when ``lock``)."""
+        ids = list(ids)
+        if not ids:
+            return {}
+        columns = [self.key, self.mtime_field, self.deleted_field, self.synced_field]
+        if self.dirty_field:
+            columns.append(self.dirty_field)
+        query = self.rows().filter(**{f"{self.key}__in": ids})
+        if lock:
+            query = query.select_for_update()
+        found = {}
+        for row in query.values_list(*columns):
+            found[row[0]] = Existing(aware(row[1]), bool(row[2]), aware(row[3]),
+                                     bool(row[4]) if self.dirty_field else False)
+        return found
+
+    # -- writing ------------------------------------------------------------------------------------
+
+    def build(self, record: Mapping[str, Any], modified: datetime | None,
+              now: datetime) -> models.Model:
+        """An unsaved row for ``record`` (raises ``MappingError`` for unconvertible values)."""
+        raise NotImplementedError
+
+    def update_fields(self) -> list[str]:
+        """Columns an upsert overwrites on an existing row."""
+        raise NotImplementedError
+
+    def unique_fields(self) -> list[str]:
+        """The unique key an upsert conflicts on."""
+        raise NotImplementedError
+
+    def _bulk_upsert(self, objs: list[models.Model]) -> None:
+        features = connections[self.using].features
+        kwargs: dict[str, Any] = {"update_conflicts": True, "update_fields": self.update_fields()}
+        # MySQL/MariaDB's ON DUPLICATE KEY UPDATE takes no conflict target, and Django refuses one.
+        if features.supports_update_conflicts_with_target:
+            kwargs["unique_fields"] = self.unique_fields()
+        self.model._base_manager.using(self.using).bulk_create(objs, **kwargs)
+
+    def write(self, objs: list[models.Model]) -> dict[str, str]:
+        """Upsert ``objs``; return ``{zoho_id: error}`` for rows the database refused.
+
+        One statement for the page; if the database refuses it (a value too long for a column,
+        say), each row is retried alone so one bad record does not block the other 199.
+        """
+        if not objs:
+            return {}
+        try:
+            with transaction.atomic(using=self.using):
+                self._bulk_upsert(objs)
+            return {}
+        except DatabaseError:
+            pass
+        failures: dict[str, str] = {}
+        for obj in objs:
+            try:
+                with transaction.atomic(using=self.using):
+                    self._bulk_upsert([obj])
+            except DatabaseError as exc:
+                failures[str(getattr(obj, self.key))] = f"database refused the row: {exc}"
+        return failures
+
+    def touch(self, ids: list[str], now: datetime) -> None:
+        """Record that these rows were read in this run (without changing their data)."""
+        if ids:
+            self.rows().filter(**{f"{self.key}__in": ids}).update(**{self.synced_field: to_db(now)})
+
+    def mark_deleted(self, deletions: Mapping[str, datetime | None]) -> int:
+        """Flag rows as deleted in Zoho (``{zoho_id: deleted_time}``); return how many changed."""
+        if not deletions:
+            return 0
+        return self.rows().filter(**{f"{self.key}__in": list(deletions),
+                                     self.deleted_field: False}).update(**{self.deleted_field: True})
+
+    def delete_rows(self, ids: list[str]) -> int:
+        """Remove rows; return how many were deleted."""
+        if not ids:
+            return 0
+        count = 0
+        for start in range(0, len(ids), 500):
+            # A real delete(): the project's own relations to these rows cascade as declared.
+            _, per_model = self.rows().filter(**{f"{self.key}__in": ids[start:start + 500]}).delete()
+            count += per_model.get(self.model._meta.label, 0)
+        return count
+
+    def unseen(self, run_started_at: datetime) -> models.QuerySet:
+        """Live rows with a Zoho id that the current run has not read (full-run reconciliation)."""
+        started = to_db(run_started_at)
+        return (self.rows().filter(**{f"{self.key}__isnull": False, self.deleted_field: False})
+                .exclude(**{f"{self.synced_field}__gte": started}))
+
+
+class GenericTarget(Target):
+    """``CRMRecord``: the whole record as JSON, for any module."""
+
+    model = CRMRecord
+    mtime_field = "modified_time"
+    deleted_field = "deleted"
+
+    def rows(self) -> models.QuerySet:
+        return super().rows().filter(module=self.module)
+
+    def build(self, record: Mapping[str, Any], modified: datetime | None,
+              now: datetime) -> models.Model:
+        return CRMRecord(module=self.module, zoho_id=str(record["id"]), data=dict(record),
+                         modified_time=to_db(modified), deleted=False, deleted_at=None,
+                         synced_at=to_db(now))
+
+    def update_fields(self) -> list[str]:
+        return ["data", "modified_time", "deleted", "deleted_at", "synced_at"]
+
+    def unique_fields(self) -> list[str]:
+        return ["module", "zoho_id"]
+
+    def mark_deleted(self, deletions: Mapping[str, datetime | None]) -> int:
+        by_time: dict[datetime | None, list[str]] = defaultdict(list)
+        for zoho_id, when in deletions.items():
+            by_time[when].append(zoho_id)
+        changed = 0
+        for when, ids in by_time.items():
+            changed += self.rows().filter(zoho_id__in=ids, deleted=False).update(
+                deleted=True, deleted_at=to_db(when))
+        return changed
+
+
+class TypedTarget(Target):
+    """A project's model deriving from ``ZohoSyncedModel`` with a ``ZohoMeta`` mapping."""
+
+    dirty_field = "zoho_dirty"
+
+    def __init__(self, module: str, model: type[models.Model], using: str | None = None) -> None:
+        self.model = model
+        self.mapping: ModelMapping = get_mapping(model)  # type: ignore[assignment]
+        super().__init__(module, using)
+
+    def zoho_fields(self) -> list[str] | None:
+        return self.mapping.zoho_fields
+
+    def build(self, record: Mapping[str, Any], modified: datetime | None,
+              now: datetime) -> models.Model:
+        values = self.mapping.values_from_record(record)
+        return self.model(zoho_id=str(record["id"]), zoho_modified_time=to_db(modified),
+                          zoho_deleted=False, synced_at=to_db(now), **values)
+
+    def update_fields(self) -> list[str]:
+        return [*self.mapping.model_fields, "zoho_modified_time", "zoho_deleted", "synced_at"]
+
+    def unique_fields(self) -> list[str]:
+        return ["zoho_id"]
+
+    def unseen(self, run_started_at: datetime) -> models.QuerySet:
+        # A row pushed (and so given its Zoho id) during this run was never listed: keep it.
+        return super().unseen(run_started_at).exclude(zoho_pushed_at__gte=to_db(run_started_at))
+
+
+def resolve_target(module: str, model: type[models.Model] | str | None = None,
+                   using: str | None = None) -> Target:
+    """The target for ``module``: ``model``, else ``ZCRM["SYNC_MODELS"][module]``, else CRMRecord."""
+    if not module or "/" in module:
+        raise ZCRMImproperlyConfigured(f"Not a Zoho module API name: {module!r}.")
+    source = "the model argument"
+    if model is None:
+        configured = get_settings().SYNC_MODELS or {}
+        if not isinstance(configured, Mapping):
+            raise ZCRMImproperlyConfigured(
+                "ZCRM['SYNC_MODELS'] must be a dict such as {\"Leads\": \"crm.Lead\"}.")
+        model = configured.get(module)
+        source = f"ZCRM['SYNC_MODELS'][{module!r}]"
+    if model is None:
+        return GenericTarget(module, using)
+    if isinstance(model, str):
+        try:
+            model = apps.get_model(model)
+        except (LookupError, ValueError):
+            raise ZCRMImproperlyConfigured(
+                f"{source} is {model!r}, which is not an installed model: use \"app_label.Model\" "
+                "and add the app to INSTALLED_APPS.") from None
+    if model is CRMRecord:
+        return GenericTarget(module, using)
+    if not (isinstance(model, type) and issubclass(model, ZohoSyncedModel)):
+        raise ZCRMImproperlyConfigured(
+            f"{source} names {getattr(model, '__name__', model)!r}, which does not derive from "
+            "django_zcrm.sync.ZohoSyncedModel (zcrm_inspect writes such models).")
+    declared = get_mapping(model).module  # type: ignore[union-attr]
+    if declared and declared != module:
+        raise ZCRMImproperlyConfigured(
+            f"{model._meta.label}.ZohoMeta.module is {declared!r} but it is being synced from "
+            f"{module!r}; fix {source} or ZohoMeta.module.")
+    return TypedTarget(module, model, using)

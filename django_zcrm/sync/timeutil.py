@@ -1,0 +1,60 @@
+"""Datetimes between Zoho (ISO 8601 with offsets), Python (aware) and the database (USE_TZ)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from ..services import parse_datetime
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """An aware datetime (naive ones, as the ORM returns with USE_TZ=False, are local time)."""
+    if value is None:
+        return None
+    if timezone.is_naive(value):
+        return timezone.make_aware(value, timezone.get_default_timezone())
+    return value
+
+
+def to_db(value: datetime | None) -> datetime | None:
+    """The form the ORM accepts: aware with USE_TZ=True, naive local time without."""
+    if value is None:
+        return None
+    if settings.USE_TZ:
+        return aware(value)
+    if timezone.is_aware(value):
+        return timezone.make_naive(value, timezone.get_default_timezone())
+    return value
+
+
+def parse_zoho_datetime(value: Any) -> datetime | None:
+    """Zoho's ``2021-08-09T14:54:48+02:00`` (or ``...Z``) as an aware datetime; None if unparsable."""
+    return parse_datetime(value)
+
+
+def minus_seconds(value: datetime | None, seconds: float) -> datetime | None:
+    """``value - seconds`` (None stays None)."""
+    if value is None:
+        return None
+    return value - timedelta(seconds=seconds)
+
+
+def earliest(*values: datetime | None) -> datetime | None:
+    """The earliest of the non-None values (None when all are None)."""
+    present = [aware(v) for v in values if v is not None]
+    return min(present) if present else None
+
+
+def latest(*values: datetime | None) -> datetime | None:
+    """The latest of the non-None values (None when all are None)."""
+    present = [aware(v) for v in values if v is not None]
+    return max(present) if present else None
+
+
+def now() -> datetime:
+    """The current time, aware."""
+    return timezone.now() if settings.USE_TZ else aware(timezone.now())
