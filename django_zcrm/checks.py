@@ -181,6 +181,10 @@ def _unwritable_folder(path: str) -> str | None:
 
 
 def _token_database(raw: dict) -> list[CheckMessage]:
+    uses_database = not (raw.get("PERSISTENCE_HANDLER_CLASS") or raw.get("TOKEN_PERSISTENCE_PATH"))
+    if "TOKEN_DATABASE" not in raw and not uses_database:
+        # Tokens live in a file or a custom store: a project without databases is fine.
+        return []
     alias = raw.get("TOKEN_DATABASE", "default")
     if alias not in django_settings.DATABASES:
         return [Error(f"{_setting('TOKEN_DATABASE')} = {alias!r} is not in settings.DATABASES.",

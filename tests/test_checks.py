@@ -167,3 +167,10 @@ def test_log_settings_attach_handlers_to_the_django_zcrm_logger(settings, tmp_pa
     assert not [h for h in logger.handlers if getattr(h, "_django_zcrm_handler", False)]
     # Turning the handlers off gives the logger its level back, so DEBUG records flow again.
     assert logger.level == logging.NOTSET
+
+
+def test_a_project_without_databases_may_keep_tokens_in_a_file(settings, tmp_path):
+    settings.DATABASES = {}
+    assert check_settings({**GOOD, "TOKEN_PERSISTENCE_PATH": str(tmp_path)}) == []
+    # The default database store, though, needs the alias.
+    assert "django_zcrm.E012" in ids(GOOD)
