@@ -45,6 +45,7 @@ def check_settings(raw: Any) -> list[CheckMessage]:
     messages += _token_database(raw)
     messages += _margins(conf)
     messages += _log_file(raw)
+    messages += _sync(conf)
     return messages
 
 
@@ -197,7 +198,8 @@ def _token_database(raw: dict) -> list[CheckMessage]:
 def _margins(conf: ZCRMSettings) -> list[CheckMessage]:
     messages = []
     for key in ("REFRESH_MARGIN", "HARD_REFRESH_MARGIN", "REFRESH_LEASE_SECONDS",
-                "THROTTLE_SECONDS", "MAX_RETRIES"):
+                "THROTTLE_SECONDS", "MAX_RETRIES", "RETRY_BACKOFF_BASE", "RETRY_BACKOFF_MAX",
+                "MAX_RETRY_AFTER", "SYNC_LOOKBACK_SECONDS", "SYNC_LEASE_SECONDS"):
         value = getattr(conf, key)
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
             messages.append(Error(f"{_setting(key)} = {value!r} must be a number >= 0.",
@@ -210,6 +212,40 @@ def _margins(conf: ZCRMSettings) -> list[CheckMessage]:
             messages.append(Error(f"{_setting(key)} = {value!r} must be (connect, read) seconds.",
                                   hint=f"Write e.g. {_setting(key)} = {DEFAULTS[key]!r}.",
                                   id=_ID + "E014"))
+    return messages
+
+
+def _sync(conf: ZCRMSettings) -> list[CheckMessage]:
+    from django.apps import apps
+
+    from .exceptions import ZCRMImproperlyConfigured
+
+    messages = []
+    if str(conf.SYNC_DELETE_MODE).lower() not in ("mark", "delete"):
+        messages.append(Error(f"{_setting('SYNC_DELETE_MODE')} = {conf.SYNC_DELETE_MODE!r} is "
+                              "neither \"mark\" nor \"delete\".",
+                              hint="Use \"mark\" to flag rows deleted in Zoho, or \"delete\" to "
+                                   "remove them.", id=_ID + "E016"))
+    if not apps.models_ready:
+        return messages
+    from .sync.targets import resolve_target
+
+    configured = conf.SYNC_MODELS or {}
+    hint = (f"Fix {_setting('SYNC_MODELS')}: it maps Zoho module API names to \"app_label.Model\" "
+            "labels of models derived from ZohoSyncedModel.")
+    if not isinstance(configured, dict):
+        return messages + [Error(f"{_setting('SYNC_MODELS')} must be a dict, not "
+                                 f"{type(configured).__name__}.", hint=hint, id=_ID + "E015")]
+    for module, model in configured.items():
+        if not isinstance(model, str) or not model:
+            messages.append(Error(f"{_setting('SYNC_MODELS')}[{module!r}] is {model!r}, not a "
+                                  "model label.", hint=hint, id=_ID + "E015"))
+            continue
+        try:
+            # The same resolution a sync does, so the check and the sync cannot disagree.
+            resolve_target(module, model, source=f"{_setting('SYNC_MODELS')}[{module!r}]")
+        except ZCRMImproperlyConfigured as exc:
+            messages.append(Error(str(exc), hint=hint, id=_ID + "E015"))
     return messages
 
 

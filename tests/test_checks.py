@@ -99,6 +99,7 @@ def test_plain_http_on_loopback_is_fine_for_the_fake_server():
                            "API_BASE_URL": "http://localhost:8765"}) == []
 
 
+@pytest.mark.django_db  # Django 6.1's JSONField check asks the database what it supports.
 def test_manage_py_check_reports_the_error(settings):
     settings.ZCRM = {"CLIENT_SECRET": "x" * 10}
     with pytest.raises(SystemCheckError, match="django_zcrm.E002"):
@@ -169,8 +170,33 @@ def test_log_settings_attach_handlers_to_the_django_zcrm_logger(settings, tmp_pa
     assert logger.level == logging.NOTSET
 
 
+@pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
 def test_a_project_without_databases_may_keep_tokens_in_a_file(settings, tmp_path):
     settings.DATABASES = {}
     assert check_settings({**GOOD, "TOKEN_PERSISTENCE_PATH": str(tmp_path)}) == []
     # The default database store, though, needs the alias.
     assert "django_zcrm.E012" in ids(GOOD)
+
+
+@pytest.mark.parametrize("sync_models, words", [
+    ({"Leads": "nosuchapp.Lead"}, "not an installed model"),
+    ({"Leads": "auth.User"}, "does not derive from"),
+    ({"Deals": "testapp.Lead"}, "ZohoMeta.module is 'Leads'"),
+    ({"Leads": None}, "not a model label"),
+    (["Leads"], "must be a dict"),
+])
+def test_sync_models_that_a_sync_would_refuse_are_reported(sync_models, words):
+    found = ids({**GOOD, "SYNC_MODELS": sync_models})
+    assert "django_zcrm.E015" in found and words in found["django_zcrm.E015"]
+    assert "ZCRM['SYNC_MODELS']" in found["django_zcrm.E015"]
+
+
+def test_good_sync_models_and_sync_numbers_pass():
+    assert check_settings({**GOOD, "SYNC_MODELS": {"Leads": "testapp.Lead"},
+                           "SYNC_LOOKBACK_SECONDS": 5, "SYNC_LEASE_SECONDS": 60}) == []
+
+
+def test_bad_sync_delete_mode_and_sync_numbers_are_reported():
+    found = ids({**GOOD, "SYNC_DELETE_MODE": "purge", "SYNC_LOOKBACK_SECONDS": "ten"})
+    assert "django_zcrm.E016" in found and "SYNC_DELETE_MODE" in found["django_zcrm.E016"]
+    assert "django_zcrm.E013" in found and "SYNC_LOOKBACK_SECONDS" in found["django_zcrm.E013"]

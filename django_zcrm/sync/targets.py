@@ -226,11 +226,13 @@ class TypedTarget(Target):
 
 
 def resolve_target(module: str, model: type[models.Model] | str | None = None,
-                   using: str | None = None) -> Target:
-    """The target for ``module``: ``model``, else ``ZCRM["SYNC_MODELS"][module]``, else CRMRecord."""
+                   using: str | None = None, *, source: str = "the model argument") -> Target:
+    """The target for ``module``: ``model``, else ``ZCRM["SYNC_MODELS"][module]``, else CRMRecord.
+
+    ``source`` names where ``model`` came from, for error messages.
+    """
     if not module or "/" in module:
         raise ZCRMImproperlyConfigured(f"Not a Zoho module API name: {module!r}.")
-    source = "the model argument"
     if model is None:
         configured = get_settings().SYNC_MODELS or {}
         if not isinstance(configured, Mapping):
