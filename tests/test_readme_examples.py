@@ -173,10 +173,10 @@ SERVICE_ENDPOINTS = [
 
 #: Outputs the README shows in comments, which the examples must really print.
 SERVICE_OUTPUTS = [
-    "create Leads: 2 records, 1 succeeded, 1 failed in 1 requests",
+    "create Leads: 2 records, 1 succeeded, 1 failed in 1 request",
     "#1 failed: MANDATORY_NOT_FOUND on Last_Name (required field not found)",
     "['updated', 'created']",
-    "delete Leads: 1 records, 1 succeeded, 0 failed in 1 requests",
+    "delete Leads: 1 record, 1 succeeded, 0 failed in 1 request",
     "{'succeeded': 250, 'failed': 0, 'unknown': 0, 'not_attempted': 0}",
 ]
 

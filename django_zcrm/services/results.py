@@ -153,8 +153,9 @@ class BatchResult(Sequence[RecordResult]):
             parts.append(f"{counts[UNKNOWN]} unknown")
         if counts[NOT_ATTEMPTED]:
             parts.append(f"{counts[NOT_ATTEMPTED]} not attempted")
-        text = (f"{self.operation} {self.module}: {len(self.results)} records, "
-                + ", ".join(parts) + f" in {self.requests} requests")
+        records = len(self.results)
+        text = (f"{self.operation} {self.module}: {records} record{'s' * (records != 1)}, "
+                + ", ".join(parts) + f" in {self.requests} request{'s' * (self.requests != 1)}")
         if self.error is not None:
             text += f"; stopped by {type(self.error).__name__}: {self.error}"
         return text
