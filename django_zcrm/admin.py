@@ -96,9 +96,14 @@ class OAuthTokenAdmin(admin.ModelAdmin):
         """Rows from ZCRM['TOKEN_DATABASE'], where the database store keeps them."""
         return super().get_queryset(request).using(services_tokens.token_database())
 
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+    def get_actions(self, request: HttpRequest, action_location: Any = None) -> dict[str, Any]:
         """Our actions only: the stock "delete selected" would leave live tokens at Zoho."""
-        actions = super().get_actions(request)
+        # Django 6.1 passes action_location and warns about overrides that cannot take it;
+        # Django 5.2 and 6.0 know no such argument.
+        if action_location is None:
+            actions = super().get_actions(request)
+        else:
+            actions = super().get_actions(request, action_location=action_location)
         actions.pop("delete_selected", None)
         return actions
 
@@ -203,7 +208,7 @@ class OAuthTokenAdmin(admin.ModelAdmin):
             "opts": self.opts,
             "users": self._users(queryset),
             "action": action,
-            "action_label": self.get_actions(request)[action][2],
+            "action_label": _action_description(self.get_actions(request)[action]),
             "explanation": explanation,
             "selected": list(queryset.values_list("pk", flat=True)),
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
@@ -403,3 +408,8 @@ def _shorten(text: str | None, limit: int = 120) -> str:
     """``text`` on one line, cut to ``limit`` characters."""
     flat = " ".join(str(text or "").split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _action_description(entry: Any) -> str:
+    """An admin action's label: an Action object on Django 6.1+, a (func, name, label) tuple before."""
+    return entry.description if hasattr(entry, "description") else entry[2]

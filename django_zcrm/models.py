@@ -168,8 +168,9 @@ class ZohoSyncedModel(models.Model):
         abstract = True
 
     @classmethod
-    def from_db(cls, db, field_names, values):  # noqa: D102 - Django's hook
-        instance = super().from_db(db, field_names, values)
+    def from_db(cls, db, field_names, values, **kwargs):  # noqa: D102 - Django's hook
+        # Django 6.1 passes fetch_mode; earlier versions pass nothing more.
+        instance = super().from_db(db, field_names, values, **kwargs)
         instance._zoho_loaded = instance._zoho_snapshot()
         return instance
 
