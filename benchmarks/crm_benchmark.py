@@ -36,6 +36,8 @@ if str(REPO_ROOT) not in sys.path:
     # Run as a script from anywhere: the package lives next to benchmarks/.
     sys.path.insert(0, str(REPO_ROOT))
 
+from benchmarks._table import print_columns  # noqa: E402
+
 from django_zcrm.testing import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET, FAKE_USER_EMAIL, FakeZoho  # noqa: E402
 
 MODULE = "Leads"
@@ -452,11 +454,7 @@ def print_table(rows: list[Row], args: argparse.Namespace) -> None:
             f"{row.ratio:.2f}x" if row.ratio is not None else "-",
             row.verdict or "-",
         ))
-    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(headers)]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
-    print("  ".join("-" * w for w in widths))
-    for line in lines:
-        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
+    print_columns(headers, lines)
     for row in rows:
         for problem in row.problems:
             print(f"! {row.implementation} {row.operation}: {problem}")

@@ -73,3 +73,51 @@ def test_zcrmsdk_rows_are_printed_beside_ours_when_the_sdk_is_available(tmp_path
     # The SDK opens one connection per request (module-level requests.get/post).
     assert sdk_list["connections"] == 11
     assert rows[("zcrmsdk 3.1.0", "create")]["requests"] == 2
+
+
+# --------------------------------------------------------------------------------------------------
+# benchmarks/sync_benchmark.py
+# --------------------------------------------------------------------------------------------------
+
+SYNC_BENCHMARK = REPO_ROOT / "benchmarks" / "sync_benchmark.py"
+
+
+def run_sync_benchmark(tmp_path: Path, *args: str, **env_extra: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env.update(env_extra)
+    return subprocess.run([sys.executable, str(SYNC_BENCHMARK), *args], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path, env=env)
+
+
+def test_quick_sync_benchmark_prints_table_and_flat_memory_verdict(tmp_path):
+    out = tmp_path / "sync.json"
+    done = run_sync_benchmark(tmp_path, "--quick", "--json", str(out))
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "backend  records  seconds  records/s  API calls" in done.stdout
+    assert "memory flat, sqlite: traced peak" in done.stdout
+    assert done.stdout.rstrip().endswith("PASS")
+    report = json.loads(out.read_text())
+    rows = {(row["backend"], row["records"]): row for row in report["rows"]}
+    assert set(rows) == {("sqlite", 500), ("sqlite", 2500)}
+    for (_, records), row in rows.items():
+        assert row["problems"] == []
+        assert row["rows_in_db"] == records
+        # One call per 200-record page, plus one for the deleted-records listing.
+        assert row["api_calls"] == -(-records // 200) + 1
+        assert row["records_per_second"] > 0
+        assert row["peak_rss_mib"] > 0 and row["traced_peak_mib"] > 0
+    assert [v["verdict"] for v in report["verdicts"]] == ["PASS"]
+
+
+def test_sync_benchmark_skips_unreachable_mysql_unless_required(tmp_path):
+    unreachable = {"ZCRM_MYSQL_HOST": "127.0.0.1", "ZCRM_MYSQL_PORT": "9"}
+
+    skipped = run_sync_benchmark(tmp_path, "--backends", "mysql", "--sizes", "10", **unreachable)
+    assert skipped.returncode == 0, skipped.stdout + skipped.stderr
+    assert "SKIPPED mysql: " in skipped.stdout
+
+    required = run_sync_benchmark(tmp_path, "--backends", "mysql", "--sizes", "10", "--require-mysql",
+                                  **unreachable)
+    assert required.returncode == 1
+    assert "MariaDB/MySQL is required (--require-mysql)" in required.stderr

@@ -17,7 +17,7 @@ import requests
 from django.core.management import CommandError, call_command
 
 from django_zcrm.testing import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET
-from django_zcrm.testing.cli import is_loopback
+from django_zcrm.testing.cli import is_loopback, parse_seed
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -126,3 +126,73 @@ def test_command_reports_a_busy_port(running: list[Running]) -> None:
 ])
 def test_is_loopback(host: str, expected: bool) -> None:
     assert is_loopback(host) is expected
+
+
+def _list_leads(url: str, page: int) -> dict:
+    code = requests.get(f"{url}/_fake/self-client/grant", timeout=5).json()["code"]
+    token = requests.post(f"{url}/oauth/v2/token", timeout=5, data={
+        "grant_type": "authorization_code", "client_id": FAKE_CLIENT_ID,
+        "client_secret": FAKE_CLIENT_SECRET, "code": code}).json()["access_token"]
+    return requests.get(f"{url}/crm/v2/Leads", params={"per_page": 200, "page": page}, timeout=10,
+                        headers={"Authorization": f"Zoho-oauthtoken {token}"}).json()
+
+
+def test_python_m_seeds_records_before_announcing_it_listens(running: list[Running]) -> None:
+    server = Running([sys.executable, "-m", "django_zcrm.testing", "--port", "0",
+                      "--seed", "Accounts=3", "--seed", "Leads=250"])
+    running.append(server)
+    url = _check_serves(server)
+    seeded = [line for line in server.seen if line.startswith("Seeded ")]
+    assert [line.rsplit(" in ", 1)[0] for line in seeded] == ["Seeded 3 Accounts", "Seeded 250 Leads"]
+    assert server.seen.index(seeded[-1]) < next(
+        i for i, line in enumerate(server.seen) if line.startswith("Fake Zoho listening on "))
+    first, second = _list_leads(url, 1), _list_leads(url, 2)
+    assert len(first["data"]) == 200 and first["info"]["more_records"] is True
+    assert len(second["data"]) == 50 and second["info"]["more_records"] is False
+    assert server.stop(signal.SIGTERM) == 0
+
+
+@pytest.mark.parametrize("value,message", [
+    ("Leads", "is not MODULE=COUNT"),
+    ("Leads=many", "is not a whole number"),
+    ("Leads=-1", "cannot be negative"),
+    ("Widgets=5", "the fake has no module 'Widgets'"),
+])
+def test_python_m_refuses_a_bad_seed(value: str, message: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "django_zcrm.testing", "--port", "0", "--seed", value],
+                            cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Fake Zoho listening" not in result.stdout
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("Leads=20000", ("Leads", 20000)), ("Leads=100_000", ("Leads", 100000)),
+    (" Contacts = 0", ("Contacts", 0)), ("Deals=1,500", ("Deals", 1500)),
+])
+def test_parse_seed(value: str, expected: tuple[str, int]) -> None:
+    assert parse_seed(value) == expected
+
+
+def test_python_m_reports_a_seed_the_fake_cannot_make() -> None:
+    result = subprocess.run([sys.executable, "-m", "django_zcrm.testing", "--port", "0", "--seed", "Notes=5"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert "cannot seed: seed('Notes') needs existing Leads" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_manage_py_command_seeds_records_too(running: list[Running]) -> None:
+    server = Running([sys.executable, "-m", "django", "zcrm_fake_server", "--port", "0",
+                      "--seed", "Leads=250"])
+    running.append(server)
+    url = _check_serves(server)
+    assert len(_list_leads(url, 2)["data"]) == 50
+    assert server.stop(signal.SIGINT) == 0
+
+
+@pytest.mark.parametrize("value,message", [("Leads=many", "is not a whole number"),
+                                           ("Notes=5", "Cannot seed: seed('Notes') needs existing Leads")])
+def test_manage_py_command_refuses_a_bad_seed_in_words(value: str, message: str) -> None:
+    with pytest.raises(CommandError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        call_command("zcrm_fake_server", port=0, seed=[value])

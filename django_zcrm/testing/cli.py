@@ -7,6 +7,7 @@ import argparse
 import ipaddress
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any
@@ -44,9 +45,34 @@ def banner(fake: FakeZoho) -> list[str]:
     ]
 
 
+def parse_seed(value: str) -> tuple[str, int]:
+    """``"Leads=20000"`` -> ``("Leads", 20000)``; raises ValueError naming what is wrong."""
+    module, sep, count = value.partition("=")
+    module = module.strip()
+    if not sep or not module:
+        raise ValueError(f"{value!r} is not MODULE=COUNT (e.g. Leads=20000)")
+    try:
+        number = int(count.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise ValueError(f"{value!r}: {count!r} is not a whole number") from None
+    if number < 0:
+        raise ValueError(f"{value!r}: the count cannot be negative")
+    from .crm_schema import MODULES
+
+    if module not in MODULES:
+        raise ValueError(f"{value!r}: the fake has no module {module!r}; it has {', '.join(MODULES)}")
+    return module, number
+
+
 def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, write: Callable[[str], Any] = print,
-          stop: threading.Event | None = None, **options: Any) -> None:
-    """Serve a FakeZoho until Ctrl-C, SIGTERM or ``stop`` is set; refuses non-loopback hosts."""
+          stop: threading.Event | None = None, seed: Sequence[tuple[str, int]] = (),
+          **options: Any) -> None:
+    """Serve a FakeZoho until Ctrl-C, SIGTERM or ``stop`` is set; refuses non-loopback hosts.
+
+    ``seed`` is ``[(module, count), ...]``: records created with ``fake.crm.seed`` (in that order,
+    so Contacts seeded after Accounts point at them) before the banner is written; the
+    "Fake Zoho listening on" line therefore means the data is there.
+    """
     if not is_loopback(host):
         raise ValueError(f"refusing to listen on {host!r}: the fake Zoho server only binds loopback "
                          "addresses (127.0.0.1, ::1, localhost)")
@@ -60,6 +86,10 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, write: Callable
         previous = signal.signal(signal.SIGTERM, on_term)
     try:
         with FakeZoho(host=host, port=port, **options) as fake:
+            for module, count in seed:
+                started = time.perf_counter()
+                fake.crm.seed(module, count)
+                write(f"Seeded {count:,} {module} in {time.perf_counter() - started:.1f} s")
             for line in banner(fake):
                 write(line)
             try:
@@ -74,16 +104,25 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, write: Callable
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m django_zcrm.testing [--host H] [--port P]``."""
+    """``python -m django_zcrm.testing [--host H] [--port P] [--seed MODULE=COUNT ...]``."""
     parser = argparse.ArgumentParser(prog="python -m django_zcrm.testing",
                                      description="Run the bundled fake Zoho (accounts + CRM) server.")
     parser.add_argument("--host", default=DEFAULT_HOST, help="loopback address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default 8765; 0 picks a free one)")
+    parser.add_argument("--seed", action="append", default=[], metavar="MODULE=COUNT",
+                        help="create COUNT realistic records in MODULE before serving, e.g. "
+                             "--seed Leads=20000 (repeatable; seeded in the order given)")
     args = parser.parse_args(argv)
     if not is_loopback(args.host):
         parser.error(f"--host {args.host!r} is not a loopback address; use 127.0.0.1, ::1 or localhost")
     try:
-        serve(args.host, args.port, write=lambda line: print(line, flush=True))
+        seed = [parse_seed(value) for value in args.seed]
+    except ValueError as exc:
+        parser.error(f"--seed {exc}")
+    try:
+        serve(args.host, args.port, write=lambda line: print(line, flush=True), seed=seed)
     except OSError as exc:
         parser.exit(1, f"cannot listen on {args.host}:{args.port}: {exc}\n")
+    except ValueError as exc:  # e.g. --seed Notes=5 with no records to attach the notes to
+        parser.exit(1, f"cannot seed: {exc}\n")
     return 0

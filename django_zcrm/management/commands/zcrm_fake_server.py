@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ...testing.cli import DEFAULT_HOST, DEFAULT_PORT, is_loopback, serve
+from ...testing.cli import DEFAULT_HOST, DEFAULT_PORT, is_loopback, parse_seed, serve
 
 
 class Command(BaseCommand):
@@ -16,6 +16,9 @@ class Command(BaseCommand):
                             help="Loopback address to bind (default 127.0.0.1).")
         parser.add_argument("--port", type=int, default=DEFAULT_PORT,
                             help="Port to bind (default 8765; 0 picks a free one).")
+        parser.add_argument("--seed", action="append", default=[], metavar="MODULE=COUNT",
+                            help="Create COUNT realistic records in MODULE before serving, e.g. "
+                                 "--seed Leads=500 (repeatable; seeded in the order given).")
 
     def handle(self, *args, **options):
         host, port = options["host"], options["port"]
@@ -24,9 +27,15 @@ class Command(BaseCommand):
             raise CommandError(f"--host {host!r} is not a loopback address; the fake Zoho server only "
                                "listens on 127.0.0.1, ::1 or localhost.")
         try:
-            serve(host, port, write=self._write)
+            seed = [parse_seed(value) for value in options["seed"]]
+        except ValueError as exc:
+            raise CommandError(f"--seed {exc}") from None
+        try:
+            serve(host, port, write=self._write, seed=seed)
         except OSError as exc:
             raise CommandError(f"Cannot listen on {host}:{port}: {exc}") from exc
+        except ValueError as exc:  # e.g. --seed Notes=5 with no records to attach the notes to
+            raise CommandError(f"Cannot seed: {exc}") from None
 
     def _write(self, line: str) -> None:
         if self._verbosity >= 1 or line.startswith("Fake Zoho listening"):
