@@ -183,3 +183,12 @@ def test_test_app_and_sample_app_have_their_migrations():
     out = io.StringIO()
     call_command("makemigrations", "testapp", "django_zcrm", "--check", "--dry-run", stdout=out)
     assert "No changes detected" in out.getvalue()
+
+
+def test_zcrm_sync_warns_that_debug_makes_large_syncs_use_more_memory(zoho_tokens, fake_zoho, settings):
+    settings.DEBUG = True
+    fake_zoho.crm.seed("Leads", 3)
+    out, err = run("zcrm_sync", "Leads")
+    assert "DEBUG is True" in err and "3 created" in out
+    settings.DEBUG = False
+    assert "DEBUG" not in run("zcrm_sync", "Leads")[1]
