@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import statistics
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
@@ -703,19 +702,17 @@ def test_concurrent_writers_and_readers_see_consistent_data(fake, api):
 
 
 # --------------------------------------------------------------------------------------------------
-# Speed
+# Paging a large module (its speed is measured by benchmarks/crm_benchmark.py, not here)
 # --------------------------------------------------------------------------------------------------
 
 
-def test_a_page_of_5000_records_is_served_quickly(fake, api):
+def test_ten_pages_of_a_5000_record_module_are_distinct_and_ordered(fake, api):
     fake.crm.seed("Accounts", 50)
     fake.crm.seed("Contacts", 5000)
-    fake.reset_counters()
 
-    for page in range(1, 11):
-        assert api.get("Contacts", params={"page": page}).status_code == 200
-    durations = [r.duration for r in fake.requests]
+    pages = [api.get("Contacts", params={"page": page}).json() for page in range(1, 11)]
 
-    # The fake serves a page in ~5 ms; the bound leaves room for a busy 2-core machine but still
-    # catches per-request sorting or quadratic filtering.
-    assert statistics.median(durations) < 0.025
+    ids = [record["id"] for body in pages for record in body["data"]]
+    assert len(ids) == len(set(ids)) == 2000
+    assert ids == sorted(ids, key=int)  # no sort_by: by id
+    assert [body["info"]["more_records"] for body in pages] == [True] * 10

@@ -77,6 +77,10 @@ class ModuleStore:
         self.ctime: dict[str, int] = {}
         self.mtime: dict[str, int] = {}
         self.unique: dict[str, dict[str, str]] = {f.api_name: {} for f in spec.unique_fields}
+        # Every live holder of each unique value, oldest first (seeded data may share a value), so
+        # that removing the indexed holder re-points the index without scanning every record.
+        self._holders: dict[str, dict[str, dict[str, None]]] = {f.api_name: {}
+                                                                for f in spec.unique_fields}
         self.deleted: list[dict[str, Any]] = []  # entries in deletion order, each with "_epoch"
         self.deleted_ids: set[str] = set()
         self.version = 0
@@ -92,14 +96,13 @@ class ModuleStore:
         """Insert or replace a record (its ``id`` is the key); keeps the unique indexes right."""
         record_id = record["id"]
         old = self.rows.get(record_id)
-        for name, index in self.unique.items():
+        for name in self.unique:
             if old is not None:
-                old_key = _unique_key(old.get(name))
-                if old_key is not None and index.get(old_key) == record_id:
-                    del index[old_key]
+                self._unindex(name, _unique_key(old.get(name)), record_id)
             new_key = _unique_key(record.get(name))
             if new_key is not None:
-                index.setdefault(new_key, record_id)
+                self._holders[name].setdefault(new_key, {})[record_id] = None
+                self.unique[name].setdefault(new_key, record_id)
         self.rows[record_id] = record
         self.ctime[record_id] = ctime
         self.mtime[record_id] = mtime
@@ -112,17 +115,24 @@ class ModuleStore:
             return None
         self.ctime.pop(record_id, None)
         self.mtime.pop(record_id, None)
-        for name, index in self.unique.items():
-            key = _unique_key(old.get(name))
-            if key is not None and index.get(key) == record_id:
-                del index[key]
-                # Another live record may hold the same value (seeded data): re-point the index.
-                for other_id, other in self.rows.items():
-                    if _unique_key(other.get(name)) == key:
-                        index[key] = other_id
-                        break
+        for name in self.unique:
+            self._unindex(name, _unique_key(old.get(name)), record_id)
         self._changed()
         return old
+
+    def _unindex(self, name: str, key: str | None, record_id: str) -> None:
+        if key is None:
+            return
+        holders = self._holders[name].get(key, {})
+        holders.pop(record_id, None)
+        index = self.unique[name]
+        if index.get(key) == record_id:
+            if holders:
+                index[key] = next(iter(holders))
+            else:
+                del index[key]
+        if not holders:
+            self._holders[name].pop(key, None)
 
     def find_unique(self, api_name: str, value: Any) -> str | None:
         """The id of the live record whose unique field ``api_name`` equals ``value`` (case-insensitive)."""
