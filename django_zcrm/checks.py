@@ -15,7 +15,16 @@ from urllib.parse import urlsplit
 from django.conf import settings as django_settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
-from .conf import API_VERSIONS, DATA_CENTERS, DEFAULTS, REQUIRED_KEYS, ZCRMSettings, is_valid_url, raw_settings
+from .conf import (
+    API_VERSIONS,
+    DATA_CENTERS,
+    DEFAULTS,
+    REQUIRED_KEYS,
+    ZCRMSettings,
+    is_valid_concurrency_cap,
+    is_valid_url,
+    raw_settings,
+)
 
 _ID = "django_zcrm."
 
@@ -44,6 +53,7 @@ def check_settings(raw: Any) -> list[CheckMessage]:
     messages += _persistence(conf, raw)
     messages += _token_database(raw)
     messages += _margins(conf)
+    messages += _concurrency(raw)
     messages += _log_file(raw)
     messages += _sync(conf)
     return messages
@@ -213,6 +223,18 @@ def _margins(conf: ZCRMSettings) -> list[CheckMessage]:
                                   hint=f"Write e.g. {_setting(key)} = {DEFAULTS[key]!r}.",
                                   id=_ID + "E014"))
     return messages
+
+
+def _concurrency(raw: dict) -> list[CheckMessage]:
+    key = "MAX_CONCURRENT_REQUESTS"
+    value = raw.get(key, DEFAULTS[key])
+    if is_valid_concurrency_cap(value):
+        return []
+    return [Error(f"{_setting(key)} = {value!r} must be None or a whole number >= 0.",
+                  hint=f"Set {_setting(key)} to the most CRM API calls one process may have in "
+                       "flight: your Zoho edition's concurrency limit (5 to 25 per org, 10 for "
+                       "heavy calls such as COQL and search) divided by the number of processes, "
+                       f"e.g. {DEFAULTS[key]}; None or 0 turn the cap off.", id=_ID + "E017")]
 
 
 def _sync(conf: ZCRMSettings) -> list[CheckMessage]:

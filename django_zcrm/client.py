@@ -14,6 +14,13 @@ What is retried (see ``reliability.md`` 3.2 to 3.4):
 * 5xx, read timeouts and connections dropped mid-request: only for requests that are safe to
   repeat (GET, PUT, DELETE, and POSTs the caller marks ``idempotent``: upsert, COQL).
 * Connection errors before the request was sent (refused, DNS, connect timeout): always.
+
+Zoho also limits the calls an org has in flight at once (5 to 25 by edition, 10 for heavy calls;
+``reliability.md`` 3.6). ``MAX_CONCURRENT_REQUESTS`` caps them per process: every client of the
+process shares one semaphore, held for the HTTP exchange only (never during a back-off sleep or a
+token refresh). A call that finds no free slot within one exchange's worth of time (connect + read
+timeout of ``HTTP_TIMEOUT``) is not sent and raises :class:`ZCRMRateLimitError` with code
+``LOCAL_CONCURRENCY_LIMIT``, naming the setting.
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ from .exceptions import (
     ZCRMAuthError,
     ZCRMConnectionError,
     ZCRMError,
+    ZCRMImproperlyConfigured,
     ZCRMMalformedResponseError,
     ZCRMNotFoundError,
     ZCRMPermissionError,
@@ -71,6 +79,9 @@ PERMISSION_CODES = frozenset({"NO_PERMISSION", "AUTHORIZATION_FAILED", "PERMISSI
 REQUEST_ID_HEADERS = ("X-Request-Id", "X-ZOHO-REQUEST-ID", "X-Zoho-Trace-Id", "X-Trace-Id",
                       "X-Correlation-Id", "Request-Id")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+#: ``ZCRMRateLimitError.code`` when this process's own cap (MAX_CONCURRENT_REQUESTS) had no free
+#: slot in time; the request was not sent.
+LOCAL_CONCURRENCY_LIMIT = "LOCAL_CONCURRENCY_LIMIT"
 _HEAD_BYTES = 120
 
 
@@ -116,7 +127,12 @@ class _Retry(Exception):
 
 
 class ZCRMClient:
-    """Sends requests to ``{api_domain}/crm/{API_VERSION}/`` as one Zoho user."""
+    """Sends requests to ``{api_domain}/crm/{API_VERSION}/`` as one Zoho user.
+
+    ``slot_timeout`` bounds the wait for a free slot under ``MAX_CONCURRENT_REQUESTS`` (seconds;
+    None: connect + read timeout of ``HTTP_TIMEOUT``), e.g. a short one for a web request that
+    should rather fail fast than queue behind a sync.
+    """
 
     def __init__(
         self,
@@ -125,11 +141,13 @@ class ZCRMClient:
         oauth_client: Any = None,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        slot_timeout: float | None = None,
     ) -> None:
         self.user_identifier = user_identifier
         self._oauth_client = oauth_client
         self._shared_session = session
         self.sleep = sleep
+        self.slot_timeout = slot_timeout
         self._local = threading.local()
         self._own_sessions: list[requests.Session] = []
         self._sessions_lock = threading.Lock()
@@ -323,19 +341,57 @@ class ZCRMClient:
     def _send(self, method: str, path: str, url: str, params: Any, body: Any, files: Any,
               headers: dict[str, str], timeout: tuple[float, float], safe: bool,
               conf: ZCRMSettings) -> _Pending:
-        started = time.perf_counter()
+        # The slot covers this exchange only: it is free again before any back-off sleep or
+        # token refresh of request().
+        slots = _request_slots(conf)
+        if slots is not None:
+            self._take_slot(slots, method, path, timeout)
         try:
-            resp = self.session.request(method, url, params=params, data=body, files=files,
-                                        headers=headers, timeout=timeout, allow_redirects=False)
-            content = resp.content
-        except requests.RequestException as exc:
+            started = time.perf_counter()
+            try:
+                resp = self.session.request(method, url, params=params, data=body, files=files,
+                                            headers=headers, timeout=timeout,
+                                            allow_redirects=False)
+                content = resp.content
+            except requests.RequestException as exc:
+                elapsed = (time.perf_counter() - started) * 1000
+                logger.debug("%s %s -> %s after %.0f ms", method, path, type(exc).__name__,
+                             elapsed)
+                raise self._network_failure(method, path, exc, safe, conf) from exc
             elapsed = (time.perf_counter() - started) * 1000
-            logger.debug("%s %s -> %s after %.0f ms", method, path, type(exc).__name__, elapsed)
-            raise self._network_failure(method, path, exc, safe, conf) from exc
-        elapsed = (time.perf_counter() - started) * 1000
+        finally:
+            if slots is not None:
+                slots.semaphore.release()
         status = resp.status_code
         logger.debug("%s %s -> %s in %.0f ms", method, path, status, elapsed)
         return _Pending(method, path, status, resp.headers, content, elapsed, safe, conf)
+
+    def _take_slot(self, slots: _Slots, method: str, path: str,
+                   timeout: tuple[float, float]) -> None:
+        """Wait (bounded) for one of the process's ``MAX_CONCURRENT_REQUESTS`` slots."""
+        if slots.semaphore.acquire(blocking=False):
+            return
+        # Long enough for a slot holder to finish one whole exchange (connect + read timeout).
+        bound = sum(timeout) if self.slot_timeout is None else max(0.0, float(self.slot_timeout))
+        logger.debug("%s %s waits for a free slot (%d calls in flight, up to %.1f s).", method,
+                     path, slots.limit, bound)
+        started = time.monotonic()
+        if slots.semaphore.acquire(timeout=bound):
+            logger.debug("%s %s got a slot after %.0f ms.", method, path,
+                         (time.monotonic() - started) * 1000)
+            return
+        error = ZCRMRateLimitError(
+            f"{method} {path}: not sent: this process already had {slots.limit} CRM API "
+            f"call{'s' if slots.limit != 1 else ''} in flight "
+            f"(ZCRM['MAX_CONCURRENT_REQUESTS'] = {slots.limit}) and none finished "
+            f"within {bound:g} s. Raise ZCRM['MAX_CONCURRENT_REQUESTS'] (keeping it within your "
+            "Zoho edition's concurrency limit divided by the number of processes), make fewer "
+            "calls at once, or look for calls that hang (ZCRM['HTTP_TIMEOUT']).",
+            code=LOCAL_CONCURRENCY_LIMIT)
+        # Batch writes report these records as not attempted.
+        error.request_sent = False  # type: ignore[attr-defined]
+        logger.warning("%s", error)
+        raise error
 
     def _network_failure(self, method: str, path: str, exc: requests.RequestException,
                          safe: bool, conf: ZCRMSettings) -> Exception:
@@ -641,9 +697,74 @@ def close_clients() -> None:
         client.close()
 
 
+# -- the process-wide cap on calls in flight (MAX_CONCURRENT_REQUESTS) ------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Slots:
+    limit: int
+    semaphore: threading.BoundedSemaphore
+
+
+_slots: _Slots | None = None
+_slots_lock = threading.Lock()
+
+
+def _configured_cap(conf: ZCRMSettings) -> int | None:
+    try:
+        return conf.max_concurrent_requests
+    except ValueError as exc:
+        # Checks (E017) and the OAuth client's start-up validation normally catch this first.
+        raise ZCRMImproperlyConfigured(
+            f"{exc}. Set it to the most CRM API calls one process may have in flight (e.g. 10), "
+            "or None / 0 for no cap.") from None
+
+
+def _request_slots(conf: ZCRMSettings) -> _Slots | None:
+    """The semaphore shared by every client of this process; None when there is no cap.
+
+    Built on first use and rebuilt when the configured cap differs (settings changed). Calls in
+    flight on an old semaphore release into that one, so nothing leaks either way.
+    """
+    global _slots
+    limit = _configured_cap(conf)
+    if limit is None:
+        return None
+    slots = _slots
+    if slots is None or slots.limit != limit:
+        with _slots_lock:
+            slots = _slots
+            if slots is None or slots.limit != limit:
+                slots = _slots = _Slots(limit, threading.BoundedSemaphore(limit))
+    return slots
+
+
+def _forget_request_slots(*, unless_limit: int | None = None) -> None:
+    global _slots
+    with _slots_lock:
+        if _slots is not None and _slots.limit != unless_limit:
+            _slots = None
+
+
+def _after_fork_in_child() -> None:
+    # The parent's threads (and the slots they held) do not exist here; start with a free cap.
+    global _slots, _slots_lock
+    _slots, _slots_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
     if setting == "ZCRM":
         close_clients()
+        # Keep the semaphore while the cap is unchanged: calls in flight stay counted.
+        try:
+            limit = get_settings().max_concurrent_requests
+        except ValueError:
+            limit = None
+        _forget_request_slots(unless_limit=limit)
 
 
 setting_changed.connect(_on_setting_changed, dispatch_uid="django_zcrm.client.setting_changed")

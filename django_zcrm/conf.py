@@ -104,6 +104,8 @@ DEFAULTS: dict[str, Any] = {
     "RETRY_BACKOFF_BASE": 0.5,
     "RETRY_BACKOFF_MAX": 30,
     "MAX_RETRY_AFTER": 120,
+    # Most CRM API calls one process has in flight at once (None or 0: no cap).
+    "MAX_CONCURRENT_REQUESTS": 10,
     # Sync.
     "SYNC_MODELS": {},
     "SYNC_DELETE_MODE": "mark",
@@ -164,6 +166,19 @@ class ZCRMSettings:
         return to_bool(self.raw.get("LOG_IN_CONSOLE", False))
 
     @property
+    def max_concurrent_requests(self) -> int | None:
+        """``MAX_CONCURRENT_REQUESTS`` as a cap, None when there is none (``None`` or ``0``).
+
+        Raises ``ValueError`` when the value is not None or a whole number >= 0 (system check
+        ``django_zcrm.E017`` reports the same).
+        """
+        value = self.raw.get("MAX_CONCURRENT_REQUESTS", DEFAULTS["MAX_CONCURRENT_REQUESTS"])
+        if not is_valid_concurrency_cap(value):
+            raise ValueError(f"ZCRM['MAX_CONCURRENT_REQUESTS'] = {value!r} is not None or a "
+                             "whole number >= 0")
+        return value or None
+
+    @property
     def scopes(self) -> tuple[str, ...]:
         """``SCOPES`` as a tuple; a comma-separated string is accepted too."""
         value = self.raw.get("SCOPES", DEFAULT_SCOPES)
@@ -177,6 +192,11 @@ def to_bool(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("1", "true", "yes", "on")
     return bool(value)
+
+
+def is_valid_concurrency_cap(value: Any) -> bool:
+    """True for ``None`` or an ``int`` >= 0 (a bool is not a number of calls)."""
+    return value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
 
 
 def _normalise_url(url: str) -> str:

@@ -199,3 +199,32 @@ def test_bad_sync_delete_mode_and_sync_numbers_are_reported():
     found = ids({**GOOD, "SYNC_DELETE_MODE": "purge", "SYNC_LOOKBACK_SECONDS": "ten"})
     assert "django_zcrm.E016" in found and "SYNC_DELETE_MODE" in found["django_zcrm.E016"]
     assert "django_zcrm.E013" in found and "SYNC_LOOKBACK_SECONDS" in found["django_zcrm.E013"]
+
+
+@pytest.mark.parametrize("value", [None, 0, 1, 10, 25])
+def test_max_concurrent_requests_accepts_none_zero_and_whole_numbers(value):
+    assert check_settings({**GOOD, "MAX_CONCURRENT_REQUESTS": value}) == []
+
+
+@pytest.mark.parametrize("value", [-1, 2.5, "10", True, [5]])
+def test_bad_max_concurrent_requests_is_reported_with_a_hint(value):
+    found = ids({**GOOD, "MAX_CONCURRENT_REQUESTS": value})
+    assert "django_zcrm.E017" in found
+    assert "ZCRM['MAX_CONCURRENT_REQUESTS']" in found["django_zcrm.E017"]
+    assert "concurrency limit" in found["django_zcrm.E017"]  # the hint says how to size it
+
+
+def test_max_concurrent_requests_resolves_to_a_cap_or_none(settings, monkeypatch):
+    settings.ZCRM = GOOD
+    assert get_settings().max_concurrent_requests == 10
+    for off in (None, 0):
+        settings.ZCRM = {**GOOD, "MAX_CONCURRENT_REQUESTS": off}
+        assert get_settings().max_concurrent_requests is None
+    monkeypatch.setenv("ZCRM_MAX_CONCURRENT_REQUESTS", "0")
+    assert settings_from_env() == {"MAX_CONCURRENT_REQUESTS": 0}
+
+
+def test_the_client_refuses_a_bad_max_concurrent_requests_where_checks_do_not_run(settings):
+    settings.ZCRM = {**GOOD, "MAX_CONCURRENT_REQUESTS": -3}
+    with pytest.raises(ZCRMImproperlyConfigured, match=r"MAX_CONCURRENT_REQUESTS"):
+        OAuthClient.from_settings()

@@ -499,3 +499,187 @@ def test_each_request_is_logged_at_debug_and_each_retry_at_warning(seeded, clien
     assert debug[0].startswith("GET Leads -> 500 in ") and debug[0].endswith(" ms")
     assert debug[1].startswith("GET Leads -> 200 in ")
     assert len(warnings) == 1 and "retry 1 of" in warnings[0]
+
+
+# -- MAX_CONCURRENT_REQUESTS: the process-wide cap on calls in flight ------------------------------
+
+
+HOLD_PATH = "/test/hold"
+
+
+def hold_route(fake, release: threading.Event) -> None:
+    """``GET /test/hold`` answers only once ``release`` is set: a call that holds its slot."""
+    from django_zcrm.testing import json_response
+
+    def handler(request):
+        release.wait(30)
+        return json_response(200, {"held": True})
+
+    fake.route("GET", HOLD_PATH, handler, "GET /test/hold")
+
+
+def run_threads(targets, timeout: float = 60.0) -> list:
+    """Run each callable in its own thread, released together; return results or exceptions."""
+    from django.db import connections
+
+    results: list = [None] * len(targets)
+    barrier = threading.Barrier(len(targets))
+
+    def run(index, target):
+        try:
+            barrier.wait(10)
+            results[index] = target()
+        except BaseException as exc:  # reported by the test's assertions
+            results[index] = exc
+        finally:
+            connections.close_all()  # this thread's token-store connection
+
+    threads = [threading.Thread(target=run, args=(i, t)) for i, t in enumerate(targets)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    assert not any(t.is_alive() for t in threads), "a thread did not finish"
+    return results
+
+
+def twelve_lead_readers(fake) -> list:
+    """12 threads, half on the shared client and half on clients of their own, each listing the
+    Leads and getting one through Module("Leads"), with every request taking a while at Zoho."""
+    from django_zcrm.services import Module
+
+    fake.set_network(request_delay=0.2)
+
+    def read(own_client: bool):
+        def target():
+            leads = Module("Leads", client=ZCRMClient() if own_client else None)
+            records = list(leads.iter_records())
+            return leads.get(records[0].id).id
+        return target
+
+    results = run_threads([read(i % 2 == 0) for i in range(12)])
+    fake.set_network()
+    return results
+
+
+@pytest.mark.django_db(transaction=True)  # the threads read the token store on their own connections
+def test_max_concurrent_requests_caps_calls_in_flight_across_threads_and_clients(seeded, settings):
+    settings.ZCRM = {**settings.ZCRM, "MAX_CONCURRENT_REQUESTS": 3}
+
+    results = twelve_lead_readers(seeded)
+
+    failures = [r for r in results if isinstance(r, BaseException)]
+    assert not failures, failures[:3]
+    assert len(results) == 12
+    assert len(crm_requests(seeded)) == 24
+    assert refreshes(seeded) == 0  # so every request the fake counted was a CRM call
+    assert seeded.peak_concurrency() <= 3
+
+
+@pytest.mark.parametrize("cap", [None, 0])
+@pytest.mark.django_db(transaction=True)
+def test_without_a_cap_the_same_readers_overlap_more_than_three_calls(seeded, settings, cap):
+    settings.ZCRM = {**settings.ZCRM, "MAX_CONCURRENT_REQUESTS": cap}
+
+    results = twelve_lead_readers(seeded)
+
+    assert not [r for r in results if isinstance(r, BaseException)]
+    assert len(crm_requests(seeded)) == 24
+    assert seeded.peak_concurrency() > 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_retry_back_off_does_not_hold_a_slot(seeded, settings):
+    from django_zcrm.services import Module
+
+    settings.ZCRM = {**settings.ZCRM, "MAX_CONCURRENT_REQUESTS": 1}
+    seeded.inject(method="GET", path_prefix=LEADS, status=429, headers={"Retry-After": "5"})
+    in_back_off, back_off_over = threading.Event(), threading.Event()
+    waits: list[float] = []
+
+    def back_off(seconds: float) -> None:
+        waits.append(seconds)
+        in_back_off.set()
+        back_off_over.wait(30)
+
+    first = ZCRMClient(sleep=back_off)
+    outcome: list = []
+    waiting = threading.Thread(target=lambda: outcome.append(first.get("Leads")))
+    waiting.start()
+    assert in_back_off.wait(10), "the 429 was not backed off"
+
+    # With the only slot held through the back-off, each of these would fail after 10 s.
+    others = run_threads([lambda: list(Module("Leads", client=ZCRMClient(slot_timeout=10))
+                                       .iter_records()) for _ in range(4)])
+    still_waiting = waiting.is_alive()
+    back_off_over.set()
+    waiting.join(10)
+    first.close()
+
+    assert all(isinstance(r, list) and len(r) == 3 for r in others), others
+    assert still_waiting
+    assert waits == [5.0]
+    assert outcome[0].status == 200 and outcome[0].attempts == 2
+    # The fake records requests as they finish: the 429, the others' four calls, the retry.
+    assert [r.status for r in crm_requests(seeded)] == [429, 200, 200, 200, 200, 200]
+    assert seeded.peak_concurrency() <= 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_call_that_gets_no_slot_in_time_is_not_sent_and_names_the_setting(seeded, settings):
+    from django_zcrm.client import LOCAL_CONCURRENCY_LIMIT
+
+    settings.ZCRM = {**settings.ZCRM, "MAX_CONCURRENT_REQUESTS": 1}
+    release = threading.Event()
+    hold_route(seeded, release)
+    holder = ZCRMClient()
+    held = threading.Thread(target=holder.get, args=(HOLD_PATH,))
+    held.start()
+    wait_for(lambda: seeded.in_flight() == 1, timeout=10)
+    assert seeded.in_flight() == 1
+
+    impatient = ZCRMClient(slot_timeout=0.2)
+    try:
+        with pytest.raises(ZCRMRateLimitError) as caught:
+            impatient.get("Leads")
+    finally:
+        release.set()
+        held.join(10)
+
+    error = caught.value
+    assert error.code == LOCAL_CONCURRENCY_LIMIT
+    assert error.status is None
+    assert error.request_sent is False
+    assert "ZCRM['MAX_CONCURRENT_REQUESTS'] = 1" in str(error)
+    assert "Raise ZCRM['MAX_CONCURRENT_REQUESTS']" in str(error)
+    assert crm_requests(seeded) == []  # the refused call never reached Zoho
+    # The slot came back with the held call: the same client now gets through.
+    assert impatient.get("Leads").status == 200
+    holder.close()
+    impatient.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_cap_applies_to_the_next_call_without_a_restart(seeded, settings):
+    settings.ZCRM = {**settings.ZCRM, "MAX_CONCURRENT_REQUESTS": 1}
+    release = threading.Event()
+    hold_route(seeded, release)
+    holder, other = ZCRMClient(), ZCRMClient(slot_timeout=0.2)
+    held = threading.Thread(target=holder.get, args=(HOLD_PATH,))
+    held.start()
+    wait_for(lambda: seeded.in_flight() == 1, timeout=10)
+    try:
+        with pytest.raises(ZCRMRateLimitError):
+            other.get("Leads")
+
+        settings.ZCRM = {**settings.ZCRM, "MAX_CONCURRENT_REQUESTS": 2}
+        assert other.get("Leads").status == 200
+
+        settings.ZCRM = {**settings.ZCRM, "MAX_CONCURRENT_REQUESTS": None}
+        assert other.get("Leads").status == 200
+    finally:
+        release.set()
+        held.join(10)
+    assert [r.status for r in crm_requests(seeded)] == [200, 200]
+    holder.close()
+    other.close()
