@@ -300,7 +300,7 @@ class ZCRMClient:
                 tokens = self._tokens(rejected_token)
             except ZCRMError as exc:
                 # No token, no request: batch writes report these records as not attempted.
-                exc.request_sent = False  # type: ignore[attr-defined]
+                exc.request_sent = False
                 raise
             rejected_token = None
             url = _join(self._api_domain(tokens, conf), conf.API_VERSION, path)
@@ -389,7 +389,7 @@ class ZCRMClient:
             "calls at once, or look for calls that hang (ZCRM['HTTP_TIMEOUT']).",
             code=LOCAL_CONCURRENCY_LIMIT)
         # Batch writes report these records as not attempted.
-        error.request_sent = False  # type: ignore[attr-defined]
+        error.request_sent = False
         logger.warning("%s", error)
         raise error
 
@@ -400,7 +400,7 @@ class ZCRMClient:
             error = ZCRMConnectionError(
                 f"{method} {path}: the request could not be built ({type(exc).__name__}: "
                 f"{_reason(exc)}). Check ZCRM['API_BASE_URL'] / DATA_CENTER.")
-            error.request_sent = False  # type: ignore[attr-defined]
+            error.request_sent = False
             error.__cause__ = exc
             return error
         never_sent = _never_sent(exc)
@@ -413,7 +413,7 @@ class ZCRMClient:
             + "Check the network, ZCRM['API_BASE_URL'] and ZCRM['HTTP_TIMEOUT'].",
         )
         # Batch writes read this to tell "never reached Zoho" from "outcome unknown".
-        error.request_sent = not never_sent  # type: ignore[attr-defined]
+        error.request_sent = not never_sent
         error.__cause__ = exc
         if never_sent or safe:
             return _Retry(error, None, ambiguous=not never_sent)

@@ -22,6 +22,8 @@ class ZCRMError(Exception):
     """Root of every runtime error raised by django_zcrm."""
 
     default_message = "Zoho CRM request failed"
+    #: False when the request never left this process, so Zoho cannot have acted on it.
+    request_sent: bool = True
 
     def __init__(
         self,

@@ -255,7 +255,7 @@ class Module(Service):
                 response = self.client.request("DELETE", self.api_name, params=params,
                                                allow_item_errors=True)
             except ZCRMError as exc:
-                result.requests += int(getattr(exc, "request_sent", True))
+                result.requests += int(exc.request_sent)
                 stop = result.error = exc
                 _failed_call(entries, exc, idempotent=True)
                 continue
@@ -301,7 +301,7 @@ class Module(Service):
                 response = self.client.request(method, path, json=payload, idempotent=idempotent,
                                                allow_item_errors=True)
             except ZCRMError as exc:
-                result.requests += int(getattr(exc, "request_sent", True))
+                result.requests += int(exc.request_sent)
                 stop = result.error = exc
                 _failed_call(sendable, exc, idempotent=idempotent)
                 continue
@@ -471,7 +471,7 @@ class Module(Service):
                                               "tag_names": ",".join(names)},
                         idempotent=True, allow_item_errors=True)
             except ZCRMError as exc:
-                result.requests += int(getattr(exc, "request_sent", True))
+                result.requests += int(exc.request_sent)
                 stop = result.error = exc
                 _failed_call(entries, exc, idempotent=True)
                 continue
@@ -645,7 +645,7 @@ def _input_id(value: Any) -> str | None:
 
 def _failed_call(entries: list[RecordResult], error: ZCRMError, *, idempotent: bool) -> None:
     """Mark the records of a call that raised: not sent, unknown (may be applied) or failed."""
-    sent = getattr(error, "request_sent", True)
+    sent = error.request_sent
     may_be_applied = sent and isinstance(error, (ZCRMServerError, ZCRMConnectionError))
     for entry in entries:
         entry.code = error.code
