@@ -309,9 +309,17 @@ class SyncStateAdmin(ReadOnlyAdmin):
     """Where each module's sync stands: checkpoint, last success, last error, running lease."""
 
     list_display = ("module", "target", "direction", "status", "cursor", "last_success_at",
-                    "running", "last_error_words")
+                    "running", "pending_retry", "last_error_words")
     list_filter = ("module", "direction", "status")
     search_fields = ("module", "target")
+
+    @admin.display(description=_("to retry"))
+    def pending_retry(self, obj: SyncState) -> str:
+        """Records that could not be stored and wait to be read again (and any not kept)."""
+        count = len(obj.failed_ids or ())
+        if obj.failed_overflow_at:
+            return f"{count} (list full: run zcrm_sync --full)"
+        return str(count) if count else "-"
 
     @admin.display(description=_("running"))
     def running(self, obj: SyncState) -> str:

@@ -57,7 +57,9 @@ class SyncState(models.Model):
     modified after it, minus ``SYNC_LOOKBACK_SECONDS``); ``deleted_cursor`` does the same for the
     deleted-records endpoint. While a run is in progress ``run_*`` describe it, so a run killed at
     any moment is resumed from ``run_cursor`` by the next one. The lease (``lease_owner`` until
-    ``lease_until``) keeps two runs of the same module and model apart.
+    ``lease_until``) keeps two runs of the same module and model apart. ``failed_ids`` holds the
+    records the local model could not store (``{zoho_id: ISO time of the last failure}``, at most
+    ``engine.MAX_PENDING_FAILURES``), which every run reads again by id.
     """
 
     PULL = "pull"
@@ -89,6 +91,15 @@ class SyncState(models.Model):
     last_full_sync_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
     last_result = models.JSONField(default=dict, blank=True)
+    failed_ids = models.JSONField(
+        _("records to retry"), default=dict, blank=True,
+        help_text=_("Zoho ids of records that could not be stored locally, each with the time "
+                    "it last failed. Every run reads them again until they store or Zoho no "
+                    "longer has them."))
+    failed_overflow_at = models.DateTimeField(
+        _("retry list overflowed at"), null=True, blank=True,
+        help_text=_("Last time a record that could not be stored was not kept for retry "
+                    "because the list was full: run zcrm_sync --full once the model is fixed."))
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

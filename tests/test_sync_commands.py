@@ -13,6 +13,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from django_zcrm.models import CRMRecord, SyncState
+from django_zcrm.sync import mapping as zoho
+from django_zcrm.sync.mapping import get_mapping
 from tests.testapp.models import Lead
 
 pytestmark = pytest.mark.django_db
@@ -130,6 +132,29 @@ def test_zcrm_sync_goes_on_with_other_modules_when_one_fails(zoho_tokens, fake_z
         run("zcrm_sync", "Nope", "Leads")
 
     assert CRMRecord.objects.filter(module="Leads").count() == 3
+
+
+def test_zcrm_sync_says_how_many_records_wait_for_a_retry_and_lists_them_at_verbosity_2(
+        zoho_tokens, fake_zoho, settings, monkeypatch):
+    settings.ZCRM = {**settings.ZCRM, "SYNC_MODELS": {"Leads": "testapp.Lead"}}
+    # Lead.phone as if it were an integer column: the spaced phone cannot be stored.
+    mapping = get_mapping(Lead)
+    monkeypatch.setitem(mapping.converters, "Phone", zoho.Integer("phone").bind(Lead, "Phone"))
+    leads = fake_zoho.crm.seed("Leads", 3, start=fake_zoho.crm.now() - 3600, factory=lambda i: {
+        "Phone": "+1 555 010 0101" if i == 1 else f"555010{i:04d}"})
+
+    out, _ = run("zcrm_sync", "Leads", verbosity=2)
+    again, _ = run("zcrm_sync", "Leads")
+
+    first_line, detail = out.strip().splitlines()
+    assert first_line.startswith("Leads -> testapp.lead: 2 created, 0 updated, 0 deleted, "
+                                 "0 unchanged, 1 failed, 2 API calls, ")
+    assert first_line.endswith(" s (1 pending retry)")
+    assert detail.startswith(f"    {leads[1]['id']}: Phone: not an integer")
+    assert again.startswith("Leads -> testapp.lead: 0 created, 0 updated, 0 deleted, "
+                            "0 unchanged, 1 failed, 3 API calls, ")
+    assert again.strip().endswith(" s (1 pending retry)")
+    assert SyncState.objects.get(module="Leads").failed_ids.keys() == {leads[1]["id"]}
 
 
 def test_zcrm_sync_for_a_user_without_tokens_says_how_to_get_them(zoho_tokens, fake_zoho):

@@ -14,15 +14,19 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.contrib import admin
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, models
 from django.test.utils import isolate_apps
 
-from django_zcrm.exceptions import ZCRMImproperlyConfigured
+from django_zcrm.admin import SyncStateAdmin
+from django_zcrm.exceptions import ZCRMImproperlyConfigured, ZCRMServerError
+from django_zcrm.models import SyncState
 from django_zcrm.oauth import get_oauth_client
 from django_zcrm.services import parse_datetime
 from django_zcrm.sync import ZohoSyncedModel, generate_models, mapping as zoho, push_model, sync_module
+from django_zcrm.sync import engine
 from django_zcrm.sync.mapping import get_mapping
 from tests.testapp.models import Deal, Lead
 
@@ -31,6 +35,8 @@ from .conftest import zcrm_settings_for
 ROOT = Path(__file__).resolve().parent.parent
 UPSERT = "POST /crm/{version}/{module}/upsert"
 LIST = "GET /crm/{version}/{module}"
+DELETED = "GET /crm/{version}/{module}/deleted"
+GET_ONE = "GET /crm/{version}/{module}/{id}"
 
 pytestmark = pytest.mark.django_db
 
@@ -188,6 +194,231 @@ def test_a_value_the_model_cannot_hold_fails_that_record_only(typed):
     assert result.failures[0][0] == "4150868000000555555"
     assert "Follow_Up_Date" in result.failures[0][1]
     assert "1 failed" in result.summary()
+    # The checkpoint moved past it, but its id waits to be read again (tests below).
+    assert result.pending_failures == 1 and result.summary().endswith("(1 pending retry)")
+    assert list(lead_state().failed_ids) == ["4150868000000555555"]
+
+
+# -- records the model could not store: kept and read again by id ------------------------------------
+
+
+def lead_state() -> SyncState:
+    return SyncState.objects.get(module="Leads", target="testapp.lead")
+
+
+def retry_calls(fake) -> list[list[str]]:
+    """The ids asked for by each `GET /{module}?ids=...` (the retries), in order."""
+    return [r.query["ids"][0].split(",") for r in fake.requests
+            if r.endpoint == LIST and "ids" in r.query]
+
+
+def listing_calls(fake) -> int:
+    return sum(1 for r in fake.requests if r.endpoint == LIST and "ids" not in r.query)
+
+
+@pytest.fixture
+def phone_as_number(monkeypatch):
+    """Map Lead's Phone as if ``Lead.phone`` were an integer column; return the fix.
+
+    Zoho's data stays valid and unchanged: it is the local model that cannot hold a phone such
+    as "+1 555 010 0101", as when a developer picks a column too narrow for some values. Calling
+    the returned function puts the real mapping back, as the developer's fix (a wider column,
+    migrated) would; no Modified_Time moves in Zoho, so only a retry can bring those records in.
+    """
+    mapping = get_mapping(Lead)
+    real = mapping.converters["Phone"]
+    monkeypatch.setitem(mapping.converters, "Phone", zoho.Integer("phone").bind(Lead, "Phone"))
+    return lambda: mapping.converters.__setitem__("Phone", real)
+
+
+def seed_leads(fake, count: int, bad: set[int] = frozenset(), step: int = 1) -> list[dict]:
+    """Leads modified an hour ago (outside any lookback): those in ``bad`` have a spaced phone."""
+    return fake.crm.seed("Leads", count, start=fake.crm.now() - 7200, step_seconds=step,
+                         factory=lambda i: {
+                             "Phone": f"+1 555 010 {i:04d}" if i in bad else f"555010{i:04d}"})
+
+
+def test_a_record_the_model_cannot_hold_is_retried_by_id_until_the_fixed_model_stores_it(
+        typed, phone_as_number):
+    fake = typed
+    leads = seed_leads(fake, 5, bad={2})
+    bad = leads[2]["id"]
+
+    first = sync_module("Leads")
+
+    assert (first.created, first.failed, first.pending_failures) == (4, 1, 1)
+    assert first.failures[0][0] == bad and "Phone" in first.failures[0][1]
+    assert first.summary().endswith("(1 pending retry)")
+    assert list(lead_state().failed_ids) == [bad]
+    assert lead_state().last_result["pending_failures"] == 1
+
+    # Unchanged in Zoho and behind the checkpoint: the listing no longer returns it, the retry
+    # reads it by id (one call) and it fails again.
+    fake.reset_counters()
+    second = sync_module("Leads")
+
+    assert (listing_calls(fake), fake.count(endpoint=DELETED), retry_calls(fake)) == (1, 1, [[bad]])
+    assert second.api_calls == 3 == len(fake.requests)
+    assert (second.created, second.updated, second.failed, second.pending_failures) == (0, 0, 1, 1)
+    assert second.failures == [(bad, first.failures[0][1])]
+    assert list(lead_state().failed_ids) == [bad]
+    assert not Lead.objects.filter(zoho_id=bad).exists()
+
+    phone_as_number()  # the developer fixes the model
+    fake.reset_counters()
+    third = sync_module("Leads")
+
+    assert retry_calls(fake) == [[bad]] and third.api_calls == 3
+    assert (third.created, third.failed, third.pending_failures) == (1, 0, 0)
+    assert "pending" not in third.summary()
+    assert Lead.objects.get(zoho_id=bad).phone == "+1 555 010 0002"
+    assert lead_state().failed_ids == {}
+
+    fake.reset_counters()
+    fourth = sync_module("Leads")
+
+    assert fourth.api_calls == 2 and retry_calls(fake) == []
+    assert fourth.changed == 0 and fourth.failed == 0
+    assert Lead.objects.count() == 5
+
+
+def test_a_failed_record_the_listing_reads_again_and_stores_leaves_the_retry_list(
+        typed, phone_as_number):
+    fake = typed
+    bad = seed_leads(fake, 3, bad={0})[0]["id"]
+    assert sync_module("Leads").pending_failures == 1
+    fake.crm.modify("Leads", bad, {"Phone": "5550109999"})  # fixed in Zoho: a normal change
+    fake.reset_counters()
+
+    result = sync_module("Leads")
+
+    assert (result.created, result.failed, result.pending_failures) == (1, 0, 0)
+    assert retry_calls(fake) == [] and result.api_calls == 2  # settled by the listing
+    assert lead_state().failed_ids == {}
+
+
+def test_a_pending_record_deleted_in_zoho_is_flagged_and_dropped_from_the_retry_list(
+        typed, phone_as_number):
+    fake = typed
+    leads = seed_leads(fake, 4)
+    sync_module("Leads")
+    gone = leads[1]["id"]
+    fake.crm.modify("Leads", gone, {"Phone": "+1 555 010 0001"})  # an update the model cannot hold
+    failed = sync_module("Leads")
+    assert (failed.failed, failed.pending_failures) == (1, 1)
+    assert list(lead_state().failed_ids) == [gone]
+    fake.crm.delete("Leads", gone)
+    fake.reset_counters()
+
+    result = sync_module("Leads")
+
+    assert retry_calls(fake) == [[gone]]  # Zoho answers with nothing: it no longer has it
+    assert (result.deleted, result.failed, result.pending_failures) == (1, 0, 0)
+    assert Lead.objects.get(zoho_id=gone).zoho_deleted
+    assert lead_state().failed_ids == {}
+    fake.reset_counters()
+    assert sync_module("Leads").api_calls == 2 and retry_calls(fake) == []
+
+
+def test_a_full_run_keeps_only_the_ids_that_fail_again_and_retries_nothing(typed, phone_as_number):
+    fake = typed
+    leads = seed_leads(fake, 6, bad={1, 4})
+    still_bad, deleted = leads[1]["id"], leads[4]["id"]
+    sync_module("Leads")
+    assert set(lead_state().failed_ids) == {still_bad, deleted}
+    fake.crm.delete("Leads", deleted, permanent=True)
+    fake.reset_counters()
+
+    full = sync_module("Leads", full=True)
+
+    assert retry_calls(fake) == [] and full.api_calls == 2  # one listing, one sweep
+    assert (full.failed, full.pending_failures) == (1, 1)
+    assert list(lead_state().failed_ids) == [still_bad]
+
+    phone_as_number()
+    fixed = sync_module("Leads", full=True)
+
+    assert (fixed.created, fixed.failed, fixed.pending_failures) == (1, 0, 0)
+    assert lead_state().failed_ids == {}
+    assert Lead.objects.filter(zoho_deleted=False).count() == 5
+
+
+def test_a_full_retry_list_is_reported_and_asks_for_a_full_run(typed, phone_as_number, monkeypatch,
+                                                                caplog):
+    monkeypatch.setattr(engine, "MAX_PENDING_FAILURES", 2)
+    fake = typed
+    leads = seed_leads(fake, 5, bad={0, 1, 3})
+    kept = [leads[0]["id"], leads[1]["id"]]
+
+    first = sync_module("Leads")
+
+    assert (first.failed, first.pending_failures, first.retry_overflow) == (3, 2, 1)
+    assert first.full_sync_needed
+    assert ("2 pending retry; 1 failed records not kept for retry (list full): run --full once "
+            "the model is fixed") in first.summary()
+    assert any("were not kept for retry" in m and "--full" in m for m in caplog.messages)
+    state = lead_state()
+    assert sorted(state.failed_ids) == sorted(kept) and state.failed_overflow_at is not None
+    assert SyncStateAdmin(SyncState, admin.site).pending_retry(state) == (
+        "2 (list full: run zcrm_sync --full)")
+
+    # Later runs still retry what they kept, and keep saying that only --full finds the rest.
+    fake.reset_counters()
+    second = sync_module("Leads")
+
+    assert retry_calls(fake) == [kept] and second.retry_overflow == 0
+    assert second.full_sync_needed and "run --full once the model is fixed" in second.summary()
+
+    phone_as_number()
+    third = sync_module("Leads")
+    assert (third.created, third.pending_failures) == (2, 0) and third.full_sync_needed
+    full = sync_module("Leads", full=True)
+
+    assert (full.created, full.failed, full.pending_failures) == (1, 0, 0)
+    assert not full.full_sync_needed and "--full" not in full.summary()
+    assert lead_state().failed_overflow_at is None
+    assert SyncStateAdmin(SyncState, admin.site).pending_retry(lead_state()) == "-"
+    assert Lead.objects.count() == 5
+
+
+def test_retries_read_100_ids_per_call(typed, phone_as_number):
+    fake = typed
+    leads = seed_leads(fake, 230, bad=set(range(0, 230, 2)) | {1})  # 116 cannot be stored
+    assert sync_module("Leads").pending_failures == 116
+    fake.reset_counters()
+
+    result = sync_module("Leads")
+
+    assert [len(ids) for ids in retry_calls(fake)] == [100, 16]
+    assert result.api_calls == 4 and result.failed == 116
+    phone_as_number()
+    fake.reset_counters()
+    fixed = sync_module("Leads")
+    assert fixed.created == 116 and fixed.api_calls == 4
+    assert Lead.objects.count() == len(leads)
+
+
+def test_a_retry_zoho_refuses_to_batch_reads_the_records_one_by_one(typed, phone_as_number):
+    fake = typed
+    leads = seed_leads(fake, 4, bad={0, 2})
+    bad = [leads[0]["id"], leads[2]["id"]]
+    sync_module("Leads")
+    fake.crm.delete("Leads", bad[1])
+    fake.crm.modify("Leads", leads[3]["id"], {"City": "Quito"})  # the listing returns one page
+    fake.reset_counters()
+
+    def refuse_ids_once(report) -> None:
+        if report.phase == "records":  # the next listing request is the retry by ids
+            fake.inject(endpoint=LIST, status=400, body={
+                "code": "INVALID_DATA", "details": {"param_name": "ids"},
+                "message": "invalid data", "status": "error"})
+
+    phone_as_number()
+    result = sync_module("Leads", progress=refuse_ids_once)
+
+    assert retry_calls(fake) == [bad] and fake.count(endpoint=GET_ONE) == 2
+    assert (result.created, result.updated, result.pending_failures) == (1, 1, 0)
+    assert lead_state().failed_ids == {}
 
 
 def test_typed_delete_mode_drops_clean_rows_and_flags_rows_with_local_changes(typed, settings):
@@ -364,3 +595,57 @@ def test_syncing_a_module_into_another_modules_model_is_refused(typed, settings)
 
     with pytest.raises(ZCRMImproperlyConfigured, match="ZohoMeta.module is 'Leads'"):
         sync_module("Contacts")
+
+
+def test_a_run_that_fails_during_its_retries_keeps_the_retry_list_for_the_next_run(
+        typed, phone_as_number, settings):
+    settings.ZCRM = {**settings.ZCRM, "RETRY_BACKOFF_BASE": 0, "MAX_RETRIES": 1}
+    fake = typed
+    leads = seed_leads(fake, 4, bad={1})
+    bad = leads[1]["id"]
+    sync_module("Leads")
+    fake.crm.delete("Leads", leads[3]["id"])  # so the sweep reports a page
+
+    def zoho_fails_the_retry(report) -> None:
+        if report.phase == "deleted":
+            fake.crm.fail_next("500", times=2, endpoint=LIST)
+
+    phone_as_number()
+    with pytest.raises(ZCRMServerError):
+        sync_module("Leads", progress=zoho_fails_the_retry)
+
+    state = lead_state()
+    assert state.status == SyncState.FAILED and list(state.failed_ids) == [bad]
+    fake.reset_counters()
+
+    result = sync_module("Leads")
+
+    assert result.resumed and retry_calls(fake) == [[bad]]
+    assert (result.created, result.pending_failures) == (1, 0)
+    assert lead_state().failed_ids == {} and Lead.objects.get(zoho_id=bad).phone
+
+
+def test_an_interrupted_full_run_keeps_the_ids_it_failed_before_the_interruption(
+        typed, phone_as_number, settings):
+    settings.ZCRM = {**settings.ZCRM, "RETRY_BACKOFF_BASE": 0, "MAX_RETRIES": 1}
+    fake = typed
+    # A minute apart: the resumed listing's lookback does not reach back to the first page.
+    leads = seed_leads(fake, 6, bad={0, 5}, step=60)
+    bad, gone = leads[0]["id"], leads[5]["id"]
+    sync_module("Leads")
+    fake.crm.delete("Leads", gone, permanent=True)
+
+    def fail_after_first_page(report) -> None:
+        if report.phase == "records" and report.pages == 1:
+            fake.crm.fail_next("500", times=2, endpoint=LIST)
+
+    with pytest.raises(ZCRMServerError):
+        sync_module("Leads", full=True, batch_size=2, progress=fail_after_first_page)
+    assert set(lead_state().failed_ids) == {bad, gone}
+    fake.reset_counters()
+
+    resumed = sync_module("Leads", full=True, batch_size=2)
+
+    # The resumed part never read the first page again; its failure still counts as this run's.
+    assert resumed.resumed and resumed.failed == 0 and retry_calls(fake) == []
+    assert list(lead_state().failed_ids) == [bad] and resumed.pending_failures == 1

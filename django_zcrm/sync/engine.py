@@ -22,6 +22,14 @@ Celery tasks and Django tasks all call it the same way. The algorithm (``reliabi
   changed or deleted while the listing runs. The engine notices such records (read in this run,
   then newer or deleted) and moves the checkpoint back to where they were, so the next run
   re-reads what may have been skipped.
+* **Records that cannot be stored** (a value the model cannot hold, a row the database refuses)
+  fail alone, and their ids are kept in ``SyncState.failed_ids`` (with the same page's commit)
+  while the checkpoint moves on. Every later incremental or ``--since`` run reads them again by
+  id, ``ids=`` 100 per request, after its listing and deletion sweep: ids that store leave the
+  list, ids Zoho no longer has are dropped, the others wait for the next run. A record the
+  listing reads and stores leaves the list too. A ``--full`` run re-reads everything, so it
+  keeps only the ids that failed again. The list holds at most ``MAX_PENDING_FAILURES`` ids;
+  past that the run says so and asks for a ``--full`` run.
 * **One run per module and model** at a time: a lease on the ``SyncState`` row.
 """
 
@@ -39,10 +47,12 @@ from django.db import DatabaseError, models, transaction
 
 from ..client import ZCRMClient
 from ..conf import get_settings
-from ..exceptions import SyncError, ZCRMError, ZCRMImproperlyConfigured, ZCRMValidationError
+from ..exceptions import (SyncError, ZCRMError, ZCRMImproperlyConfigured, ZCRMNotFoundError,
+                          ZCRMValidationError)
 from ..models import SyncState
 from ..redaction import get_logger, redact
-from ..services import MAX_PER_PAGE, Module
+from ..services import MAX_PER_PAGE, MAX_PER_WRITE, Module
+from ..services.base import iter_chunks
 from . import locking
 from .mapping import MappingError
 from .metering import MeteredClient
@@ -60,6 +70,13 @@ DELETE_MODES = ("mark", "delete")
 #: Seconds taken off Zoho's clock: a record written in the same second as the answer counts as later.
 SIGNPOST_MARGIN = 1.0
 MAX_FAILURES_KEPT = 50
+#: Ids of records that could not be stored, kept in ``SyncState.failed_ids`` for the next runs to
+#: read again. At most this many (a JSON object of ~50 bytes per id, rewritten with every page
+#: that changes it; and 100 API calls per run to retry them all): failures past it are counted,
+#: logged and reported, and only a ``--full`` run reads those records again.
+MAX_PENDING_FAILURES = 10_000
+#: Ids per ``GET /{module}?ids=...`` when retrying (Zoho's limit for id lists, as for deletes).
+RETRY_IDS_PER_CALL = MAX_PER_WRITE
 
 FULL, SINCE, INCREMENTAL = "full", "since", "incremental"
 
@@ -89,6 +106,13 @@ class SyncResult:
     rewound: bool = False
     #: ``(zoho_id, reason)`` of the first records that could not be stored.
     failures: list[tuple[str, str]] = field(default_factory=list)
+    #: Records that could not be stored and wait in ``SyncState.failed_ids`` to be read again.
+    pending_failures: int = 0
+    #: Records of this run that could not be stored nor kept for retry (the list was full).
+    retry_overflow: int = 0
+    #: Some record that could not be stored was not kept for retry since the last full run:
+    #: only ``--full`` reads it again.
+    full_sync_needed: bool = False
 
     @property
     def changed(self) -> int:
@@ -104,6 +128,14 @@ class SyncResult:
         extras = []
         if self.kept_local:
             extras.append(f"{self.kept_local} kept (local changes not pushed yet)")
+        if self.pending_failures:
+            extras.append(f"{self.pending_failures} pending retry")
+        if self.retry_overflow:
+            extras.append(f"{self.retry_overflow} failed records not kept for retry (list full): "
+                          "run --full once the model is fixed")
+        elif self.full_sync_needed:
+            extras.append("failed records were not kept for retry: run --full once the model "
+                          "is fixed")
         if self.resumed:
             extras.append("resumed an interrupted run")
         if self.rewound:
@@ -127,7 +159,7 @@ class SyncResult:
 
 @dataclass
 class SyncProgress:
-    """Reported after every committed page (``phase`` is ``records`` or ``deleted``)."""
+    """Reported after every committed page (``phase``: ``records``, ``deleted`` or ``retry``)."""
 
     module: str
     phase: str
@@ -238,6 +270,10 @@ class _Run:
         self.exact_start = False
         self.records_seen = 0
         self.deletions_seen = 0
+        self.retries_seen = 0
+        #: ``SyncState.failed_ids`` as this run leaves it: ``{zoho_id: ISO time of last failure}``.
+        self.pending: dict[str, str] = {}
+        self.overflow_at: datetime | None = None
 
     @property
     def using(self) -> str:
@@ -258,6 +294,7 @@ class _Run:
             self._plan()
             self._list_records()
             self._sweep_deleted()
+            self._retry_failed()
             self._finish()
         except DatabaseError as exc:
             self._failed(exc)
@@ -273,6 +310,9 @@ class _Run:
                  .filter(module=self.target.module, target=self.target.label,
                          direction=SyncState.PULL).first())
         self.state = state
+        if state is not None:
+            self.result.pending_failures = len(_load_pending(state.failed_ids))
+            self.result.full_sync_needed = state.failed_overflow_at is not None
         if self.full:
             self.kind, self.run_cursor = FULL, None
         elif self.since is not None:
@@ -284,6 +324,8 @@ class _Run:
         assert self.lease is not None
         state = SyncState.objects.using(self.using).get(pk=self.lease.state_id)
         self.state = state
+        self.pending = _load_pending(state.failed_ids)
+        self.overflow_at = aware(state.failed_overflow_at)
         unfinished = bool(state.run_id)
         resume = unfinished and (
             (self.full and state.run_kind == FULL)
@@ -358,6 +400,19 @@ class _Run:
                 position = self.run_cursor
 
     def _records_page(self, records: list[Mapping[str, Any]]) -> None:
+        self._store(records, listing=True)
+        self.result.pages += 1
+        self.records_seen += len(records)
+        self._report("records", self.records_seen)
+
+    def _store(self, records: list[Mapping[str, Any]], *, listing: bool,
+               gone: Iterable[str] = ()) -> None:
+        """Write one page of records in one transaction, with the run's progress.
+
+        ``listing``: the page comes from the listing (it moves the run's cursor and watches for
+        records moving under the offsets); otherwise from a retry by id, where ``gone`` are
+        the requested ids Zoho did not return.
+        """
         now = current_time()
         result = self.result
         unique: dict[str, Mapping[str, Any]] = {}
@@ -368,6 +423,7 @@ class _Run:
                 continue
             unique[str(rid)] = record
         page_newest: datetime | None = None
+        failed: dict[str, None] = {}  # in page order, so a full retry list keeps the first ones
         lock = not self.dry_run
         with transaction.atomic(using=self.using) if lock else nullcontext():
             existing = self.target.existing(unique, lock=lock)
@@ -377,7 +433,7 @@ class _Run:
                 modified = parse_zoho_datetime(record.get("Modified_Time"))
                 page_newest = latest(page_newest, modified)
                 old = existing.get(rid)
-                if old is not None:
+                if old is not None and listing:
                     self._notice_move(old, modified)
                 if old is None:
                     category = "created"
@@ -402,6 +458,7 @@ class _Run:
                     row = self.target.build(record, modified, now)
                 except (MappingError, ValueError, TypeError, ArithmeticError) as exc:
                     result._fail(rid, str(exc))
+                    failed[rid] = None
                     if old is not None:
                         touched.append(rid)
                     continue
@@ -414,15 +471,50 @@ class _Run:
             for rid, category, _ in writes:
                 if rid in refused:
                     result._fail(rid, refused[rid])
+                    failed[rid] = None
                 else:
                     setattr(result, category, getattr(result, category) + 1)
-            self.run_cursor = latest(self.run_cursor, page_newest)
+            if listing:
+                self.run_cursor = latest(self.run_cursor, page_newest)
             if not self.dry_run:
                 assert self.lease is not None
-                self.lease.renew(run_cursor=to_db(self.run_cursor), rewind_to=to_db(self.rewind))
-        result.pages += 1
-        self.records_seen += len(records)
-        self._report("records", self.records_seen)
+                # The retry list changes in the same transaction as the rows: a record that
+                # could not be stored is never both past the checkpoint and off the list.
+                self.lease.renew(run_cursor=to_db(self.run_cursor), rewind_to=to_db(self.rewind),
+                                 **self._settle(unique, failed, gone, now))
+
+    def _settle(self, read: Iterable[str], failed: Mapping[str, None], gone: Iterable[str],
+                now: datetime) -> dict[str, Any]:
+        """Update the retry list for a page; return the ``SyncState`` changes (none: ``{}``).
+
+        Ids read and not failed leave it (stored, or already held at that version or newer, or
+        kept for a local change that the push sends and Zoho then lists again); failed ids
+        join it, stamped with when they failed (never before this run started: a full run
+        drops the ids it did not fail again); ``gone`` ids leave it.
+        """
+        overflow_before = self.overflow_at
+        changed = False
+        for rid in read:
+            if rid not in failed and self.pending.pop(rid, None) is not None:
+                changed = True
+        dropped = [rid for rid in gone if self.pending.pop(rid, None) is not None]
+        if dropped:
+            changed = True
+            logger.info("Dropped %d records of %s from the retry list: Zoho no longer has them "
+                        "(deleted), e.g. %s.", len(dropped), self.target.module, dropped[0])
+        stamp = latest(now, self.run_started_at)
+        assert stamp is not None
+        for rid in failed:
+            if rid in self.pending or len(self.pending) < MAX_PENDING_FAILURES:
+                self.pending[rid] = stamp.isoformat()
+                changed = True
+            else:
+                # Reported (and logged) at the end of the run; remembered until a full run.
+                self.result.retry_overflow += 1
+                self.overflow_at = stamp
+        if not changed and self.overflow_at == overflow_before:
+            return {}
+        return {"failed_ids": self.pending, "failed_overflow_at": to_db(self.overflow_at)}
 
     def _notice_move(self, old: Any, modified: datetime | None) -> None:
         """A record read earlier in this run that is now newer moved behind the listing's offset."""
@@ -487,6 +579,55 @@ class _Run:
         self.deletions_seen += len(entries)
         self._report("deleted", self.deletions_seen)
 
+    # -- records that could not be stored -------------------------------------------------------------
+
+    def _retry_failed(self) -> None:
+        """Read the records of the retry list again by id and store them like the listing does.
+
+        After the listing and the deletion sweep, on purpose: the listing has already re-read
+        (and settled) every pending record that changed in Zoho, so only the rest costs calls,
+        ``ceil(n / 100)`` for ``n`` ids, and none at all when nothing is pending; and rows the
+        retry writes cannot be mistaken by the sweep for records read by the listing and then
+        deleted (which would move the checkpoint back for nothing). A full run reads every
+        record anyway: it retries nothing (``_finish`` drops the ids it did not fail again).
+        """
+        if self.kind == FULL or not self.pending:
+            return
+        assert self.run_started_at is not None
+        # Ids stamped since this run started already failed in it (in its listing, or before
+        # an interruption it resumed from): reading them again now would change nothing.
+        due = [rid for rid, stamp in self.pending.items() if self._failed_before_run(stamp)]
+        for chunk in iter_chunks(due, RETRY_IDS_PER_CALL):
+            records = self._fetch_by_ids(chunk)
+            found = {str(r.get("id")) for r in records}
+            self._store(records, listing=False, gone=[rid for rid in chunk if rid not in found])
+            self.retries_seen += len(chunk)
+            self._report("retry", self.retries_seen)
+
+    def _fetch_by_ids(self, ids: list[str]) -> list[Mapping[str, Any]]:
+        """The records of ``ids`` that Zoho still has: one ``GET /{module}?ids=...`` call.
+
+        Zoho documents ``ids`` on the records listing; should an account refuse it (400), the
+        records are read one by one instead (``GET /{module}/{id}``, 204 when gone).
+        """
+        wanted = set(ids)
+        try:
+            return [record for page in self.service.iter_pages(
+                        self.target.zoho_fields(), params={"ids": ",".join(ids)},
+                        per_page=MAX_PER_PAGE)
+                    for record in page.records if str(record.get("id")) in wanted]
+        except ZCRMValidationError as exc:
+            logger.warning("Zoho refused to read %d records of %s by id in one call (%s); "
+                           "reading them one by one.", len(ids), self.target.module,
+                           exc.code or exc.status)
+        records: list[Mapping[str, Any]] = []
+        for rid in ids:
+            try:
+                records.append(self.service.get(rid, self.target.zoho_fields()))
+            except ZCRMNotFoundError:
+                continue
+        return records
+
     # -- end of run -----------------------------------------------------------------------------------
 
     def _finish(self) -> None:
@@ -522,6 +663,7 @@ class _Run:
                     "the checkpoint moves back to %s so the next run re-reads what paging may "
                     "have skipped.", self.target.module, cursor.isoformat())
             self.result.cursor = cursor
+            changes.update(self._settle_retry_list())
             changes.update(
                 cursor=to_db(cursor),
                 deleted_cursor=to_db(latest(aware(state.deleted_cursor), self.newest_deletion,
@@ -532,6 +674,40 @@ class _Run:
             )
             self.lease.renew(**changes)
         self.lease.release()
+
+    def _failed_before_run(self, stamp: str) -> bool:
+        """Whether a retry-list stamp is older than this run (an unreadable one counts as old)."""
+        assert self.run_started_at is not None
+        when = _parse_stamp(stamp)
+        return when is None or when < self.run_started_at
+
+    def _settle_retry_list(self) -> dict[str, Any]:
+        """The retry list after the run (``SyncState`` changes), and what the result says of it."""
+        assert self.run_started_at is not None
+        if self.kind == FULL and self.rewind is None:
+            # Every record was listed: a pending id this run did not fail again was stored,
+            # or is no longer in Zoho. (With a rewind paging may have skipped some: keep all.)
+            stale = [rid for rid, stamp in self.pending.items() if self._failed_before_run(stamp)]
+            for rid in stale:
+                del self.pending[rid]
+            if stale:
+                logger.info("The full run of %s dropped %d ids from the retry list that it did "
+                            "not read (no longer in Zoho).", self.target.module, len(stale))
+            if self.overflow_at is not None and self.overflow_at < self.run_started_at:
+                self.overflow_at = None  # whatever was not kept then, this run read again
+        self.result.pending_failures = len(self.pending)
+        self.result.full_sync_needed = self.overflow_at is not None
+        if self.result.full_sync_needed and not self.result.retry_overflow:
+            logger.warning("Records of %s -> %s that could not be stored were not kept for retry "
+                           "(the list was full on %s): fix the model, then run `zcrm_sync %s "
+                           "--full` to read them again.", self.target.module, self.target.label,
+                           self.overflow_at.isoformat(), self.target.module)
+        if self.result.retry_overflow:
+            logger.warning("%d records of %s -> %s could not be stored and were not kept for retry "
+                           "(the list holds %d): fix the model, then run `zcrm_sync %s --full`.",
+                           self.result.retry_overflow, self.target.module, self.target.label,
+                           MAX_PENDING_FAILURES, self.target.module)
+        return {"failed_ids": self.pending, "failed_overflow_at": to_db(self.overflow_at)}
 
     def _reconcile(self, now: datetime) -> int:
         """After a full run: rows Zoho no longer has (not seen) are flagged or removed."""
@@ -555,6 +731,23 @@ class _Run:
         if self.progress is not None:
             self.progress(SyncProgress(self.target.module, phase, self.result.pages, records,
                                        None, self.result))
+
+
+def _load_pending(value: Any) -> dict[str, str]:
+    """``SyncState.failed_ids`` as ``{zoho_id: stamp}`` (a bare list of ids is accepted too)."""
+    if isinstance(value, Mapping):
+        return {str(k): str(v or "") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return {str(v): "" for v in value}
+    return {}
+
+
+def _parse_stamp(value: str) -> datetime | None:
+    """A retry-list stamp as an aware datetime (None when empty or unreadable)."""
+    try:
+        return aware(datetime.fromisoformat(value)) if value else None
+    except ValueError:
+        return None
 
 
 def sync_many(modules: Iterable[str], **kwargs: Any) -> list[SyncResult]:

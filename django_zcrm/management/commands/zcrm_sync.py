@@ -78,7 +78,9 @@ class Command(ZCRMCommand):
                 if bar is not None:
                     bar.close()
             if verbosity >= 1:
-                style = self.style.WARNING if result.failed or result.rewound else self.style.SUCCESS
+                attention = (result.failed or result.rewound or result.pending_failures
+                             or result.full_sync_needed)
+                style = self.style.WARNING if attention else self.style.SUCCESS
                 self.stdout.write(style(result.summary()))
             if verbosity >= 2:
                 for zoho_id, reason in result.failures:
@@ -105,7 +107,8 @@ class _Bar:
     def update(self, report: SyncProgress) -> None:
         if report.phase != self.phase:
             self.close()
-            label = self.module if report.phase == "records" else f"{self.module} deletions"
+            label = {"records": self.module, "deleted": f"{self.module} deletions",
+                     "retry": f"{self.module} retries"}.get(report.phase, self.module)
             width = _terminal_width(self.stream)
             self.bar = self._tqdm(total=report.total, desc=label, unit=" records",
                                   file=self.stream, leave=False, dynamic_ncols=width is None,
