@@ -193,47 +193,48 @@ class MultiSelect(Converter):
         return list(value)
 
 
-class Integer(Converter):
+class _Number(Converter):
+    """A Zoho number: empty -> the model field's empty value, booleans refused."""
+
+    #: Turns the JSON value into the model's number type.
+    cast: Any = float
+    #: How an error names what was expected.
+    expected = "a number"
+
+    def convert(self, value: Any) -> Any:
+        if value is None or value == "":
+            return self.empty()
+        if isinstance(value, bool):
+            raise MappingError(self.api_name, "expected a number, got a boolean")
+        try:
+            return self.cast(value)
+        except (TypeError, ValueError, decimal.InvalidOperation):
+            raise MappingError(self.api_name, f"not {self.expected}: {value!r}") from None
+
+
+class Integer(_Number):
     """Integer and big integer."""
 
-    def convert(self, value: Any) -> Any:
-        if value is None or value == "":
-            return self.empty()
-        if isinstance(value, bool):
-            raise MappingError(self.api_name, "expected a number, got a boolean")
-        try:
-            return int(value)
-        except (TypeError, ValueError):
-            raise MappingError(self.api_name, f"not an integer: {value!r}") from None
+    cast = int
+    expected = "an integer"
 
 
-class Float(Converter):
+class Float(_Number):
     """Double and percent as floats."""
 
-    def convert(self, value: Any) -> Any:
-        if value is None or value == "":
-            return self.empty()
-        if isinstance(value, bool):
-            raise MappingError(self.api_name, "expected a number, got a boolean")
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise MappingError(self.api_name, f"not a number: {value!r}") from None
 
-
-class Decimal(Converter):
+class Decimal(_Number):
     """Currency (and exact decimals): JSON numbers as ``Decimal`` with the field's places."""
 
+    @staticmethod
+    def cast(value: Any) -> decimal.Decimal:
+        # str() first: Decimal(0.1) would carry the float's binary noise.
+        return decimal.Decimal(str(value))
+
     def convert(self, value: Any) -> Any:
-        if value is None or value == "":
-            return self.empty()
-        if isinstance(value, bool):
-            raise MappingError(self.api_name, "expected a number, got a boolean")
-        try:
-            # str() first: Decimal(0.1) would carry the float's binary noise.
-            number = decimal.Decimal(str(value))
-        except decimal.InvalidOperation:
-            raise MappingError(self.api_name, f"not a number: {value!r}") from None
+        number = super().convert(value)
+        if not isinstance(number, decimal.Decimal):
+            return number  # the field's empty value
         places = getattr(self.model_field, "decimal_places", None)
         if places is not None:
             number = number.quantize(decimal.Decimal(1).scaleb(-places),
