@@ -76,3 +76,18 @@ def no_secret_in_logs():
         root.setLevel(old_level)
     leaks = [m for m in handler.messages if TOKEN_RE.search(m) or FAKE_CLIENT_SECRET in m]
     assert not leaks, f"secrets leaked into logs: {leaks[:3]!r}"
+
+
+@pytest.fixture
+def recorder(db):
+    """Every page the test client fetches; at the end, none may show a token or the secret."""
+    from tests.support.token_pages import PageRecorder
+
+    pages = PageRecorder()
+    yield pages
+    pages.assert_no_token_shown(extra_secrets=(FAKE_CLIENT_SECRET,))
+
+
+@pytest.fixture
+def superuser(django_user_model):
+    return django_user_model.objects.create_superuser("root", "root@example.com", "pw-root-1")

@@ -6,7 +6,6 @@ access or refresh token (or anything token-shaped).
 
 from __future__ import annotations
 
-import html
 import re
 import time
 
@@ -17,8 +16,8 @@ from django.urls import reverse
 from django_zcrm.admin import OAuthTokenAdmin
 from django_zcrm.models import OAuthToken
 from django_zcrm.oauth import get_oauth_client
-from django_zcrm.testing import FAKE_CLIENT_SECRET, FAKE_USER_EMAIL
-from tests.support.token_pages import PageRecorder, RecordingClient
+from django_zcrm.testing import FAKE_USER_EMAIL
+from tests.support.token_pages import RecordingClient, text
 
 pytestmark = pytest.mark.django_db
 
@@ -26,23 +25,6 @@ CHANGELIST = "admin:django_zcrm_oauthtoken_changelist"
 PASTE = "admin:django_zcrm_oauthtoken_paste"
 CONNECT = "admin:django_zcrm_oauthtoken_connect"
 TOKEN_ENDPOINT = "POST /oauth/v2/token"
-
-
-def text(response) -> str:
-    """The page as a person reads it: entities decoded, non-breaking spaces as spaces."""
-    return html.unescape(response.content.decode()).replace("\xa0", " ")
-
-
-@pytest.fixture
-def recorder(db):
-    pages = PageRecorder()
-    yield pages
-    pages.assert_no_token_shown(extra_secrets=(FAKE_CLIENT_SECRET,))
-
-
-@pytest.fixture
-def superuser(django_user_model):
-    return django_user_model.objects.create_superuser("root", "root@example.com", "pw-root-1")
 
 
 @pytest.fixture

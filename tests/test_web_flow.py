@@ -6,7 +6,6 @@ consent page. Every response of our site is checked at the end for stored tokens
 
 from __future__ import annotations
 
-import html
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -17,30 +16,14 @@ from django_zcrm import services_tokens
 from django_zcrm.conf import DEFAULT_SCOPES
 from django_zcrm.models import OAuthToken
 from django_zcrm.services_tokens import OAuthFlowError, trusted_accounts_server
-from django_zcrm.testing import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET, FAKE_USER_EMAIL
-from tests.support.token_pages import PageRecorder, RecordingClient
+from django_zcrm.testing import FAKE_CLIENT_ID, FAKE_USER_EMAIL
+from tests.support.token_pages import RecordingClient, text
 
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = "admin:django_zcrm_oauthtoken_changelist"
 TOKEN_ENDPOINT = "POST /oauth/v2/token"
 CALLBACK = "http://testserver/zoho/callback/"
-
-
-def text(response) -> str:
-    return html.unescape(response.content.decode()).replace("\xa0", " ")
-
-
-@pytest.fixture
-def recorder(db):
-    pages = PageRecorder()
-    yield pages
-    pages.assert_no_token_shown(extra_secrets=(FAKE_CLIENT_SECRET,))
-
-
-@pytest.fixture
-def superuser(django_user_model):
-    return django_user_model.objects.create_superuser("root", "root@example.com", "pw-root-1")
 
 
 @pytest.fixture

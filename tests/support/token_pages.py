@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from django.test import Client
@@ -51,3 +52,8 @@ class RecordingClient(Client):
         label = f"{request.get('REQUEST_METHOD', 'GET')} {request.get('PATH_INFO', '')}"
         self.recorder.record(label, response)
         return response
+
+
+def text(response: Any) -> str:
+    """The page as a person reads it: entities decoded, non-breaking spaces as spaces."""
+    return html.unescape(response.content.decode()).replace("\xa0", " ")
