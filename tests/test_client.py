@@ -23,18 +23,9 @@ from django_zcrm.exceptions import (
     ZCRMValidationError,
 )
 from django_zcrm.redaction import TOKEN_RE
+from tests.support.sleeps import SleepRecorder
 
 LEADS = "/crm/v2/Leads"
-
-
-class SleepRecorder:
-    """Stands in for time.sleep: records the delays instead of waiting."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
 
 
 @pytest.fixture

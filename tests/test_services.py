@@ -30,16 +30,9 @@ from django_zcrm.services import (
     Users,
     coql,
 )
+from tests.support.sleeps import SleepRecorder
 
 LIST = "GET /crm/{version}/{module}"
-
-
-class SleepRecorder:
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
 
 
 @pytest.fixture
