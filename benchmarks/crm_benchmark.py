@@ -37,14 +37,21 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks._table import print_columns  # noqa: E402
-
 from django_zcrm.testing import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET, FAKE_USER_EMAIL, FakeZoho  # noqa: E402
 
 MODULE = "Leads"
 PER_PAGE = 200
 PER_WRITE = 100
-DEFAULT_FIELDS = ("First_Name", "Last_Name", "Email", "Company", "Phone", "Lead_Source",
-                  "Lead_Status", "Modified_Time")
+DEFAULT_FIELDS = (
+    "First_Name",
+    "Last_Name",
+    "Email",
+    "Company",
+    "Phone",
+    "Lead_Source",
+    "Lead_Status",
+    "Modified_Time",
+)
 RUNNER = Path(__file__).resolve().parent / "zcrmsdk_runner.py"
 SDK_ENV = "ZCRMSDK_PYTHON"
 SDK_REPLY_TIMEOUT = 600.0
@@ -118,8 +125,12 @@ def configure_django(fake: FakeZoho, token_dir: str) -> None:
         INSTALLED_APPS=["django.contrib.contenttypes", "django_zcrm"],
         # Tokens live in the file store; the database is only there because the settings
         # validation wants ZCRM['TOKEN_DATABASE'] to name one. Nothing is written to it.
-        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3",
-                               "NAME": os.path.join(token_dir, "unused.sqlite3")}},
+        DATABASES={
+            "default": {
+                "ENGINE": "django.db.backends.sqlite3",
+                "NAME": os.path.join(token_dir, "unused.sqlite3"),
+            }
+        },
         LOGGING_CONFIG=None,
         ZCRM={
             "CLIENT_ID": FAKE_CLIENT_ID,
@@ -197,7 +208,9 @@ class Ours(Implementation):
         seconds = time.perf_counter() - started
         ids = [r.id for r in result.succeeded if r.id]
         error = None if result.ok else result.summary()
-        return Outcome(seconds, len(rows), created_ids=ids, failed=len(rows) - len(ids), error=error)
+        return Outcome(
+            seconds, len(rows), created_ids=ids, failed=len(rows) - len(ids), error=error
+        )
 
     def close(self) -> None:
         self._close_clients()
@@ -250,8 +263,9 @@ class Bare(Implementation):
         errors: list[str] = []
         with self._session() as session:
             for start in range(0, len(rows), PER_WRITE):
-                response = session.post(self.url, json={"data": rows[start:start + PER_WRITE]},
-                                        timeout=HTTP_TIMEOUT)
+                response = session.post(
+                    self.url, json={"data": rows[start : start + PER_WRITE]}, timeout=HTTP_TIMEOUT
+                )
                 items = response.json().get("data") or []
                 for item in items:
                     if item.get("status") == "success":
@@ -259,8 +273,13 @@ class Bare(Implementation):
                     else:
                         errors.append(f"{item.get('code')}: {item.get('message')}")
         seconds = time.perf_counter() - started
-        return Outcome(seconds, len(rows), created_ids=ids, failed=len(rows) - len(ids),
-                       error="; ".join(errors[:3]) or None)
+        return Outcome(
+            seconds,
+            len(rows),
+            created_ids=ids,
+            failed=len(rows) - len(ids),
+            error="; ".join(errors[:3]) or None,
+        )
 
 
 class SDKRunner(Implementation):
@@ -277,10 +296,24 @@ class SDKRunner(Implementation):
         self.stderr_path = os.path.join(workdir, "runner-stderr.txt")
         with open(self.stderr_path, "w") as stderr:
             self.process = subprocess.Popen(
-                [python, str(RUNNER), "--url", fake.url, "--client-id", FAKE_CLIENT_ID,
-                 "--email", FAKE_USER_EMAIL, "--workdir", workdir],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True,
-                env=env, cwd=workdir,
+                [
+                    python,
+                    str(RUNNER),
+                    "--url",
+                    fake.url,
+                    "--client-id",
+                    FAKE_CLIENT_ID,
+                    "--email",
+                    FAKE_USER_EMAIL,
+                    "--workdir",
+                    workdir,
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+                env=env,
+                cwd=workdir,
             )
         ready = self._read()
         if not ready.get("ready"):
@@ -297,7 +330,9 @@ class SDKRunner(Implementation):
             self.process.wait(timeout=10)
             with open(self.stderr_path, errors="replace") as handle:
                 tail = "\n".join(handle.read().strip().splitlines()[-15:])
-            raise RuntimeError(f"zcrmsdk runner stopped answering (exit {self.process.returncode}):\n{tail}")
+            raise RuntimeError(
+                f"zcrmsdk runner stopped answering (exit {self.process.returncode}):\n{tail}"
+            )
         return json.loads(line)
 
     def _ask(self, command: dict[str, Any]) -> dict[str, Any]:
@@ -307,19 +342,28 @@ class SDKRunner(Implementation):
         stdin.flush()
         answer = self._read()
         if not answer.get("ok"):
-            raise RuntimeError(f"zcrmsdk runner failed on {command['op']}: {answer.get('error')}\n"
-                               f"{answer.get('traceback', '')}")
+            raise RuntimeError(
+                f"zcrmsdk runner failed on {command['op']}: {answer.get('error')}\n"
+                f"{answer.get('traceback', '')}"
+            )
         return answer
 
     def list_all(self, fields: Sequence[str]) -> Outcome:
         answer = self._ask({"op": "list", "fields": list(fields), "per_page": PER_PAGE})
-        return Outcome(answer["seconds"], answer["records"], answer["unique"], error=answer["error"])
+        return Outcome(
+            answer["seconds"], answer["records"], answer["unique"], error=answer["error"]
+        )
 
     def create(self, rows: list[dict[str, Any]]) -> Outcome:
         answer = self._ask({"op": "create", "records": rows})
         errors = answer.get("errors") or []
-        return Outcome(answer["seconds"], len(rows), created_ids=answer["ids"], failed=answer["failed"],
-                       error="; ".join(errors) or None)
+        return Outcome(
+            answer["seconds"],
+            len(rows),
+            created_ids=answer["ids"],
+            failed=answer["failed"],
+            error="; ".join(errors) or None,
+        )
 
     def close(self) -> None:
         if self.process.poll() is None:
@@ -334,13 +378,17 @@ class SDKRunner(Implementation):
 def check_sdk_python(python: str) -> str:
     """Return the zcrmsdk version ``python`` can import; raise RuntimeError saying what is wrong."""
     try:
-        done = subprocess.run([python, str(RUNNER), "--check"], capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [python, str(RUNNER), "--check"], capture_output=True, text=True, timeout=60
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise RuntimeError(f"{SDK_ENV}={python} cannot be run: {exc}") from exc
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise RuntimeError(f"{SDK_ENV}={python} cannot import zcrmsdk: {last}. Create it with "
-                           "`python3 -m venv /tmp/sdkvenv && /tmp/sdkvenv/bin/pip install zcrmsdk==3.1.0`.")
+        raise RuntimeError(
+            f"{SDK_ENV}={python} cannot import zcrmsdk: {last}. Create it with "
+            "`python3 -m venv /tmp/sdkvenv && /tmp/sdkvenv/bin/pip install zcrmsdk==3.1.0`."
+        )
     return done.stdout.strip()
 
 
@@ -357,8 +405,9 @@ class Bench:
         self.args = args
         self.runs: list[Run] = []
 
-    def measure(self, impl: Implementation, operation: str, round_no: int, tag: str,
-                *, check: bool = True) -> Run:
+    def measure(
+        self, impl: Implementation, operation: str, round_no: int, tag: str, *, check: bool = True
+    ) -> Run:
         """Time one operation, count its requests and new connections, check its result."""
         rows = lead_rows(self.args.create, tag) if operation == CREATE else []
         # The fake server shares this process: its 10,000+ records and request log would make
@@ -374,16 +423,26 @@ class Bench:
         requests_made = self.fake.count() - before_requests
         connections = self.fake.connections_opened - before_connections
         problem = self._check(operation, outcome) if check else None
-        return Run(impl.name, operation, round_no, outcome.seconds, requests_made, connections,
-                   outcome.records, problem)
+        return Run(
+            impl.name,
+            operation,
+            round_no,
+            outcome.seconds,
+            requests_made,
+            connections,
+            outcome.records,
+            problem,
+        )
 
     def _check(self, operation: str, outcome: Outcome) -> str | None:
         if outcome.error:
             return outcome.error
         if operation == LIST:
             if outcome.records != self.args.records or outcome.unique != self.args.records:
-                return (f"listed {outcome.records} records ({outcome.unique} distinct), "
-                        f"expected {self.args.records}")
+                return (
+                    f"listed {outcome.records} records ({outcome.unique} distinct), "
+                    f"expected {self.args.records}"
+                )
         elif len(outcome.created_ids) != self.args.create:
             return f"created {len(outcome.created_ids)} of {self.args.create} ({outcome.failed} failed)"
         return None
@@ -396,14 +455,19 @@ class Bench:
                 tag = f"r{round_no}-{impl.name.split()[0].replace('-', '')}"
                 run = self.measure(impl, operation, round_no, tag)
                 if run.problem and round_no == 0:
-                    raise RuntimeError(f"{impl.name} {operation} failed in the warm-up: {run.problem}")
+                    raise RuntimeError(
+                        f"{impl.name} {operation} failed in the warm-up: {run.problem}"
+                    )
                 if round_no:
                     self.runs.append(run)
 
 
 def expected_requests(args: argparse.Namespace) -> dict[str, int]:
     """The fewest requests the work needs: one per 200 listed (at least one), one per 100 created."""
-    return {LIST: max(1, math.ceil(args.records / PER_PAGE)), CREATE: math.ceil(args.create / PER_WRITE)}
+    return {
+        LIST: max(1, math.ceil(args.records / PER_PAGE)),
+        CREATE: math.ceil(args.create / PER_WRITE),
+    }
 
 
 def summarise(runs: list[Run], names: list[str], args: argparse.Namespace) -> list[Row]:
@@ -417,9 +481,15 @@ def summarise(runs: list[Run], names: list[str], args: argparse.Namespace) -> li
             if not mine:
                 continue
             seconds = [r.seconds for r in mine]
-            row = Row(name, operation, statistics.median(seconds), min(seconds), max(seconds),
-                      int(statistics.median(r.requests for r in mine)),
-                      int(statistics.median(r.connections for r in mine)))
+            row = Row(
+                name,
+                operation,
+                statistics.median(seconds),
+                min(seconds),
+                max(seconds),
+                int(statistics.median(r.requests for r in mine)),
+                int(statistics.median(r.connections for r in mine)),
+            )
             row.problems = sorted({r.problem for r in mine if r.problem})
             if len({r.requests for r in mine}) > 1:
                 row.problems.append(f"request count varied: {sorted({r.requests for r in mine})}")
@@ -433,27 +503,39 @@ def summarise(runs: list[Run], names: list[str], args: argparse.Namespace) -> li
             if row.implementation == OURS:
                 row.verdict = "PASS" if row.ratio <= args.target and not row.problems else "FAIL"
                 if row.requests > expected[operation]:
-                    row.problems.append(f"{row.requests} requests where {expected[operation]} suffice")
+                    row.problems.append(
+                        f"{row.requests} requests where {expected[operation]} suffice"
+                    )
                     row.verdict = "FAIL"
     return rows
 
 
 def print_table(rows: list[Row], args: argparse.Namespace) -> None:
     """Print the results table."""
-    headers = ("implementation", "operation", "median s", "min-max s", "requests", "new conns",
-               "vs bare", f"target <= {args.target:.2f}x")
+    headers = (
+        "implementation",
+        "operation",
+        "median s",
+        "min-max s",
+        "requests",
+        "new conns",
+        "vs bare",
+        f"target <= {args.target:.2f}x",
+    )
     lines = []
     for row in rows:
-        lines.append((
-            row.implementation,
-            f"{row.operation} {args.records if row.operation == LIST else args.create:,}",
-            f"{row.median_seconds:.3f}",
-            f"{row.min_seconds:.3f}-{row.max_seconds:.3f}",
-            str(row.requests),
-            str(row.connections),
-            f"{row.ratio:.2f}x" if row.ratio is not None else "-",
-            row.verdict or "-",
-        ))
+        lines.append(
+            (
+                row.implementation,
+                f"{row.operation} {args.records if row.operation == LIST else args.create:,}",
+                f"{row.median_seconds:.3f}",
+                f"{row.min_seconds:.3f}-{row.max_seconds:.3f}",
+                str(row.requests),
+                str(row.connections),
+                f"{row.ratio:.2f}x" if row.ratio is not None else "-",
+                row.verdict or "-",
+            )
+        )
     print_columns(headers, lines)
     for row in rows:
         for problem in row.problems:
@@ -471,8 +553,10 @@ def profile_ours(bench: Bench, impl: Implementation, operation: str, top: int = 
     run = bench.measure(impl, operation, -1, f"profile-{operation}")
     profiler.disable()
     text = io.StringIO()
-    text.write(f"\nProfile of {impl.name} {operation} ({run.seconds:.3f} s under the profiler; "
-               f"top {top} by own time):\n")
+    text.write(
+        f"\nProfile of {impl.name} {operation} ({run.seconds:.3f} s under the profiler; "
+        f"top {top} by own time):\n"
+    )
     pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(top)
     return text.getvalue()
 
@@ -486,23 +570,44 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(
         description="Time listing and creating Leads through django-zcrm's services, a bare "
-                    "requests.Session loop and (with $ZCRMSDK_PYTHON) Zoho's zcrmsdk 3.1.0, "
-                    "against the bundled fake Zoho server on 127.0.0.1.")
-    parser.add_argument("--records", type=int, default=10_000, help="Leads seeded and listed (10000)")
+        "requests.Session loop and (with $ZCRMSDK_PYTHON) Zoho's zcrmsdk 3.1.0, "
+        "against the bundled fake Zoho server on 127.0.0.1."
+    )
+    parser.add_argument(
+        "--records", type=int, default=10_000, help="Leads seeded and listed (10000)"
+    )
     parser.add_argument("--create", type=int, default=1_000, help="Leads created per run (1000)")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; medians are shown (5)")
-    parser.add_argument("--connect-delay", type=float, default=0.02,
-                        help="simulated seconds per new connection (0.02)")
-    parser.add_argument("--request-delay", type=float, default=0.005,
-                        help="simulated seconds per request (0.005)")
-    parser.add_argument("--target", type=float, default=1.15,
-                        help="largest acceptable ratio of ours to the bare loop (1.15)")
-    parser.add_argument("--fields", default=",".join(DEFAULT_FIELDS),
-                        help="fields to list, comma-separated")
-    parser.add_argument("--sdk-python", default=os.environ.get(SDK_ENV, ""),
-                        help=f"a Python that can import zcrmsdk 3.1.0 (default: ${SDK_ENV})")
-    parser.add_argument("--profile", action="store_true",
-                        help="also profile one (untimed) list and create through our services")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="interleaved rounds; medians are shown (5)"
+    )
+    parser.add_argument(
+        "--connect-delay",
+        type=float,
+        default=0.02,
+        help="simulated seconds per new connection (0.02)",
+    )
+    parser.add_argument(
+        "--request-delay", type=float, default=0.005, help="simulated seconds per request (0.005)"
+    )
+    parser.add_argument(
+        "--target",
+        type=float,
+        default=1.15,
+        help="largest acceptable ratio of ours to the bare loop (1.15)",
+    )
+    parser.add_argument(
+        "--fields", default=",".join(DEFAULT_FIELDS), help="fields to list, comma-separated"
+    )
+    parser.add_argument(
+        "--sdk-python",
+        default=os.environ.get(SDK_ENV, ""),
+        help=f"a Python that can import zcrmsdk 3.1.0 (default: ${SDK_ENV})",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also profile one (untimed) list and create through our services",
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the runs and the table as JSON")
     parser.add_argument("--strict", action="store_true", help="exit 1 when ours misses the target")
     args = parser.parse_args(argv)
@@ -526,7 +631,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     # Loopback only, even where a proxy is configured (requests and the SDK honour NO_PROXY).
     for name in ("NO_PROXY", "no_proxy"):
-        os.environ[name] = ",".join(filter(None, [os.environ.get(name, ""), "127.0.0.1", "localhost"]))
+        os.environ[name] = ",".join(
+            filter(None, [os.environ.get(name, ""), "127.0.0.1", "localhost"])
+        )
     workdir = tempfile.mkdtemp(prefix="zcrm-bench-")
     implementations: list[Implementation] = []
     try:
@@ -550,10 +657,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             fake.set_network(connect_delay=args.connect_delay, request_delay=args.request_delay)
             bench = Bench(fake, args)
 
-            print(f"Fake Zoho at {fake.url}; {args.records:,} Leads seeded in {seeded:.1f} s; "
-                  f"network: {args.connect_delay * 1000:g} ms per new connection, "
-                  f"{args.request_delay * 1000:g} ms per request; {args.rounds} interleaved rounds; "
-                  f"API v2; fields: {','.join(args.fields)}")
+            print(
+                f"Fake Zoho at {fake.url}; {args.records:,} Leads seeded in {seeded:.1f} s; "
+                f"network: {args.connect_delay * 1000:g} ms per new connection, "
+                f"{args.request_delay * 1000:g} ms per request; {args.rounds} interleaved rounds; "
+                f"API v2; fields: {','.join(args.fields)}"
+            )
             started = time.perf_counter()
             # Every listing first (so each sees exactly the seeded Leads), then every create:
             # deleting created Leads in between would cost the fake seconds per run.
@@ -570,20 +679,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"Timed work took {elapsed:.1f} s.\n")
             print_table(rows, args)
             if not sdk_version:
-                print(f"\n(zcrmsdk 3.1.0 not compared: set {SDK_ENV} to a Python that can import it, e.g. "
-                      f"`python3 -m venv /tmp/sdkvenv && /tmp/sdkvenv/bin/pip install zcrmsdk==3.1.0` then "
-                      f"`{SDK_ENV}=/tmp/sdkvenv/bin/python python benchmarks/crm_benchmark.py`.)")
+                print(
+                    f"\n(zcrmsdk 3.1.0 not compared: set {SDK_ENV} to a Python that can import it, e.g. "
+                    f"`python3 -m venv /tmp/sdkvenv && /tmp/sdkvenv/bin/pip install zcrmsdk==3.1.0` then "
+                    f"`{SDK_ENV}=/tmp/sdkvenv/bin/python python benchmarks/crm_benchmark.py`.)"
+                )
             for text in profiles:
                 print(text, end="")
             if args.json:
-                Path(args.json).write_text(json.dumps({
-                    "settings": {k: v for k, v in vars(args).items() if k != "sdk_python"},
-                    "sdk_version": sdk_version,
-                    "rows": [asdict(r) for r in rows],
-                    "runs": [asdict(r) for r in bench.runs],
-                }, indent=2))
+                Path(args.json).write_text(
+                    json.dumps(
+                        {
+                            "settings": {k: v for k, v in vars(args).items() if k != "sdk_python"},
+                            "sdk_version": sdk_version,
+                            "rows": [asdict(r) for r in rows],
+                            "runs": [asdict(r) for r in bench.runs],
+                        },
+                        indent=2,
+                    )
+                )
             if fake.errors:
-                print(f"! the fake server's handlers raised {len(fake.errors)} error(s)", file=sys.stderr)
+                print(
+                    f"! the fake server's handlers raised {len(fake.errors)} error(s)",
+                    file=sys.stderr,
+                )
                 return 1
     finally:
         for impl in implementations:

@@ -118,9 +118,15 @@ def database_settings(backend: str, name: str) -> dict[str, Any]:
         # Django's defaults, as a project would have them.
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": name}
     params = mysql_params()
-    return {"ENGINE": "django.db.backends.mysql", "NAME": name, "USER": params["user"],
-            "PASSWORD": params["password"], "HOST": params["host"], "PORT": str(params["port"]),
-            "OPTIONS": {"charset": "utf8mb4"}}
+    return {
+        "ENGINE": "django.db.backends.mysql",
+        "NAME": name,
+        "USER": params["user"],
+        "PASSWORD": params["password"],
+        "HOST": params["host"],
+        "PORT": str(params["port"]),
+        "OPTIONS": {"charset": "utf8mb4"},
+    }
 
 
 def configure_django(backend: str, db_name: str, fake_url: str) -> None:
@@ -206,9 +212,13 @@ def child_main(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     result = sync_module(MODULE, full=True)
     elapsed = time.perf_counter() - started
-    out: dict[str, Any] = {"seconds": elapsed, "api_calls": result.api_calls,
-                           "created": result.created, "failed": result.failed,
-                           "summary": result.summary()}
+    out: dict[str, Any] = {
+        "seconds": elapsed,
+        "api_calls": result.api_calls,
+        "created": result.created,
+        "failed": result.failed,
+        "summary": result.summary(),
+    }
     if profiler is not None:
         import io
         import pstats
@@ -260,10 +270,23 @@ class FakeServer:
         self.url = ""
         self.seed_seconds: float | None = None
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "django_zcrm.testing", "--host", "127.0.0.1", "--port", "0",
-             "--seed", f"{MODULE}={records}"],
-            cwd=REPO_ROOT, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True)
+            [
+                sys.executable,
+                "-m",
+                "django_zcrm.testing",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--seed",
+                f"{MODULE}={records}",
+            ],
+            cwd=REPO_ROOT,
+            env=child_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         threading.Thread(target=self._pump, daemon=True).start()
 
     def _pump(self) -> None:
@@ -279,10 +302,13 @@ class FakeServer:
             try:
                 line = self.lines.get(timeout=max(0.1, deadline - time.monotonic()))
             except queue.Empty:
-                raise RuntimeError(f"the fake server did not start within {timeout:.0f} s: "
-                                   f"{self.output[-5:]!r}") from None
+                raise RuntimeError(
+                    f"the fake server did not start within {timeout:.0f} s: {self.output[-5:]!r}"
+                ) from None
             if line is None:
-                raise RuntimeError(f"the fake server exited ({self.proc.wait()}): {self.output[-10:]!r}")
+                raise RuntimeError(
+                    f"the fake server exited ({self.proc.wait()}): {self.output[-10:]!r}"
+                )
             self.output.append(line)
             if line.startswith(f"Seeded {self.records:,} {MODULE} in "):
                 self.seed_seconds = float(line.rsplit(" ", 2)[1])
@@ -306,8 +332,10 @@ class FakeServer:
                 line = self.lines.get_nowait()
                 if line is not None:
                     self.output.append(line)
-            return (f"the fake server exited with status {self.proc.returncode} "
-                    f"(handler errors?): {' | '.join(self.output[-6:])}")
+            return (
+                f"the fake server exited with status {self.proc.returncode} "
+                f"(handler errors?): {' | '.join(self.output[-6:])}"
+            )
         return None
 
 
@@ -336,13 +364,16 @@ def mysql_recreate(name: str, *, create: bool = True) -> None:
         cursor = conn.cursor()
         cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
         if create:
-            cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+            cursor.execute(
+                f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+            )
     finally:
         conn.close()
 
 
-def run_child(mode: str, backend: str, records: int, fake_url: str, workdir: str,
-              args: argparse.Namespace) -> dict[str, Any]:
+def run_child(
+    mode: str, backend: str, records: int, fake_url: str, workdir: str, args: argparse.Namespace
+) -> dict[str, Any]:
     """One sync in a fresh process against a fresh database; its JSON result (raises on failure)."""
     if backend == "sqlite":
         db_name = os.path.join(workdir, f"sync-{records}-{mode}.sqlite3")
@@ -353,9 +384,26 @@ def run_child(mode: str, backend: str, records: int, fake_url: str, workdir: str
         mysql_recreate(db_name)
     try:
         done = subprocess.run(
-            [sys.executable, str(Path(__file__).resolve()), "--child", mode, "--backend", backend,
-             "--db-name", db_name, "--fake-url", fake_url, "--profile-top", str(args.profile_top)],
-            cwd=workdir, env=child_env(), capture_output=True, text=True, timeout=CHILD_TIMEOUT)
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--child",
+                mode,
+                "--backend",
+                backend,
+                "--db-name",
+                db_name,
+                "--fake-url",
+                fake_url,
+                "--profile-top",
+                str(args.profile_top),
+            ],
+            cwd=workdir,
+            env=child_env(),
+            capture_output=True,
+            text=True,
+            timeout=CHILD_TIMEOUT,
+        )
     finally:
         if backend == "sqlite":
             for suffix in ("", "-journal", "-wal", "-shm"):
@@ -365,14 +413,16 @@ def run_child(mode: str, backend: str, records: int, fake_url: str, workdir: str
             mysql_recreate(db_name, create=False)
     for line in reversed(done.stdout.splitlines()):
         if line.startswith(RESULT_PREFIX):
-            return json.loads(line[len(RESULT_PREFIX):])
+            return json.loads(line[len(RESULT_PREFIX) :])
     tail = (done.stderr or done.stdout).strip().splitlines()[-8:]
-    raise RuntimeError(f"the {mode} sync process exited with status {done.returncode}: "
-                       + " | ".join(tail))
+    raise RuntimeError(
+        f"the {mode} sync process exited with status {done.returncode}: " + " | ".join(tail)
+    )
 
 
-def measure(backend: str, records: int, workdir: str, args: argparse.Namespace,
-            profiles: list[str]) -> Row:
+def measure(
+    backend: str, records: int, workdir: str, args: argparse.Namespace, profiles: list[str]
+) -> Row:
     """The timed run, then the traced run (and a profiled one), against one freshly seeded fake."""
     row = Row(backend, records, expected_calls=math.ceil(records / PER_PAGE) + 1)
     progress(f"{backend} {records:,}: seeding the fake server ...")
@@ -391,12 +441,20 @@ def measure(backend: str, records: int, workdir: str, args: argparse.Namespace,
         row.rss_scope = timed["rss_scope"]
         row.summary = timed["summary"]
         if timed["created"] != records or timed["failed"]:
-            row.problems.append(f"created {timed['created']:,} of {records:,}, {timed['failed']} failed")
+            row.problems.append(
+                f"created {timed['created']:,} of {records:,}, {timed['failed']} failed"
+            )
         if timed["rows_in_db"] != records:
-            row.problems.append(f"{timed['rows_in_db']:,} rows in the database, expected {records:,}")
+            row.problems.append(
+                f"{timed['rows_in_db']:,} rows in the database, expected {records:,}"
+            )
         if timed["api_calls"] != row.expected_calls:
-            row.problems.append(f"{timed['api_calls']} API calls where {row.expected_calls} suffice")
-        progress(f"{backend} {records:,}: {row.seconds:.1f} s, {row.records_per_second:,.0f} records/s")
+            row.problems.append(
+                f"{timed['api_calls']} API calls where {row.expected_calls} suffice"
+            )
+        progress(
+            f"{backend} {records:,}: {row.seconds:.1f} s, {row.records_per_second:,.0f} records/s"
+        )
         if not args.no_trace:
             progress(f"{backend} {records:,}: sync under tracemalloc ...")
             traced = run_child(TRACED, backend, records, url, workdir, args)
@@ -404,16 +462,22 @@ def measure(backend: str, records: int, workdir: str, args: argparse.Namespace,
             row.traced_retained_mib = traced["traced_retained_mib"]
             row.traced_seconds = traced["seconds"]
             if traced["rows_in_db"] != records:
-                row.problems.append(f"traced run: {traced['rows_in_db']:,} rows in the database, "
-                                    f"expected {records:,}")
-            progress(f"{backend} {records:,}: traced peak {row.traced_peak_mib:.1f} MiB "
-                     f"({row.traced_seconds:.1f} s under tracemalloc)")
+                row.problems.append(
+                    f"traced run: {traced['rows_in_db']:,} rows in the database, "
+                    f"expected {records:,}"
+                )
+            progress(
+                f"{backend} {records:,}: traced peak {row.traced_peak_mib:.1f} MiB "
+                f"({row.traced_seconds:.1f} s under tracemalloc)"
+            )
         if args.profile:
             progress(f"{backend} {records:,}: profiled sync ...")
             profiled = run_child(PROFILE, backend, records, url, workdir, args)
-            profiles.append(f"\nProfile of the {backend} sync of {records:,} {MODULE} "
-                            f"({profiled['seconds']:.1f} s under cProfile; top {args.profile_top} "
-                            f"by own time):\n{profiled['profile']}")
+            profiles.append(
+                f"\nProfile of the {backend} sync of {records:,} {MODULE} "
+                f"({profiled['seconds']:.1f} s under cProfile; top {args.profile_top} "
+                f"by own time):\n{profiled['profile']}"
+            )
     except (RuntimeError, subprocess.TimeoutExpired, ValueError, OSError) as exc:
         row.problems.append(str(exc))
     finally:
@@ -444,8 +508,11 @@ def verdicts(rows: list[Row], backends: list[str], args: argparse.Namespace) -> 
         a, b = _memory(small, args.no_trace), _memory(large, args.no_trace)
         ratio = b / a if a and b is not None else None
         verdict = "PASS" if ratio is not None and ratio <= args.flat_limit else "FAIL"
-        found.append(Verdict(backend, metric, small.records, large.records, a, b, ratio,
-                             args.flat_limit, verdict))
+        found.append(
+            Verdict(
+                backend, metric, small.records, large.records, a, b, ratio, args.flat_limit, verdict
+            )
+        )
     return found
 
 
@@ -455,30 +522,47 @@ def _fmt(value: float | None, spec: str) -> str:
 
 def print_table(rows: list[Row], skipped: dict[str, str]) -> None:
     """The results table, then any problems and skipped backends."""
-    headers = ("backend", "records", "seconds", "records/s", "API calls", "rows in DB",
-               "start RSS MiB", "peak RSS MiB", "traced peak MiB")
+    headers = (
+        "backend",
+        "records",
+        "seconds",
+        "records/s",
+        "API calls",
+        "rows in DB",
+        "start RSS MiB",
+        "peak RSS MiB",
+        "traced peak MiB",
+    )
     lines = []
     for row in rows:
-        lines.append((
-            row.backend,
-            f"{row.records:,}",
-            _fmt(row.seconds, ".1f"),
-            _fmt(row.records_per_second, ",.0f"),
-            "-" if row.api_calls is None else str(row.api_calls),
-            "-" if row.rows_in_db is None else (f"{row.rows_in_db:,} "
-                                                + ("ok" if row.rows_in_db == row.records else "WRONG")),
-            _fmt(row.start_rss_mib, ".1f"),
-            _fmt(row.peak_rss_mib, ".1f") + ("" if row.rss_scope != "process" else " (whole process)"),
-            _fmt(row.traced_peak_mib, ".1f"),
-        ))
-    for backend, reason in skipped.items():
+        lines.append(
+            (
+                row.backend,
+                f"{row.records:,}",
+                _fmt(row.seconds, ".1f"),
+                _fmt(row.records_per_second, ",.0f"),
+                "-" if row.api_calls is None else str(row.api_calls),
+                "-"
+                if row.rows_in_db is None
+                else (
+                    f"{row.rows_in_db:,} " + ("ok" if row.rows_in_db == row.records else "WRONG")
+                ),
+                _fmt(row.start_rss_mib, ".1f"),
+                _fmt(row.peak_rss_mib, ".1f")
+                + ("" if row.rss_scope != "process" else " (whole process)"),
+                _fmt(row.traced_peak_mib, ".1f"),
+            )
+        )
+    for backend, _reason in skipped.items():
         lines.append((backend, "SKIPPED", "-", "-", "-", "-", "-", "-", "-"))
     print_columns(headers, lines)
     for row in rows:
         for problem in row.problems:
             print(f"! {row.backend} {row.records:,}: {problem}")
     for backend, reason in skipped.items():
-        print(f"SKIPPED {backend}: its rows were not run, {reason} (--require-mysql makes this an error)")
+        print(
+            f"SKIPPED {backend}: its rows were not run, {reason} (--require-mysql makes this an error)"
+        )
 
 
 def print_verdicts(found: list[Verdict], backends: list[str]) -> None:
@@ -489,9 +573,11 @@ def print_verdicts(found: list[Verdict], backends: list[str]) -> None:
         if v is None:
             print(f"memory flat, {backend}: not judged (it needs at least two --sizes)")
             continue
-        print(f"memory flat, {v.backend}: {v.metric} {_fmt(v.small_mib, '.1f')} MiB at {v.small:,} -> "
-              f"{_fmt(v.large_mib, '.1f')} MiB at {v.large:,} records "
-              f"({_fmt(v.ratio, '.2f')}x, limit {v.limit:.2f}x): {v.verdict}")
+        print(
+            f"memory flat, {v.backend}: {v.metric} {_fmt(v.small_mib, '.1f')} MiB at {v.small:,} -> "
+            f"{_fmt(v.large_mib, '.1f')} MiB at {v.large:,} records "
+            f"({_fmt(v.ratio, '.2f')}x, limit {v.limit:.2f}x): {v.verdict}"
+        )
 
 
 def progress(text: str) -> None:
@@ -508,7 +594,9 @@ def _sizes(text: str) -> list[int]:
     try:
         sizes = [int(part.strip().replace("_", "")) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of numbers"
+        ) from None
     if not sizes or any(size < 1 for size in sizes):
         raise argparse.ArgumentTypeError("sizes must be whole numbers of at least 1")
     return sorted(set(sizes))
@@ -527,25 +615,53 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(
         description="Time a first full sync of Leads from the bundled fake Zoho server into "
-                    "CRMRecord on SQLite and MariaDB/MySQL, and check that its memory stays flat "
-                    "as the number of records grows.")
-    parser.add_argument("--sizes", type=_sizes, default=None,
-                        help="Leads per run, comma-separated (20000,100000; --quick: 500,2500)")
-    parser.add_argument("--backends", type=_backends, default=None,
-                        help="sqlite,mysql (default both; --quick: sqlite). MySQL settings come from "
-                             "ZCRM_MYSQL_HOST/PORT/USER/PASSWORD (127.0.0.1:3306, root, no password)")
-    parser.add_argument("--quick", action="store_true",
-                        help="a small run for a smoke test: 500 and 2,500 Leads, SQLite only")
-    parser.add_argument("--require-mysql", action="store_true",
-                        help="exit 1 when MariaDB/MySQL cannot be reached (default: skip its rows)")
-    parser.add_argument("--mysql-db", default=DEFAULT_MYSQL_DB,
-                        help=f"throwaway database created and dropped for every run ({DEFAULT_MYSQL_DB})")
-    parser.add_argument("--flat-limit", type=float, default=1.5,
-                        help="largest acceptable memory ratio, largest size over smallest (1.5)")
-    parser.add_argument("--no-trace", action="store_true",
-                        help="skip the tracemalloc runs; the verdict then uses the RSS growth")
-    parser.add_argument("--profile", action="store_true",
-                        help="also run each sync once under cProfile and print the top functions")
+        "CRMRecord on SQLite and MariaDB/MySQL, and check that its memory stays flat "
+        "as the number of records grows."
+    )
+    parser.add_argument(
+        "--sizes",
+        type=_sizes,
+        default=None,
+        help="Leads per run, comma-separated (20000,100000; --quick: 500,2500)",
+    )
+    parser.add_argument(
+        "--backends",
+        type=_backends,
+        default=None,
+        help="sqlite,mysql (default both; --quick: sqlite). MySQL settings come from "
+        "ZCRM_MYSQL_HOST/PORT/USER/PASSWORD (127.0.0.1:3306, root, no password)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a small run for a smoke test: 500 and 2,500 Leads, SQLite only",
+    )
+    parser.add_argument(
+        "--require-mysql",
+        action="store_true",
+        help="exit 1 when MariaDB/MySQL cannot be reached (default: skip its rows)",
+    )
+    parser.add_argument(
+        "--mysql-db",
+        default=DEFAULT_MYSQL_DB,
+        help=f"throwaway database created and dropped for every run ({DEFAULT_MYSQL_DB})",
+    )
+    parser.add_argument(
+        "--flat-limit",
+        type=float,
+        default=1.5,
+        help="largest acceptable memory ratio, largest size over smallest (1.5)",
+    )
+    parser.add_argument(
+        "--no-trace",
+        action="store_true",
+        help="skip the tracemalloc runs; the verdict then uses the RSS growth",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also run each sync once under cProfile and print the top functions",
+    )
     parser.add_argument("--profile-top", type=int, default=25, help=argparse.SUPPRESS)
     parser.add_argument("--json", metavar="PATH", help="also write the rows and verdicts as JSON")
     # The sync process (started by the benchmark itself).
@@ -574,13 +690,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if reason:
             skipped["mysql"] = reason
             if args.require_mysql:
-                print(f"error: MariaDB/MySQL is required (--require-mysql) but {reason}", file=sys.stderr)
+                print(
+                    f"error: MariaDB/MySQL is required (--require-mysql) but {reason}",
+                    file=sys.stderr,
+                )
                 return 1
     backends = [b for b in args.backends if b not in skipped]
-    print(f"First full sync of {MODULE} into CRMRecord; sizes {', '.join(f'{n:,}' for n in args.sizes)}; "
-          f"backends {', '.join(args.backends)}; fake Zoho in its own process on 127.0.0.1; "
-          f"API v2, {PER_PAGE} records per page; {os.cpu_count()} CPUs; "
-          f"Python {sys.version.split()[0]}", flush=True)
+    print(
+        f"First full sync of {MODULE} into CRMRecord; sizes {', '.join(f'{n:,}' for n in args.sizes)}; "
+        f"backends {', '.join(args.backends)}; fake Zoho in its own process on 127.0.0.1; "
+        f"API v2, {PER_PAGE} records per page; {os.cpu_count()} CPUs; "
+        f"Python {sys.version.split()[0]}",
+        flush=True,
+    )
     workdir = tempfile.mkdtemp(prefix="zcrm-sync-bench-")
     rows: list[Row] = []
     profiles: list[str] = []
@@ -599,13 +721,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     for text in profiles:
         print(text, end="")
     if args.json:
-        Path(args.json).write_text(json.dumps({
-            "settings": {k: v for k, v in vars(args).items()
-                         if k not in ("child", "backend", "db_name", "fake_url")},
-            "rows": [asdict(r) for r in rows],
-            "verdicts": [asdict(v) for v in found],
-            "skipped": skipped,
-        }, indent=2))
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "settings": {
+                        k: v
+                        for k, v in vars(args).items()
+                        if k not in ("child", "backend", "db_name", "fake_url")
+                    },
+                    "rows": [asdict(r) for r in rows],
+                    "verdicts": [asdict(v) for v in found],
+                    "skipped": skipped,
+                },
+                indent=2,
+            )
+        )
     if any(row.problems for row in rows) or any(v.verdict == "FAIL" for v in found):
         return 1
     return 0

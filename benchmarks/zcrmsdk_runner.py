@@ -112,29 +112,46 @@ def initialize(args: argparse.Namespace) -> None:
     """Initialise the SDK against the fake: custom Environment, refresh token, file token store."""
     os.makedirs(args.workdir, exist_ok=True)
     # The SDK wants the token endpoint itself as the "accounts URL".
-    environment = DataCenter.Environment(args.url, args.url.rstrip("/") + "/oauth/v2/token", args.url)
-    token = OAuthToken(client_id=args.client_id, client_secret=args.client_secret,
-                       token=args.refresh_token, token_type=TokenType.REFRESH)
+    environment = DataCenter.Environment(
+        args.url, args.url.rstrip("/") + "/oauth/v2/token", args.url
+    )
+    token = OAuthToken(
+        client_id=args.client_id,
+        client_secret=args.client_secret,
+        token=args.refresh_token,
+        token_type=TokenType.REFRESH,
+    )
     store = FileStore(file_path=os.path.join(args.workdir, "sdk_tokens.txt"))
-    logger = Logger.get_instance(level=Logger.Levels.INFO,
-                                 file_path=os.path.join(args.workdir, "sdk_log.log"))
+    logger = Logger.get_instance(
+        level=Logger.Levels.INFO, file_path=os.path.join(args.workdir, "sdk_log.log")
+    )
     # The SDK's defaults: fields metadata fetched once per module and cached on disk (not for
     # every module at start), picklist values checked against it before sending.
     config = SDKConfig(auto_refresh_fields=False, pick_list_validation=True)
-    Initializer.initialize(user=UserSignature(email=args.email), environment=environment, token=token,
-                           store=store, sdk_config=config, resource_path=args.workdir, logger=logger)
+    Initializer.initialize(
+        user=UserSignature(email=args.email),
+        environment=environment,
+        token=token,
+        store=store,
+        sdk_config=config,
+        resource_path=args.workdir,
+        logger=logger,
+    )
 
 
 def _describe(answer: Any) -> str:
     if isinstance(answer, APIException):
         details = answer.get_details()
-        return (f"{answer.get_code().get_value()}: {answer.get_message().get_value()} "
-                f"{details if details else ''}").strip()
+        return (
+            f"{answer.get_code().get_value()}: {answer.get_message().get_value()} "
+            f"{details if details else ''}"
+        ).strip()
     return type(answer).__name__
 
 
-def list_records(limit: int | None, fields: list[str], per_page: int,
-                 tap: _PageTokenTap | None) -> dict[str, Any]:
+def list_records(
+    limit: int | None, fields: list[str], per_page: int, tap: _PageTokenTap | None
+) -> dict[str, Any]:
     """Page through the module with ``get_records``: page 1, then the page token Zoho hands out.
 
     The same rule as the services and the bare loop: follow ``next_page_token`` whenever the answer
@@ -193,7 +210,7 @@ def create_records(rows: list[dict[str, Any]]) -> dict[str, Any]:
     started = time.perf_counter()
     for start in range(0, len(rows), MAX_PER_WRITE):
         batch = []
-        for row in rows[start:start + MAX_PER_WRITE]:
+        for row in rows[start : start + MAX_PER_WRITE]:
             record = Record()
             for name, value in row.items():
                 record.add_key_value(name, Choice(value) if name in PICKLIST_FIELDS else value)
@@ -215,8 +232,14 @@ def create_records(rows: list[dict[str, Any]]) -> dict[str, Any]:
             else:
                 failures.append(_describe(item))
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "created": len(created), "ids": created, "calls": calls,
-            "failed": len(failures), "errors": failures[:3]}
+    return {
+        "seconds": seconds,
+        "created": len(created),
+        "ids": created,
+        "calls": calls,
+        "failed": len(failures),
+        "errors": failures[:3],
+    }
 
 
 def serve(args: argparse.Namespace, out: TextIO) -> int:
@@ -233,7 +256,13 @@ def serve(args: argparse.Namespace, out: TextIO) -> int:
         out.write(json.dumps(payload) + "\n")
         out.flush()
 
-    reply({"ready": warm["error"] is None, "error": warm["error"], "sdk_version": Constants.SDK_VERSION})
+    reply(
+        {
+            "ready": warm["error"] is None,
+            "error": warm["error"],
+            "sdk_version": Constants.SDK_VERSION,
+        }
+    )
     for line in sys.stdin:
         if not line.strip():
             continue
@@ -245,30 +274,49 @@ def serve(args: argparse.Namespace, out: TextIO) -> int:
                 return 0
             if op == "list":
                 limit = command.get("limit")
-                reply({"ok": True, **list_records(None if limit is None else int(limit),
-                                                  list(command["fields"]),
-                                                  int(command.get("per_page", 200)), tap)})
+                reply(
+                    {
+                        "ok": True,
+                        **list_records(
+                            None if limit is None else int(limit),
+                            list(command["fields"]),
+                            int(command.get("per_page", 200)),
+                            tap,
+                        ),
+                    }
+                )
             elif op == "create":
                 reply({"ok": True, **create_records(list(command["records"]))})
             else:
                 reply({"ok": False, "error": f"unknown op {op!r}"})
         except Exception as exc:  # the benchmark reports it; the runner stays up for the next one
-            reply({"ok": False, "error": f"{type(exc).__name__}: {exc}",
-                   "traceback": traceback.format_exc(limit=8)})
+            reply(
+                {
+                    "ok": False,
+                    "error": f"{type(exc).__name__}: {exc}",
+                    "traceback": traceback.format_exc(limit=8),
+                }
+            )
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments and serve."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true",
-                        help="print the SDK version and exit (used to test ZCRMSDK_PYTHON)")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="print the SDK version and exit (used to test ZCRMSDK_PYTHON)",
+    )
     parser.add_argument("--url", help="the fake server, http://127.0.0.1:PORT")
     parser.add_argument("--client-id")
     parser.add_argument("--email", help="the CRM user's e-mail")
     parser.add_argument("--workdir", help="a temp folder for tokens, logs, field cache")
-    parser.add_argument("--no-page-token", action="store_true",
-                        help="do not read next_page_token past the SDK (it stops at 2,000 records)")
+    parser.add_argument(
+        "--no-page-token",
+        action="store_true",
+        help="do not read next_page_token past the SDK (it stops at 2,000 records)",
+    )
     args = parser.parse_args(argv)
     if args.check:
         print(f"zcrmsdk {Constants.SDK_VERSION}")

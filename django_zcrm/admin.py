@@ -39,8 +39,11 @@ class TokenStateFilter(admin.SimpleListFilter):
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> tuple:
         """The three states a row can be filtered by."""
-        return (("valid", _("valid")), ("expired", _("expired")),
-                ("needs_reauth", _("needs reconnect")))
+        return (
+            ("valid", _("valid")),
+            ("expired", _("expired")),
+            ("needs_reauth", _("needs reconnect")),
+        )
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         """Rows in the chosen state."""
@@ -59,15 +62,34 @@ class OAuthTokenAdmin(admin.ModelAdmin):
     """The ``oauthtokens`` table, read-only, with token actions."""
 
     change_list_template = "django_zcrm/admin/oauthtoken/change_list.html"
-    list_display = ("zoho_user", "state", "expiry", "last_refresh", "data_centre",
-                    "last_error_words", "access_token_tail")
+    list_display = (
+        "zoho_user",
+        "state",
+        "expiry",
+        "last_refresh",
+        "data_centre",
+        "last_error_words",
+        "access_token_tail",
+    )
     list_display_links = ("zoho_user",)
     list_filter = (TokenStateFilter,)
     search_fields = ("useridentifier",)
     actions = ("refresh_now", "revoke_and_delete", "delete_without_revoking")
-    fields = ("useridentifier", "state", "expiry", "expires_at", "last_refresh", "data_centre",
-              "api_domain", "accounts_server", "last_error_words", "access_token_tail",
-              "refresh_token_tail", "created_at", "updated_at")
+    fields = (
+        "useridentifier",
+        "state",
+        "expiry",
+        "expires_at",
+        "last_refresh",
+        "data_centre",
+        "api_domain",
+        "accounts_server",
+        "last_error_words",
+        "access_token_tail",
+        "refresh_token_tail",
+        "created_at",
+        "updated_at",
+    )
     readonly_fields = fields
 
     # -- permissions: read-only rows, no hand-made rows, deletion only through the actions ----
@@ -129,7 +151,7 @@ class OAuthTokenAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("expires"), ordering="expirytime")
     def expiry(self, obj: OAuthToken) -> str:
-        """"in 42 minutes" or "expired"."""
+        """ "in 42 minutes" or "expired"."""
         return self._view(obj).expiry
 
     @admin.display(description=_("expires at"))
@@ -166,8 +188,9 @@ class OAuthTokenAdmin(admin.ModelAdmin):
 
     def _report(self, request: HttpRequest, outcomes: list[services_tokens.Outcome]) -> None:
         for outcome in outcomes:
-            self.message_user(request, outcome.message,
-                              messages.SUCCESS if outcome.ok else messages.ERROR)
+            self.message_user(
+                request, outcome.message, messages.SUCCESS if outcome.ok else messages.ERROR
+            )
 
     @staticmethod
     def _users(queryset: QuerySet) -> list[str]:
@@ -182,26 +205,40 @@ class OAuthTokenAdmin(admin.ModelAdmin):
     def revoke_and_delete(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         """Revoke each selected refresh token at Zoho, then delete the row (after confirming)."""
         if request.POST.get("post") != "yes":
-            return self._confirm(request, queryset, "revoke_and_delete", _(
-                "Each refresh token is revoked at Zoho (which also ends its access tokens) and "
-                "the row is deleted. A user whose token Zoho cannot revoke now is kept."))
+            return self._confirm(
+                request,
+                queryset,
+                "revoke_and_delete",
+                _(
+                    "Each refresh token is revoked at Zoho (which also ends its access tokens) and "
+                    "the row is deleted. A user whose token Zoho cannot revoke now is kept."
+                ),
+            )
         self._report(request, services_tokens.revoke_users(self._users(queryset)))
         return None
 
     @admin.action(description=_("Delete here without revoking at Zoho"), permissions=["delete"])
-    def delete_without_revoking(self, request: HttpRequest,
-                                queryset: QuerySet) -> HttpResponse | None:
+    def delete_without_revoking(
+        self, request: HttpRequest, queryset: QuerySet
+    ) -> HttpResponse | None:
         """Delete the selected rows only (for tokens Zoho already forgot), after confirming."""
         if request.POST.get("post") != "yes":
-            return self._confirm(request, queryset, "delete_without_revoking", _(
-                "The rows are deleted here only. Zoho keeps the refresh tokens valid until they "
-                "are revoked in Zoho (Accounts > Connected Apps): use this only for tokens Zoho "
-                "no longer knows."))
+            return self._confirm(
+                request,
+                queryset,
+                "delete_without_revoking",
+                _(
+                    "The rows are deleted here only. Zoho keeps the refresh tokens valid until they "
+                    "are revoked in Zoho (Accounts > Connected Apps): use this only for tokens Zoho "
+                    "no longer knows."
+                ),
+            )
         self._report(request, services_tokens.forget_users(self._users(queryset)))
         return None
 
-    def _confirm(self, request: HttpRequest, queryset: QuerySet, action: str,
-                 explanation: Any) -> TemplateResponse:
+    def _confirm(
+        self, request: HttpRequest, queryset: QuerySet, action: str, explanation: Any
+    ) -> TemplateResponse:
         context = {
             **self.admin_site.each_context(request),
             "title": _("Are you sure?"),
@@ -222,17 +259,24 @@ class OAuthTokenAdmin(admin.ModelAdmin):
         prefix = f"{self.opts.app_label}_{self.opts.model_name}"
         custom = [
             # sensitive_post_parameters: Django's error reports never show the pasted code.
-            path("paste/", self.admin_site.admin_view(
-                sensitive_post_parameters("grant_token")(self.paste_view)),
-                 name=f"{prefix}_paste"),
-            path("connect/", self.admin_site.admin_view(self.connect_view),
-                 name=f"{prefix}_connect"),
+            path(
+                "paste/",
+                self.admin_site.admin_view(
+                    sensitive_post_parameters("grant_token")(self.paste_view)
+                ),
+                name=f"{prefix}_paste",
+            ),
+            path(
+                "connect/", self.admin_site.admin_view(self.connect_view), name=f"{prefix}_connect"
+            ),
         ]
         return custom + super().get_urls()
 
     def _changelist_url(self) -> str:
-        return reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist",
-                       current_app=self.admin_site.name)
+        return reverse(
+            f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist",
+            current_app=self.admin_site.name,
+        )
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
         """The list, plus the paste/connect buttons and a note when tokens live elsewhere."""
@@ -245,9 +289,16 @@ class OAuthTokenAdmin(admin.ModelAdmin):
         return super().changelist_view(request, extra)
 
     def _page(self, request: HttpRequest, template: str, **context: Any) -> TemplateResponse:
-        return TemplateResponse(request, template, {
-            **self.admin_site.each_context(request), "opts": self.opts,
-            "changelist_url": self._changelist_url(), **context})
+        return TemplateResponse(
+            request,
+            template,
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "changelist_url": self._changelist_url(),
+                **context,
+            },
+        )
 
     def paste_view(self, request: HttpRequest) -> HttpResponse:
         """Exchange a pasted grant token; on success go back to the list with a message."""
@@ -256,20 +307,28 @@ class OAuthTokenAdmin(admin.ModelAdmin):
         form = GrantTokenForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                tokens = services_tokens.store_grant_token(form.cleaned_data["grant_token"],
-                                                           form.cleaned_data["user_email"])
+                tokens = services_tokens.store_grant_token(
+                    form.cleaned_data["grant_token"], form.cleaned_data["user_email"]
+                )
             except (ZCRMError, ZCRMImproperlyConfigured) as exc:
                 form.add_error(None, services_tokens.grant_error_message(exc))
             else:
                 row = services_tokens.describe_tokens(tokens)
-                self.message_user(request, _(
-                    "Stored Zoho tokens for %(user)s: the access token expires %(expiry)s and "
-                    "refreshes itself.") % {"user": tokens.user_identifier, "expiry": row.expiry},
-                    messages.SUCCESS)
+                self.message_user(
+                    request,
+                    _(
+                        "Stored Zoho tokens for %(user)s: the access token expires %(expiry)s and "
+                        "refreshes itself."
+                    )
+                    % {"user": tokens.user_identifier, "expiry": row.expiry},
+                    messages.SUCCESS,
+                )
                 return HttpResponseRedirect(self._changelist_url())
         return self._page(
-            request, "django_zcrm/admin/paste_grant_token.html",
-            title=_("Paste a Zoho grant token"), form=form,
+            request,
+            "django_zcrm/admin/paste_grant_token.html",
+            title=_("Paste a Zoho grant token"),
+            form=form,
             scopes=",".join(get_settings().scopes),
             api_console_url=services_tokens.api_console_url(),
             accounts_url=get_settings().accounts_url,
@@ -281,8 +340,9 @@ class OAuthTokenAdmin(admin.ModelAdmin):
             raise PermissionDenied
         if request.method == "POST":
             return views.begin_connect(request, self._changelist_url())
-        return self._page(request, "django_zcrm/admin/connect.html",
-                          **views.connect_page_context(request))
+        return self._page(
+            request, "django_zcrm/admin/connect.html", **views.connect_page_context(request)
+        )
 
 
 # -- sync visibility: checkpoints and the generic record mirror, read-only -------------------------
@@ -308,8 +368,17 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class SyncStateAdmin(ReadOnlyAdmin):
     """Where each module's sync stands: checkpoint, last success, last error, running lease."""
 
-    list_display = ("module", "target", "direction", "status", "cursor", "last_success_at",
-                    "running", "pending_retry", "last_error_words")
+    list_display = (
+        "module",
+        "target",
+        "direction",
+        "status",
+        "cursor",
+        "last_success_at",
+        "running",
+        "pending_retry",
+        "last_error_words",
+    )
     list_filter = ("module", "direction", "status")
     search_fields = ("module", "target")
 
@@ -342,8 +411,12 @@ class CRMModuleFilter(admin.SimpleListFilter):
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         """Every module with at least one mirrored record."""
-        modules = model_admin.get_queryset(request).order_by("module").values_list(
-            "module", flat=True).distinct()
+        modules = (
+            model_admin.get_queryset(request)
+            .order_by("module")
+            .values_list("module", flat=True)
+            .distinct()
+        )
         return [(m, m) for m in modules]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
@@ -369,8 +442,9 @@ class CRMRecordAdmin(ReadOnlyAdmin):
         """All of them."""
         return self.get_fields(request, obj)
 
-    def get_search_results(self, request: HttpRequest, queryset: QuerySet,
-                           search_term: str) -> tuple[QuerySet, bool]:
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
         """Exact Zoho id, or the text anywhere in the record's JSON (as typed or JSON-escaped)."""
         term = search_term.strip()
         if not term:
@@ -390,13 +464,26 @@ class CRMRecordAdmin(ReadOnlyAdmin):
     @admin.display(description=_("record"))
     def record_json(self, obj: CRMRecord) -> str:
         """The whole record as Zoho sent it, indented."""
-        return format_html("<pre>{}</pre>", json.dumps(obj.data, indent=2, ensure_ascii=False,
-                                                       sort_keys=True, default=str))
+        return format_html(
+            "<pre>{}</pre>",
+            json.dumps(obj.data, indent=2, ensure_ascii=False, sort_keys=True, default=str),
+        )
 
 
-SUMMARY_FIELDS = ("Full_Name", "Account_Name", "Deal_Name", "Subject", "Name", "Product_Name",
-                  "Vendor_Name", "Campaign_Name", "Solution_Title", "Case_Number", "Last_Name",
-                  "Email")
+SUMMARY_FIELDS = (
+    "Full_Name",
+    "Account_Name",
+    "Deal_Name",
+    "Subject",
+    "Name",
+    "Product_Name",
+    "Vendor_Name",
+    "Campaign_Name",
+    "Solution_Title",
+    "Case_Number",
+    "Last_Name",
+    "Email",
+)
 
 
 def _record_summary(data: Any) -> str:

@@ -36,12 +36,22 @@ def _setting(key: str) -> str:
 def check_settings(raw: Any) -> list[CheckMessage]:
     """Every problem with ``raw`` (the value of ``settings.ZCRM``) as check messages."""
     if raw is None:
-        return [Error("settings.ZCRM is not set.",
-                      hint="Add ZCRM = {'CLIENT_ID': ..., 'CLIENT_SECRET': ...} to your settings "
-                           "(see the README's settings table).", id=_ID + "E001")]
+        return [
+            Error(
+                "settings.ZCRM is not set.",
+                hint="Add ZCRM = {'CLIENT_ID': ..., 'CLIENT_SECRET': ...} to your settings "
+                "(see the README's settings table).",
+                id=_ID + "E001",
+            )
+        ]
     if not isinstance(raw, dict):
-        return [Error(f"settings.ZCRM must be a dict, not {type(raw).__name__}.",
-                      hint="Write ZCRM = {'CLIENT_ID': ..., 'CLIENT_SECRET': ...}.", id=_ID + "E001")]
+        return [
+            Error(
+                f"settings.ZCRM must be a dict, not {type(raw).__name__}.",
+                hint="Write ZCRM = {'CLIENT_ID': ..., 'CLIENT_SECRET': ...}.",
+                id=_ID + "E001",
+            )
+        ]
     conf = ZCRMSettings(raw=dict(raw))
     messages: list[CheckMessage] = []
     messages += _required(raw)
@@ -72,13 +82,17 @@ def zcrm_settings_check(app_configs=None, **kwargs: Any) -> list[CheckMessage]:
 
 def _required(raw: dict) -> list[CheckMessage]:
     messages = []
-    for number, key in zip(("E002", "E003"), REQUIRED_KEYS):
+    for number, key in zip(("E002", "E003"), REQUIRED_KEYS, strict=False):
         if not str(raw.get(key) or "").strip():
-            messages.append(Error(
-                f"{_setting(key)} is missing.",
-                hint=f"Set {_setting(key)} to the value shown for your client in the Zoho API "
-                     "console (api-console.zoho.com); read it from the environment, e.g. "
-                     f"env('ZCRM_{key}').", id=_ID + number))
+            messages.append(
+                Error(
+                    f"{_setting(key)} is missing.",
+                    hint=f"Set {_setting(key)} to the value shown for your client in the Zoho API "
+                    "console (api-console.zoho.com); read it from the environment, e.g. "
+                    f"env('ZCRM_{key}').",
+                    id=_ID + number,
+                )
+            )
     return messages
 
 
@@ -86,38 +100,59 @@ def _unknown_keys(raw: dict) -> list[CheckMessage]:
     messages = []
     for key in sorted(k for k in raw if k not in DEFAULTS):
         guess = difflib.get_close_matches(str(key).upper(), DEFAULTS, n=1)
-        hint = f"Did you mean {_setting(guess[0])}?" if guess else "Remove it; the README lists every key."
-        messages.append(Error(f"{_setting(key)} is not a django-zcrm setting.", hint=hint,
-                              id=_ID + "E004"))
+        hint = (
+            f"Did you mean {_setting(guess[0])}?"
+            if guess
+            else "Remove it; the README lists every key."
+        )
+        messages.append(
+            Error(f"{_setting(key)} is not a django-zcrm setting.", hint=hint, id=_ID + "E004")
+        )
     return messages
 
 
 def _data_center(conf: ZCRMSettings, raw: dict) -> list[CheckMessage]:
     value = raw.get("DATA_CENTER", "US")
     if conf.data_center is None:
-        return [Error(f"{_setting('DATA_CENTER')} = {value!r} is not a Zoho data centre.",
-                      hint=f"Set {_setting('DATA_CENTER')} to one of {', '.join(DATA_CENTERS)} "
-                           "(the domain you log in to Zoho at: zoho.com = US, zoho.eu = EU, ...).",
-                      id=_ID + "E005")]
+        return [
+            Error(
+                f"{_setting('DATA_CENTER')} = {value!r} is not a Zoho data centre.",
+                hint=f"Set {_setting('DATA_CENTER')} to one of {', '.join(DATA_CENTERS)} "
+                "(the domain you log in to Zoho at: zoho.com = US, zoho.eu = EU, ...).",
+                id=_ID + "E005",
+            )
+        ]
     return []
 
 
 def _urls(conf: ZCRMSettings, raw: dict) -> list[CheckMessage]:
     messages = []
-    for key, value in (("ACCOUNTS_URL", conf.accounts_url), ("API_BASE_URL", conf.api_base_url),
-                       ("REDIRECT_URI", raw.get("REDIRECT_URI") or "")):
+    for key, value in (
+        ("ACCOUNTS_URL", conf.accounts_url),
+        ("API_BASE_URL", conf.api_base_url),
+        ("REDIRECT_URI", raw.get("REDIRECT_URI") or ""),
+    ):
         if not value:
             continue
         if not is_valid_url(value):
-            messages.append(Error(f"{_setting(key)} = {value!r} is not an http(s) URL.",
-                                  hint=f"Set {_setting(key)} to a URL such as "
-                                       "'https://accounts.zoho.eu', or remove it to derive it from "
-                                       "ZCRM['DATA_CENTER'].", id=_ID + "E009"))
+            messages.append(
+                Error(
+                    f"{_setting(key)} = {value!r} is not an http(s) URL.",
+                    hint=f"Set {_setting(key)} to a URL such as "
+                    "'https://accounts.zoho.eu', or remove it to derive it from "
+                    "ZCRM['DATA_CENTER'].",
+                    id=_ID + "E009",
+                )
+            )
         elif urlsplit(value).scheme == "http" and not _is_loopback(urlsplit(value).hostname or ""):
-            messages.append(Warning(f"{_setting(key)} = {value!r} uses plain http.",
-                                    hint="Tokens would cross the network unencrypted: use https "
-                                         "(http is meant for the loopback fake server).",
-                                    id=_ID + "W003"))
+            messages.append(
+                Warning(
+                    f"{_setting(key)} = {value!r} uses plain http.",
+                    hint="Tokens would cross the network unencrypted: use https "
+                    "(http is meant for the loopback fake server).",
+                    id=_ID + "W003",
+                )
+            )
     return messages
 
 
@@ -133,20 +168,34 @@ def _is_loopback(host: str) -> bool:
 def _api_version(raw: dict) -> list[CheckMessage]:
     value = raw.get("API_VERSION", "v2")
     if value not in API_VERSIONS:
-        return [Error(f"{_setting('API_VERSION')} = {value!r} is not a Zoho CRM API version.",
-                      hint=f"Use one of {', '.join(API_VERSIONS)}.", id=_ID + "E010")]
+        return [
+            Error(
+                f"{_setting('API_VERSION')} = {value!r} is not a Zoho CRM API version.",
+                hint=f"Use one of {', '.join(API_VERSIONS)}.",
+                id=_ID + "E010",
+            )
+        ]
     return []
 
 
 def _access_type(raw: dict) -> list[CheckMessage]:
     value = raw.get("ACCESS_TYPE", "offline")
     if value not in ("offline", "online"):
-        return [Error(f"{_setting('ACCESS_TYPE')} = {value!r} is not valid.",
-                      hint="Use 'offline' (a refresh token is issued; the default).", id=_ID + "E011")]
+        return [
+            Error(
+                f"{_setting('ACCESS_TYPE')} = {value!r} is not valid.",
+                hint="Use 'offline' (a refresh token is issued; the default).",
+                id=_ID + "E011",
+            )
+        ]
     if value == "online":
-        return [Warning(f"{_setting('ACCESS_TYPE')} is 'online': Zoho issues no refresh token.",
-                        hint="Tokens cannot be refreshed and stop working after an hour; use "
-                             "'offline'.", id=_ID + "W001")]
+        return [
+            Warning(
+                f"{_setting('ACCESS_TYPE')} is 'online': Zoho issues no refresh token.",
+                hint="Tokens cannot be refreshed and stop working after an hour; use 'offline'.",
+                id=_ID + "W001",
+            )
+        ]
     return []
 
 
@@ -160,18 +209,28 @@ def _persistence(conf: ZCRMSettings, raw: dict) -> list[CheckMessage]:
     except ZCRMImproperlyConfigured as exc:
         text = str(exc)
         number = "E007" if ("not a token store" in text or "not a class" in text) else "E006"
-        messages.append(Error(text, hint="Fix ZCRM['PERSISTENCE_HANDLER_CLASS'] (and "
-                                         "ZCRM['PERSISTENCE_HANDLER_CLASS_PATH']) or remove them "
-                                         "to use the database.", id=_ID + number))
+        messages.append(
+            Error(
+                text,
+                hint="Fix ZCRM['PERSISTENCE_HANDLER_CLASS'] (and "
+                "ZCRM['PERSISTENCE_HANDLER_CLASS_PATH']) or remove them "
+                "to use the database.",
+                id=_ID + number,
+            )
+        )
     path = raw.get("TOKEN_PERSISTENCE_PATH")
     if path:
         problem = _unwritable_folder(str(path))
         if problem:
-            messages.append(Error(
-                f"{_setting('TOKEN_PERSISTENCE_PATH')} = {path!r} {problem}.",
-                hint=f"Point {_setting('TOKEN_PERSISTENCE_PATH')} at a folder this process can "
-                     "write (the token file zcrm_oauthtokens.txt is created inside it), or remove "
-                     "it to keep tokens in the database.", id=_ID + "E008"))
+            messages.append(
+                Error(
+                    f"{_setting('TOKEN_PERSISTENCE_PATH')} = {path!r} {problem}.",
+                    hint=f"Point {_setting('TOKEN_PERSISTENCE_PATH')} at a folder this process can "
+                    "write (the token file zcrm_oauthtokens.txt is created inside it), or remove "
+                    "it to keep tokens in the database.",
+                    id=_ID + "E008",
+                )
+            )
     return messages
 
 
@@ -198,30 +257,54 @@ def _token_database(raw: dict) -> list[CheckMessage]:
         return []
     alias = raw.get("TOKEN_DATABASE", "default")
     if alias not in django_settings.DATABASES:
-        return [Error(f"{_setting('TOKEN_DATABASE')} = {alias!r} is not in settings.DATABASES.",
-                      hint=f"Use one of {', '.join(django_settings.DATABASES)}, or add a "
-                           f"DATABASES[{alias!r}] entry (e.g. a MySQL database 'zohooauth').",
-                      id=_ID + "E012")]
+        return [
+            Error(
+                f"{_setting('TOKEN_DATABASE')} = {alias!r} is not in settings.DATABASES.",
+                hint=f"Use one of {', '.join(django_settings.DATABASES)}, or add a "
+                f"DATABASES[{alias!r}] entry (e.g. a MySQL database 'zohooauth').",
+                id=_ID + "E012",
+            )
+        ]
     return []
 
 
 def _margins(conf: ZCRMSettings) -> list[CheckMessage]:
     messages = []
-    for key in ("REFRESH_MARGIN", "HARD_REFRESH_MARGIN", "REFRESH_LEASE_SECONDS",
-                "THROTTLE_SECONDS", "MAX_RETRIES", "RETRY_BACKOFF_BASE", "RETRY_BACKOFF_MAX",
-                "MAX_RETRY_AFTER", "SYNC_LOOKBACK_SECONDS", "SYNC_LEASE_SECONDS"):
+    for key in (
+        "REFRESH_MARGIN",
+        "HARD_REFRESH_MARGIN",
+        "REFRESH_LEASE_SECONDS",
+        "THROTTLE_SECONDS",
+        "MAX_RETRIES",
+        "RETRY_BACKOFF_BASE",
+        "RETRY_BACKOFF_MAX",
+        "MAX_RETRY_AFTER",
+        "SYNC_LOOKBACK_SECONDS",
+        "SYNC_LEASE_SECONDS",
+    ):
         value = getattr(conf, key)
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-            messages.append(Error(f"{_setting(key)} = {value!r} must be a number >= 0.",
-                                  hint=f"Remove {_setting(key)} to use the default "
-                                       f"({DEFAULTS[key]}).", id=_ID + "E013"))
+            messages.append(
+                Error(
+                    f"{_setting(key)} = {value!r} must be a number >= 0.",
+                    hint=f"Remove {_setting(key)} to use the default ({DEFAULTS[key]}).",
+                    id=_ID + "E013",
+                )
+            )
     for key in ("TOKEN_TIMEOUT", "HTTP_TIMEOUT"):
         value = getattr(conf, key)
-        if not (isinstance(value, (tuple, list)) and len(value) == 2
-                and all(isinstance(v, (int, float)) and v > 0 for v in value)):
-            messages.append(Error(f"{_setting(key)} = {value!r} must be (connect, read) seconds.",
-                                  hint=f"Write e.g. {_setting(key)} = {DEFAULTS[key]!r}.",
-                                  id=_ID + "E014"))
+        if not (
+            isinstance(value, (tuple, list))
+            and len(value) == 2
+            and all(isinstance(v, (int, float)) and v > 0 for v in value)
+        ):
+            messages.append(
+                Error(
+                    f"{_setting(key)} = {value!r} must be (connect, read) seconds.",
+                    hint=f"Write e.g. {_setting(key)} = {DEFAULTS[key]!r}.",
+                    id=_ID + "E014",
+                )
+            )
     return messages
 
 
@@ -230,11 +313,16 @@ def _concurrency(raw: dict) -> list[CheckMessage]:
     value = raw.get(key, DEFAULTS[key])
     if is_valid_concurrency_cap(value):
         return []
-    return [Error(f"{_setting(key)} = {value!r} must be None or a whole number >= 0.",
-                  hint=f"Set {_setting(key)} to the most CRM API calls one process may have in "
-                       "flight: your Zoho edition's concurrency limit (5 to 25 per org, 10 for "
-                       "heavy calls such as COQL and search) divided by the number of processes, "
-                       f"e.g. {DEFAULTS[key]}; None or 0 turn the cap off.", id=_ID + "E017")]
+    return [
+        Error(
+            f"{_setting(key)} = {value!r} must be None or a whole number >= 0.",
+            hint=f"Set {_setting(key)} to the most CRM API calls one process may have in "
+            "flight: your Zoho edition's concurrency limit (5 to 25 per org, 10 for "
+            "heavy calls such as COQL and search) divided by the number of processes, "
+            f"e.g. {DEFAULTS[key]}; None or 0 turn the cap off.",
+            id=_ID + "E017",
+        )
+    ]
 
 
 def _sync(conf: ZCRMSettings) -> list[CheckMessage]:
@@ -244,24 +332,40 @@ def _sync(conf: ZCRMSettings) -> list[CheckMessage]:
 
     messages = []
     if str(conf.SYNC_DELETE_MODE).lower() not in ("mark", "delete"):
-        messages.append(Error(f"{_setting('SYNC_DELETE_MODE')} = {conf.SYNC_DELETE_MODE!r} is "
-                              "neither \"mark\" nor \"delete\".",
-                              hint="Use \"mark\" to flag rows deleted in Zoho, or \"delete\" to "
-                                   "remove them.", id=_ID + "E016"))
+        messages.append(
+            Error(
+                f"{_setting('SYNC_DELETE_MODE')} = {conf.SYNC_DELETE_MODE!r} is "
+                'neither "mark" nor "delete".',
+                hint='Use "mark" to flag rows deleted in Zoho, or "delete" to remove them.',
+                id=_ID + "E016",
+            )
+        )
     if not apps.models_ready:
         return messages
     from .sync.targets import resolve_target
 
     configured = conf.SYNC_MODELS or {}
-    hint = (f"Fix {_setting('SYNC_MODELS')}: it maps Zoho module API names to \"app_label.Model\" "
-            "labels of models derived from ZohoSyncedModel.")
+    hint = (
+        f'Fix {_setting("SYNC_MODELS")}: it maps Zoho module API names to "app_label.Model" '
+        "labels of models derived from ZohoSyncedModel."
+    )
     if not isinstance(configured, dict):
-        return messages + [Error(f"{_setting('SYNC_MODELS')} must be a dict, not "
-                                 f"{type(configured).__name__}.", hint=hint, id=_ID + "E015")]
+        return messages + [
+            Error(
+                f"{_setting('SYNC_MODELS')} must be a dict, not {type(configured).__name__}.",
+                hint=hint,
+                id=_ID + "E015",
+            )
+        ]
     for module, model in configured.items():
         if not isinstance(model, str) or not model:
-            messages.append(Error(f"{_setting('SYNC_MODELS')}[{module!r}] is {model!r}, not a "
-                                  "model label.", hint=hint, id=_ID + "E015"))
+            messages.append(
+                Error(
+                    f"{_setting('SYNC_MODELS')}[{module!r}] is {model!r}, not a model label.",
+                    hint=hint,
+                    id=_ID + "E015",
+                )
+            )
             continue
         try:
             # The same resolution a sync does, so the check and the sync cannot disagree.
@@ -277,7 +381,11 @@ def _log_file(raw: dict) -> list[CheckMessage]:
         return []
     folder = os.path.dirname(os.path.abspath(str(path))) or "."
     if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-        return [Warning(f"{_setting('APPLICATION_LOG_FILE_PATH')} = {path!r}: its folder is not "
-                        "writable.", hint="Point it at a file in a writable folder.",
-                        id=_ID + "W002")]
+        return [
+            Warning(
+                f"{_setting('APPLICATION_LOG_FILE_PATH')} = {path!r}: its folder is not writable.",
+                hint="Point it at a file in a writable folder.",
+                id=_ID + "W002",
+            )
+        ]
     return []

@@ -70,14 +70,27 @@ USER_AGENT = f"django-zcrm/{__version__}"
 #: 401 codes after which one refresh + one retry is worth it.
 TOKEN_REJECTED_CODES = frozenset({"INVALID_TOKEN", "AUTHENTICATION_FAILURE", "INVALID_OAUTHTOKEN"})
 #: Codes Zoho uses for "too many requests" (credits or concurrency), whatever the HTTP status.
-RATE_LIMIT_CODES = frozenset({"TOO_MANY_REQUESTS", "CONCURRENCY_LIMIT_EXCEEDED",
-                              "SUB_CONCURRENCY_LIMIT_EXCEEDED", "API_CONCURRENCY_LIMIT_EXCEEDED"})
-NOT_FOUND_CODES = frozenset({"INVALID_URL_PATTERN", "INVALID_MODULE", "RESOURCE_NOT_FOUND",
-                             "NOT_FOUND"})
+RATE_LIMIT_CODES = frozenset(
+    {
+        "TOO_MANY_REQUESTS",
+        "CONCURRENCY_LIMIT_EXCEEDED",
+        "SUB_CONCURRENCY_LIMIT_EXCEEDED",
+        "API_CONCURRENCY_LIMIT_EXCEEDED",
+    }
+)
+NOT_FOUND_CODES = frozenset(
+    {"INVALID_URL_PATTERN", "INVALID_MODULE", "RESOURCE_NOT_FOUND", "NOT_FOUND"}
+)
 PERMISSION_CODES = frozenset({"NO_PERMISSION", "AUTHORIZATION_FAILED", "PERMISSION_DENIED"})
 #: Response headers that may carry a request id (Zoho documents none; proxies and newer DCs vary).
-REQUEST_ID_HEADERS = ("X-Request-Id", "X-ZOHO-REQUEST-ID", "X-Zoho-Trace-Id", "X-Trace-Id",
-                      "X-Correlation-Id", "Request-Id")
+REQUEST_ID_HEADERS = (
+    "X-Request-Id",
+    "X-ZOHO-REQUEST-ID",
+    "X-Zoho-Trace-Id",
+    "X-Trace-Id",
+    "X-Correlation-Id",
+    "Request-Id",
+)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 #: ``ZCRMRateLimitError.code`` when this process's own cap (MAX_CONCURRENT_REQUESTS) had no free
 #: slot in time; the request was not sent.
@@ -237,8 +250,14 @@ class ZCRMClient:
 
     # -- requests ---------------------------------------------------------------------------------
 
-    def get(self, path: str, *, params: Mapping[str, Any] | None = None,
-            headers: Mapping[str, str] | None = None, **kwargs: Any) -> APIResponse:
+    def get(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> APIResponse:
         """GET ``path`` (relative to the API base) and return the parsed answer."""
         return self.request("GET", path, params=params, headers=headers, **kwargs)
 
@@ -250,8 +269,9 @@ class ZCRMClient:
         """PUT a JSON body (safe to repeat)."""
         return self.request("PUT", path, json=json, **kwargs)
 
-    def delete(self, path: str, *, params: Mapping[str, Any] | None = None,
-               **kwargs: Any) -> APIResponse:
+    def delete(
+        self, path: str, *, params: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> APIResponse:
         """DELETE ``path`` (safe to repeat)."""
         return self.request("DELETE", path, params=params, **kwargs)
 
@@ -306,8 +326,9 @@ class ZCRMClient:
             url = _join(self._api_domain(tokens, conf), conf.API_VERSION, path)
             send_headers["Authorization"] = f"Zoho-oauthtoken {tokens.access_token}"
             try:
-                pending = self._send(method, path, url, params, body, files, send_headers,
-                                     timeout, safe, conf)
+                pending = self._send(
+                    method, path, url, params, body, files, send_headers, timeout, safe, conf
+                )
                 response = self._finish(pending, allow_item_errors=allow_item_errors, raw=raw)
                 response.attempts = retries + 1 + int(refreshed)
                 response.repeated_after_ambiguous = ambiguous_before
@@ -317,16 +338,28 @@ class ZCRMClient:
                     raise rejected.error from None
                 refreshed = True
                 rejected_token = tokens.access_token
-                logger.warning("Zoho rejected the access token (%s) on %s %s; refreshing it once "
-                               "and retrying.", rejected.error.code, method, path)
+                logger.warning(
+                    "Zoho rejected the access token (%s) on %s %s; refreshing it once "
+                    "and retrying.",
+                    rejected.error.code,
+                    method,
+                    path,
+                )
             except _Retry as retry:
                 if retries >= max_retries:
                     raise retry.error from retry.error.__cause__
                 delay = retry.delay if retry.delay is not None else self._backoff(conf, retries)
                 retries += 1
                 ambiguous_before = ambiguous_before or retry.ambiguous
-                logger.warning("%s %s failed (%s); retry %d of %d in %.2f s.", method, path,
-                               _short(retry.error), retries, max_retries, delay)
+                logger.warning(
+                    "%s %s failed (%s); retry %d of %d in %.2f s.",
+                    method,
+                    path,
+                    _short(retry.error),
+                    retries,
+                    max_retries,
+                    delay,
+                )
                 if delay > 0:
                     self.sleep(delay)
 
@@ -338,9 +371,19 @@ class ZCRMClient:
             return oauth.refresh_access_token(self.user_identifier, stale_token=rejected_token)
         return oauth.get_tokens(self.user_identifier)
 
-    def _send(self, method: str, path: str, url: str, params: Any, body: Any, files: Any,
-              headers: dict[str, str], timeout: tuple[float, float], safe: bool,
-              conf: ZCRMSettings) -> _Pending:
+    def _send(
+        self,
+        method: str,
+        path: str,
+        url: str,
+        params: Any,
+        body: Any,
+        files: Any,
+        headers: dict[str, str],
+        timeout: tuple[float, float],
+        safe: bool,
+        conf: ZCRMSettings,
+    ) -> _Pending:
         # The slot covers this exchange only: it is free again before any back-off sleep or
         # token refresh of request().
         slots = _request_slots(conf)
@@ -349,14 +392,20 @@ class ZCRMClient:
         try:
             started = time.perf_counter()
             try:
-                resp = self.session.request(method, url, params=params, data=body, files=files,
-                                            headers=headers, timeout=timeout,
-                                            allow_redirects=False)
+                resp = self.session.request(
+                    method,
+                    url,
+                    params=params,
+                    data=body,
+                    files=files,
+                    headers=headers,
+                    timeout=timeout,
+                    allow_redirects=False,
+                )
                 content = resp.content
             except requests.RequestException as exc:
                 elapsed = (time.perf_counter() - started) * 1000
-                logger.debug("%s %s -> %s after %.0f ms", method, path, type(exc).__name__,
-                             elapsed)
+                logger.debug("%s %s -> %s after %.0f ms", method, path, type(exc).__name__, elapsed)
                 raise self._network_failure(method, path, exc, safe, conf) from exc
             elapsed = (time.perf_counter() - started) * 1000
         finally:
@@ -366,19 +415,26 @@ class ZCRMClient:
         logger.debug("%s %s -> %s in %.0f ms", method, path, status, elapsed)
         return _Pending(method, path, status, resp.headers, content, elapsed, safe, conf)
 
-    def _take_slot(self, slots: _Slots, method: str, path: str,
-                   timeout: tuple[float, float]) -> None:
+    def _take_slot(
+        self, slots: _Slots, method: str, path: str, timeout: tuple[float, float]
+    ) -> None:
         """Wait (bounded) for one of the process's ``MAX_CONCURRENT_REQUESTS`` slots."""
         if slots.semaphore.acquire(blocking=False):
             return
         # Long enough for a slot holder to finish one whole exchange (connect + read timeout).
         bound = sum(timeout) if self.slot_timeout is None else max(0.0, float(self.slot_timeout))
-        logger.debug("%s %s waits for a free slot (%d calls in flight, up to %.1f s).", method,
-                     path, slots.limit, bound)
+        logger.debug(
+            "%s %s waits for a free slot (%d calls in flight, up to %.1f s).",
+            method,
+            path,
+            slots.limit,
+            bound,
+        )
         started = time.monotonic()
         if slots.semaphore.acquire(timeout=bound):
-            logger.debug("%s %s got a slot after %.0f ms.", method, path,
-                         (time.monotonic() - started) * 1000)
+            logger.debug(
+                "%s %s got a slot after %.0f ms.", method, path, (time.monotonic() - started) * 1000
+            )
             return
         error = ZCRMRateLimitError(
             f"{method} {path}: not sent: this process already had {slots.limit} CRM API "
@@ -387,19 +443,29 @@ class ZCRMClient:
             f"within {bound:g} s. Raise ZCRM['MAX_CONCURRENT_REQUESTS'] (keeping it within your "
             "Zoho edition's concurrency limit divided by the number of processes), make fewer "
             "calls at once, or look for calls that hang (ZCRM['HTTP_TIMEOUT']).",
-            code=LOCAL_CONCURRENCY_LIMIT)
+            code=LOCAL_CONCURRENCY_LIMIT,
+        )
         # Batch writes report these records as not attempted.
         error.request_sent = False
         logger.warning("%s", error)
         raise error
 
-    def _network_failure(self, method: str, path: str, exc: requests.RequestException,
-                         safe: bool, conf: ZCRMSettings) -> Exception:
-        if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-                            requests.exceptions.InvalidSchema, requests.exceptions.InvalidHeader)):
+    def _network_failure(
+        self, method: str, path: str, exc: requests.RequestException, safe: bool, conf: ZCRMSettings
+    ) -> Exception:
+        if isinstance(
+            exc,
+            (
+                requests.exceptions.InvalidURL,
+                requests.exceptions.MissingSchema,
+                requests.exceptions.InvalidSchema,
+                requests.exceptions.InvalidHeader,
+            ),
+        ):
             error = ZCRMConnectionError(
                 f"{method} {path}: the request could not be built ({type(exc).__name__}: "
-                f"{_reason(exc)}). Check ZCRM['API_BASE_URL'] / DATA_CENTER.")
+                f"{_reason(exc)}). Check ZCRM['API_BASE_URL'] / DATA_CENTER."
+            )
             error.request_sent = False
             error.__cause__ = exc
             return error
@@ -407,9 +473,12 @@ class ZCRMClient:
         what = "could not connect" if never_sent else "lost the connection or timed out"
         error = ZCRMConnectionError(
             f"{method} {path}: {what} ({type(exc).__name__}: {_reason(exc)}). "
-            + ("" if never_sent or safe else
-               "The request was NOT repeated because Zoho may already have carried it out; "
-               "check the records (or use upsert) before sending it again. ")
+            + (
+                ""
+                if never_sent or safe
+                else "The request was NOT repeated because Zoho may already have carried it out; "
+                "check the records (or use upsert) before sending it again. "
+            )
             + "Check the network, ZCRM['API_BASE_URL'] and ZCRM['HTTP_TIMEOUT'].",
         )
         # Batch writes read this to tell "never reached Zoho" from "outcome unknown".
@@ -423,7 +492,7 @@ class ZCRMClient:
     def _backoff(conf: ZCRMSettings, attempt: int) -> float:
         # Full jitter (AWS architecture blog): uniform in [0, min(cap, base * 2^attempt)], so
         # many workers hit by the same outage do not come back in lockstep.
-        ceiling = min(float(conf.RETRY_BACKOFF_MAX), float(conf.RETRY_BACKOFF_BASE) * (2 ** attempt))
+        ceiling = min(float(conf.RETRY_BACKOFF_MAX), float(conf.RETRY_BACKOFF_BASE) * (2**attempt))
         return random.uniform(0, max(0.0, ceiling))
 
     def _finish(self, pending: _Pending, *, allow_item_errors: bool, raw: bool) -> APIResponse:
@@ -435,15 +504,37 @@ class ZCRMClient:
             data: Any = None
             if status not in (204, 304) and not raw and content.strip():
                 data = _parse_json(pending, request_id)
-            return APIResponse(pending.method, pending.path, status, data, headers, content,
-                               pending.elapsed_ms, request_id=request_id)
+            return APIResponse(
+                pending.method,
+                pending.path,
+                status,
+                data,
+                headers,
+                content,
+                pending.elapsed_ms,
+                request_id=request_id,
+            )
         body = _loads_or_none(content)
         items = body.get("data") if isinstance(body, dict) else None
-        if (allow_item_errors and 400 <= status < 500 and status not in (401, 429)
-                and isinstance(items, list) and items and all(isinstance(i, dict) for i in items)
-                and not _is_top_level_error(body)):
-            return APIResponse(pending.method, pending.path, status, body, headers, content,
-                               pending.elapsed_ms, request_id=request_id)
+        if (
+            allow_item_errors
+            and 400 <= status < 500
+            and status not in (401, 429)
+            and isinstance(items, list)
+            and items
+            and all(isinstance(i, dict) for i in items)
+            and not _is_top_level_error(body)
+        ):
+            return APIResponse(
+                pending.method,
+                pending.path,
+                status,
+                body,
+                headers,
+                content,
+                pending.elapsed_ms,
+                request_id=request_id,
+            )
         error = _error_from(pending, body, request_id)
         if status == 401 and error.code in TOKEN_REJECTED_CODES:
             raise _TokenRejected(error)
@@ -482,8 +573,9 @@ class _TokenRejected(Exception):
 
 
 def _dumps(payload: Any) -> bytes:
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False,
-                      default=_json_default).encode("utf-8")
+    return json.dumps(
+        payload, separators=(",", ":"), ensure_ascii=False, default=_json_default
+    ).encode("utf-8")
 
 
 def _json_default(value: Any) -> Any:
@@ -589,7 +681,8 @@ def _parse_json(pending: _Pending, request_id: str | None) -> Any:
         f"{pending.method} {pending.path}: Zoho answered HTTP {pending.status} with a body that "
         f"is not the JSON object the API promises ({content_type}, {len(pending.content)} bytes, "
         f"starting {_head(pending.content)!r}). Often a proxy or a cut connection; retry later.",
-        status=pending.status, request_id=request_id,
+        status=pending.status,
+        request_id=request_id,
     )
 
 
@@ -614,8 +707,10 @@ def _error_from(pending: _Pending, body: Any, request_id: str | None) -> ZCRMErr
     where = f"{pending.method} {pending.path}"
     if body is None and pending.content:
         content_type = pending.headers.get("Content-Type", "?")
-        message = (f"Zoho answered with a body that is not JSON ({content_type}, starting "
-                   f"{_head(pending.content)!r})")
+        message = (
+            f"Zoho answered with a body that is not JSON ({content_type}, starting "
+            f"{_head(pending.content)!r})"
+        )
     elif not message:
         message = f"Zoho answered HTTP {status}"
     text = f"{where}: {message}"
@@ -624,12 +719,16 @@ def _error_from(pending: _Pending, body: Any, request_id: str | None) -> ZCRMErr
         retry_after = _retry_after(pending.headers)
         return ZCRMRateLimitError(
             text + ". Zoho limits API credits per 24 hours and concurrent calls per app.",
-            retry_after=retry_after, **kwargs)
+            retry_after=retry_after,
+            **kwargs,
+        )
     if status == 401:
         if code == "OAUTH_SCOPE_MISMATCH":
             return ScopeMismatchError(
                 text + ". The token lacks a scope this call needs: add it to ZCRM['SCOPES'] and "
-                "generate a new grant token.", **kwargs)
+                "generate a new grant token.",
+                **kwargs,
+            )
         if code in TOKEN_REJECTED_CODES:
             return InvalidTokenError(text, **kwargs)
         return ZCRMAuthError(text, **kwargs)
@@ -641,8 +740,11 @@ def _error_from(pending: _Pending, body: Any, request_id: str | None) -> ZCRMErr
         return ZCRMServerError(text, **kwargs)
     if 300 <= status < 400:
         location = redact(pending.headers.get("Location", ""))
-        return ZCRMError(f"{where}: Zoho redirected to {location or '(nowhere)'}; check "
-                         "ZCRM['API_BASE_URL'] / DATA_CENTER and API_VERSION.", **kwargs)
+        return ZCRMError(
+            f"{where}: Zoho redirected to {location or '(nowhere)'}; check "
+            "ZCRM['API_BASE_URL'] / DATA_CENTER and API_VERSION.",
+            **kwargs,
+        )
     return ZCRMValidationError(text, **kwargs)
 
 
@@ -717,7 +819,8 @@ def _configured_cap(conf: ZCRMSettings) -> int | None:
         # Checks (E017) and the OAuth client's start-up validation normally catch this first.
         raise ZCRMImproperlyConfigured(
             f"{exc}. Set it to the most CRM API calls one process may have in flight (e.g. 10), "
-            "or None / 0 for no cap.") from None
+            "or None / 0 for no cap."
+        ) from None
 
 
 def _request_slots(conf: ZCRMSettings) -> _Slots | None:
@@ -768,4 +871,3 @@ def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
 
 
 setting_changed.connect(_on_setting_changed, dispatch_uid="django_zcrm.client.setting_changed")
-

@@ -32,30 +32,70 @@ class DataCenter:
 DATA_CENTERS: dict[str, DataCenter] = {
     dc.code: dc
     for dc in (
-        DataCenter("US", "https://accounts.zoho.com", "https://www.zohoapis.com",
-                   "https://sandbox.zohoapis.com", "https://developer.zohoapis.com",
-                   "https://content.zohoapis.com"),
-        DataCenter("EU", "https://accounts.zoho.eu", "https://www.zohoapis.eu",
-                   "https://sandbox.zohoapis.eu", "https://developer.zohoapis.eu",
-                   "https://content.zohoapis.eu"),
-        DataCenter("IN", "https://accounts.zoho.in", "https://www.zohoapis.in",
-                   "https://sandbox.zohoapis.in", "https://developer.zohoapis.in",
-                   "https://content.zohoapis.in"),
-        DataCenter("AU", "https://accounts.zoho.com.au", "https://www.zohoapis.com.au",
-                   "https://sandbox.zohoapis.com.au", "https://developer.zohoapis.com.au",
-                   "https://content.zohoapis.com.au"),
-        DataCenter("JP", "https://accounts.zoho.jp", "https://www.zohoapis.jp",
-                   "https://sandbox.zohoapis.jp", "https://developer.zohoapis.jp",
-                   "https://content.zohoapis.jp"),
-        DataCenter("CA", "https://accounts.zohocloud.ca", "https://www.zohoapis.ca",
-                   "https://sandbox.zohoapis.ca", "https://developer.zohoapis.ca",
-                   "https://upload.zohocloud.ca"),
-        DataCenter("CN", "https://accounts.zoho.com.cn", "https://www.zohoapis.com.cn",
-                   "https://sandbox.zohoapis.com.cn", "https://developer.zohoapis.com.cn",
-                   "https://content.zohoapis.com.cn"),
-        DataCenter("SA", "https://accounts.zoho.sa", "https://www.zohoapis.sa",
-                   "https://sandbox.zohoapis.sa", "https://developer.zohoapis.sa",
-                   "https://files.zoho.sa"),
+        DataCenter(
+            "US",
+            "https://accounts.zoho.com",
+            "https://www.zohoapis.com",
+            "https://sandbox.zohoapis.com",
+            "https://developer.zohoapis.com",
+            "https://content.zohoapis.com",
+        ),
+        DataCenter(
+            "EU",
+            "https://accounts.zoho.eu",
+            "https://www.zohoapis.eu",
+            "https://sandbox.zohoapis.eu",
+            "https://developer.zohoapis.eu",
+            "https://content.zohoapis.eu",
+        ),
+        DataCenter(
+            "IN",
+            "https://accounts.zoho.in",
+            "https://www.zohoapis.in",
+            "https://sandbox.zohoapis.in",
+            "https://developer.zohoapis.in",
+            "https://content.zohoapis.in",
+        ),
+        DataCenter(
+            "AU",
+            "https://accounts.zoho.com.au",
+            "https://www.zohoapis.com.au",
+            "https://sandbox.zohoapis.com.au",
+            "https://developer.zohoapis.com.au",
+            "https://content.zohoapis.com.au",
+        ),
+        DataCenter(
+            "JP",
+            "https://accounts.zoho.jp",
+            "https://www.zohoapis.jp",
+            "https://sandbox.zohoapis.jp",
+            "https://developer.zohoapis.jp",
+            "https://content.zohoapis.jp",
+        ),
+        DataCenter(
+            "CA",
+            "https://accounts.zohocloud.ca",
+            "https://www.zohoapis.ca",
+            "https://sandbox.zohoapis.ca",
+            "https://developer.zohoapis.ca",
+            "https://upload.zohocloud.ca",
+        ),
+        DataCenter(
+            "CN",
+            "https://accounts.zoho.com.cn",
+            "https://www.zohoapis.com.cn",
+            "https://sandbox.zohoapis.com.cn",
+            "https://developer.zohoapis.com.cn",
+            "https://content.zohoapis.com.cn",
+        ),
+        DataCenter(
+            "SA",
+            "https://accounts.zoho.sa",
+            "https://www.zohoapis.sa",
+            "https://sandbox.zohoapis.sa",
+            "https://developer.zohoapis.sa",
+            "https://files.zoho.sa",
+        ),
     )
 }
 
@@ -174,8 +214,9 @@ class ZCRMSettings:
         """
         value = self.raw.get("MAX_CONCURRENT_REQUESTS", DEFAULTS["MAX_CONCURRENT_REQUESTS"])
         if not is_valid_concurrency_cap(value):
-            raise ValueError(f"ZCRM['MAX_CONCURRENT_REQUESTS'] = {value!r} is not None or a "
-                             "whole number >= 0")
+            raise ValueError(
+                f"ZCRM['MAX_CONCURRENT_REQUESTS'] = {value!r} is not None or a whole number >= 0"
+            )
         return value or None
 
     @property

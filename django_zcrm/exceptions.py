@@ -60,14 +60,17 @@ class ZCRMError(Exception):
         return f"{type(self).__name__}({str(self)!r})"
 
     def __reduce__(self):  # keep pickling (multiprocessing) working with keyword arguments
-        return (_rebuild, (type(self), self.message, self.status, self.code, self.details,
-                           self.request_id))
+        return (
+            _rebuild,
+            (type(self), self.message, self.status, self.code, self.details, self.request_id),
+        )
 
 
 def _rebuild(cls, message, status, code, details, request_id):
     error = cls.__new__(cls)
-    ZCRMError.__init__(error, message, status=status, code=code, details=details,
-                       request_id=request_id)
+    ZCRMError.__init__(
+        error, message, status=status, code=code, details=details, request_id=request_id
+    )
     return error
 
 
@@ -106,8 +109,9 @@ class TokenThrottledError(ZCRMAuthError):
         "per 10 minutes): no further token request will be sent until the window passes."
     )
 
-    def __init__(self, message: str | None = None, *, retry_after: float | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, message: str | None = None, *, retry_after: float | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
 
@@ -153,8 +157,9 @@ class ZCRMPermissionError(ZCRMError):
 class ZCRMRateLimitError(ZCRMError):
     """Zoho answered 429: credits exhausted or too many concurrent calls."""
 
-    def __init__(self, message: str | None = None, *, retry_after: float | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, message: str | None = None, *, retry_after: float | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
 

@@ -14,16 +14,22 @@ class GrantTokenForm(forms.Form):
         max_length=512,
         strip=True,
         # render_value=False: a re-displayed form (after an error) never contains the code.
-        widget=forms.PasswordInput(render_value=False, attrs={
-            "autocomplete": "off", "spellcheck": "false", "autofocus": True, "size": 60}),
-        help_text=_("The code Zoho shows under Self Client > Generate Code. It lives 2 minutes "
-                    "(longer only if you chose so when generating it) and works once."),
+        widget=forms.PasswordInput(
+            render_value=False,
+            attrs={"autocomplete": "off", "spellcheck": "false", "autofocus": True, "size": 60},
+        ),
+        help_text=_(
+            "The code Zoho shows under Self Client > Generate Code. It lives 2 minutes "
+            "(longer only if you chose so when generating it) and works once."
+        ),
     )
     user_email = forms.EmailField(
         label=_("Zoho user e-mail"),
         required=False,
         widget=forms.EmailInput(attrs={"autocomplete": "email", "size": 40}),
-        help_text=_("Optional. The tokens are stored under this e-mail; leave it empty to use "
-                    "ZCRM['CURRENT_USER_EMAIL'], or when that is unset, the e-mail Zoho reports "
-                    "for the token."),
+        help_text=_(
+            "Optional. The tokens are stored under this e-mail; leave it empty to use "
+            "ZCRM['CURRENT_USER_EMAIL'], or when that is unset, the e-mail Zoho reports "
+            "for the token."
+        ),
     )

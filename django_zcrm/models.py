@@ -16,8 +16,9 @@ class OAuthToken(models.Model):
     columns are nullable extras used by the refresh protocol and the admin.
     """
 
-    useridentifier = models.CharField(_("user identifier"), max_length=255, unique=True,
-                                      db_column="useridentifier")
+    useridentifier = models.CharField(
+        _("user identifier"), max_length=255, unique=True, db_column="useridentifier"
+    )
     accesstoken = models.CharField(_("access token"), max_length=1024, db_column="accesstoken")
     refreshtoken = models.CharField(_("refresh token"), max_length=1024, db_column="refreshtoken")
     expirytime = models.BigIntegerField(_("expiry time (epoch ms)"), db_column="expirytime")
@@ -43,8 +44,10 @@ class OAuthToken(models.Model):
         return self.useridentifier
 
     def __repr__(self) -> str:
-        return (f"<OAuthToken {self.useridentifier!r} access={mask(self.accesstoken)!r} "
-                f"refresh={mask(self.refreshtoken)!r} expirytime={self.expirytime}>")
+        return (
+            f"<OAuthToken {self.useridentifier!r} access={mask(self.accesstoken)!r} "
+            f"refresh={mask(self.refreshtoken)!r} expirytime={self.expirytime}>"
+        )
 
 
 # --- Sync ------------------------------------------------------------------------------------------
@@ -66,14 +69,21 @@ class SyncState(models.Model):
     PUSH = "push"
     DIRECTIONS = ((PULL, _("Zoho to local")), (PUSH, _("local to Zoho")))
     IDLE, RUNNING, DONE, FAILED = "idle", "running", "done", "failed"
-    STATUSES = ((IDLE, _("idle")), (RUNNING, _("running")), (DONE, _("done")), (FAILED, _("failed")))
+    STATUSES = (
+        (IDLE, _("idle")),
+        (RUNNING, _("running")),
+        (DONE, _("done")),
+        (FAILED, _("failed")),
+    )
 
     module = models.CharField(_("module"), max_length=100)
-    target = models.CharField(_("local model"), max_length=200,
-                              help_text=_("app_label.model_name of the local model."))
+    target = models.CharField(
+        _("local model"), max_length=200, help_text=_("app_label.model_name of the local model.")
+    )
     direction = models.CharField(max_length=8, choices=DIRECTIONS, default=PULL)
-    cursor = models.DateTimeField(_("synced up to"), null=True, blank=True,
-                                  help_text=_("Last Modified_Time fully synced."))
+    cursor = models.DateTimeField(
+        _("synced up to"), null=True, blank=True, help_text=_("Last Modified_Time fully synced.")
+    )
     deleted_cursor = models.DateTimeField(_("deletions synced up to"), null=True, blank=True)
     status = models.CharField(max_length=16, choices=STATUSES, default=IDLE)
     run_id = models.CharField(max_length=32, blank=True, default="")
@@ -82,9 +92,13 @@ class SyncState(models.Model):
     run_since = models.DateTimeField(null=True, blank=True)
     run_cursor = models.DateTimeField(null=True, blank=True)
     rewind_to = models.DateTimeField(
-        null=True, blank=True,
-        help_text=_("Records changed in Zoho while this run was paging: the checkpoint goes "
-                    "back here at the end of the run."))
+        null=True,
+        blank=True,
+        help_text=_(
+            "Records changed in Zoho while this run was paging: the checkpoint goes "
+            "back here at the end of the run."
+        ),
+    )
     lease_owner = models.CharField(max_length=128, null=True, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
     last_success_at = models.DateTimeField(null=True, blank=True)
@@ -92,14 +106,24 @@ class SyncState(models.Model):
     last_error = models.TextField(blank=True, default="")
     last_result = models.JSONField(default=dict, blank=True)
     failed_ids = models.JSONField(
-        _("records to retry"), default=dict, blank=True,
-        help_text=_("Zoho ids of records that could not be stored locally, each with the time "
-                    "it last failed. Every run reads them again until they store or Zoho no "
-                    "longer has them."))
+        _("records to retry"),
+        default=dict,
+        blank=True,
+        help_text=_(
+            "Zoho ids of records that could not be stored locally, each with the time "
+            "it last failed. Every run reads them again until they store or Zoho no "
+            "longer has them."
+        ),
+    )
     failed_overflow_at = models.DateTimeField(
-        _("retry list overflowed at"), null=True, blank=True,
-        help_text=_("Last time a record that could not be stored was not kept for retry "
-                    "because the list was full: run zcrm_sync --full once the model is fixed."))
+        _("retry list overflowed at"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Last time a record that could not be stored was not kept for retry "
+            "because the list was full: run zcrm_sync --full once the model is fixed."
+        ),
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -107,8 +131,9 @@ class SyncState(models.Model):
         verbose_name_plural = _("Zoho sync states")
         ordering = ("module", "target", "direction")
         constraints = [
-            models.UniqueConstraint(fields=("module", "target", "direction"),
-                                    name="django_zcrm_syncstate_unique"),
+            models.UniqueConstraint(
+                fields=("module", "target", "direction"), name="django_zcrm_syncstate_unique"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -132,19 +157,32 @@ class CRMRecord(models.Model):
         verbose_name_plural = _("Zoho CRM records")
         ordering = ("module", "zoho_id")
         constraints = [
-            models.UniqueConstraint(fields=("module", "zoho_id"), name="django_zcrm_crmrecord_unique"),
+            models.UniqueConstraint(
+                fields=("module", "zoho_id"), name="django_zcrm_crmrecord_unique"
+            ),
         ]
-        indexes = [models.Index(fields=("module", "modified_time"), name="django_zcrm_record_mtime")]
+        indexes = [
+            models.Index(fields=("module", "modified_time"), name="django_zcrm_record_mtime")
+        ]
 
     def __str__(self) -> str:
         return f"{self.module} {self.zoho_id}"
 
 
 # Bookkeeping columns of ZohoSyncedModel: saving only these never marks a row as changed locally.
-SYNC_BOOKKEEPING_FIELDS = frozenset({
-    "zoho_id", "zoho_modified_time", "zoho_deleted", "synced_at", "zoho_dirty",
-    "zoho_pending_fields", "local_modified_at", "zoho_push_error", "zoho_pushed_at",
-})
+SYNC_BOOKKEEPING_FIELDS = frozenset(
+    {
+        "zoho_id",
+        "zoho_modified_time",
+        "zoho_deleted",
+        "synced_at",
+        "zoho_dirty",
+        "zoho_pending_fields",
+        "local_modified_at",
+        "zoho_push_error",
+        "zoho_pushed_at",
+    }
+)
 
 
 class ZohoSyncedModel(models.Model):
@@ -158,21 +196,28 @@ class ZohoSyncedModel(models.Model):
     row until it has been pushed.
     """
 
-    zoho_id = models.CharField(_("Zoho id"), max_length=32, unique=True, null=True, blank=True,
-                               editable=False)
-    zoho_modified_time = models.DateTimeField(_("modified in Zoho"), null=True, blank=True,
-                                              editable=False)
+    zoho_id = models.CharField(
+        _("Zoho id"), max_length=32, unique=True, null=True, blank=True, editable=False
+    )
+    zoho_modified_time = models.DateTimeField(
+        _("modified in Zoho"), null=True, blank=True, editable=False
+    )
     zoho_deleted = models.BooleanField(_("deleted in Zoho"), default=False, editable=False)
     synced_at = models.DateTimeField(_("synced at"), null=True, blank=True, editable=False)
-    zoho_dirty = models.BooleanField(_("local changes to push"), default=False, db_index=True,
-                                     editable=False)
+    zoho_dirty = models.BooleanField(
+        _("local changes to push"), default=False, db_index=True, editable=False
+    )
     zoho_pending_fields = models.JSONField(
-        _("fields changed locally"), default=list, blank=True, editable=False,
-        help_text=_("Model fields to push; empty on a marked row means all of them."))
-    local_modified_at = models.DateTimeField(_("changed locally at"), null=True, blank=True,
-                                             editable=False)
-    zoho_push_error = models.TextField(_("last push error"), blank=True, default="",
-                                       editable=False)
+        _("fields changed locally"),
+        default=list,
+        blank=True,
+        editable=False,
+        help_text=_("Model fields to push; empty on a marked row means all of them."),
+    )
+    local_modified_at = models.DateTimeField(
+        _("changed locally at"), null=True, blank=True, editable=False
+    )
+    zoho_push_error = models.TextField(_("last push error"), blank=True, default="", editable=False)
     zoho_pushed_at = models.DateTimeField(_("pushed at"), null=True, blank=True, editable=False)
 
     class Meta:
@@ -192,8 +237,11 @@ class ZohoSyncedModel(models.Model):
         if mapping is None:
             return None
         loaded = self.get_deferred_fields()
-        return {name: getattr(self, name) for name in mapping.writable_model_fields
-                if name not in loaded}
+        return {
+            name: getattr(self, name)
+            for name in mapping.writable_model_fields
+            if name not in loaded
+        }
 
     def zoho_unsaved_changes(self) -> list[str]:
         """Mapped, writable fields whose value differs from what was loaded from the database."""
@@ -223,7 +271,11 @@ class ZohoSyncedModel(models.Model):
                 # A newer stamp also tells a push in flight not to clear the mark.
                 self.local_modified_at = timezone.now()
                 if update_fields is not None:
-                    kwargs["update_fields"] = {*update_fields, "zoho_dirty", "zoho_pending_fields",
-                                               "local_modified_at"}
+                    kwargs["update_fields"] = {
+                        *update_fields,
+                        "zoho_dirty",
+                        "zoho_pending_fields",
+                        "local_modified_at",
+                    }
         super().save(*args, **kwargs)
         self._zoho_loaded = self._zoho_snapshot()

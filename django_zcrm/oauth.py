@@ -144,9 +144,14 @@ class OAuthClient:
         return user
 
     @sensitive_variables("grant_token", "body")
-    def generate_access_token(self, grant_token: str, user_identifier: str | None = None, *,
-                              accounts_server: str | None = None,
-                              discover_user: bool = False) -> OAuthTokens:
+    def generate_access_token(
+        self,
+        grant_token: str,
+        user_identifier: str | None = None,
+        *,
+        accounts_server: str | None = None,
+        discover_user: bool = False,
+    ) -> OAuthTokens:
         """Exchange a grant token for access + refresh tokens and store them; return them.
 
         The tokens are stored under ``user_identifier``, else CURRENT_USER_EMAIL, else (or always,
@@ -155,7 +160,9 @@ class OAuthClient:
         """
         grant_token = (grant_token or "").strip()
         if not grant_token:
-            raise InvalidGrantTokenError("The grant token is empty: paste the code Zoho showed you.")
+            raise InvalidGrantTokenError(
+                "The grant token is empty: paste the code Zoho showed you."
+            )
         register_secret(grant_token)
         accounts_url = (accounts_server or self.accounts_url).rstrip("/")
         params = {"grant_type": "authorization_code", "code": grant_token}
@@ -185,8 +192,11 @@ class OAuthClient:
         )
         self.persistence.save_oauth_tokens(tokens)
         self._cache.pop(user, None)
-        logger.info("Stored new Zoho tokens for %s (access token expires in %ss).", user,
-                    _expires_in_ms(body) // 1000)
+        logger.info(
+            "Stored new Zoho tokens for %s (access token expires in %ss).",
+            user,
+            _expires_in_ms(body) // 1000,
+        )
         return tokens
 
     def get_access_token(self, user_identifier: str | None = None) -> str:
@@ -209,8 +219,9 @@ class OAuthClient:
         finally:
             lock.release()
 
-    def refresh_access_token(self, user_identifier: str | None = None, *,
-                             stale_token: str | None = None) -> OAuthTokens:
+    def refresh_access_token(
+        self, user_identifier: str | None = None, *, stale_token: str | None = None
+    ) -> OAuthTokens:
         """Mint a new access token now (one per process group, through the lease).
 
         With ``stale_token`` (the token the CRM API just rejected), nothing is minted when another
@@ -235,8 +246,10 @@ class OAuthClient:
         if response.status_code == 200:
             body = _json_or_none(response)
             if isinstance(body, dict) and body.get("status") not in (None, "success"):
-                raise ZCRMAuthError(f"Zoho did not revoke the token: {body.get('error') or body}",
-                                    status=response.status_code)
+                raise ZCRMAuthError(
+                    f"Zoho did not revoke the token: {body.get('error') or body}",
+                    status=response.status_code,
+                )
         self.persistence.delete_oauth_tokens(user)
         self._cache.pop(user, None)
         logger.info("Revoked and deleted the Zoho tokens of %s.", user)
@@ -247,8 +260,11 @@ class OAuthClient:
         """Ask ``/oauth/user/info`` whose token this is (needs scope AaaServer.profile.READ)."""
         url = (accounts_url or self.accounts_url).rstrip("/") + USER_INFO_PATH
         try:
-            response = self.session.get(url, headers={"Authorization": f"Zoho-oauthtoken {access_token}"},
-                                        timeout=self.timeout)
+            response = self.session.get(
+                url,
+                headers={"Authorization": f"Zoho-oauthtoken {access_token}"},
+                timeout=self.timeout,
+            )
         except requests.RequestException as exc:
             raise ZCRMConnectionError(_network_message(url, exc)) from exc
         body = _json_or_none(response)
@@ -258,22 +274,39 @@ class OAuthClient:
                 "Zoho would not say which user the new tokens belong to, so nothing was stored. "
                 "Generate a new grant token that includes the scope AaaServer.profile.READ, or "
                 "give the user's e-mail (--user, or ZCRM['CURRENT_USER_EMAIL']).",
-                status=response.status_code, code=code,
+                status=response.status_code,
+                code=code,
             )
         zuid = body.get("ZUID")
-        return UserInfo(email=str(body["Email"]), zuid=str(zuid) if zuid is not None else None,
-                        display_name=str(body.get("Display_Name") or ""))
+        return UserInfo(
+            email=str(body["Email"]),
+            zuid=str(zuid) if zuid is not None else None,
+            display_name=str(body.get("Display_Name") or ""),
+        )
 
-    def authorization_url(self, *, state: str, scopes: tuple[str, ...], redirect_uri: str,
-                          access_type: str = "offline", prompt: str = "consent") -> str:
+    def authorization_url(
+        self,
+        *,
+        state: str,
+        scopes: tuple[str, ...],
+        redirect_uri: str,
+        access_type: str = "offline",
+        prompt: str = "consent",
+    ) -> str:
         """The Zoho consent URL a web client redirects the browser to."""
         from urllib.parse import urlencode
 
-        query = urlencode({
-            "scope": ",".join(scopes), "client_id": self.client_id, "response_type": "code",
-            "access_type": access_type, "prompt": prompt, "redirect_uri": redirect_uri,
-            "state": state,
-        })
+        query = urlencode(
+            {
+                "scope": ",".join(scopes),
+                "client_id": self.client_id,
+                "response_type": "code",
+                "access_type": access_type,
+                "prompt": prompt,
+                "redirect_uri": redirect_uri,
+                "state": state,
+            }
+        )
         return f"{self.accounts_url}{AUTH_PATH}?{query}"
 
     def status(self, user_identifier: str | None = None) -> list[TokenStatus]:
@@ -308,12 +341,14 @@ class OAuthClient:
             self._cache.pop(user, None)
             raise TokenNotFoundError(
                 f"No Zoho tokens are stored for {user}: run `manage.py zcrm_generate_token "
-                f"<grant token> --user {user}` or paste a grant token in the admin.")
+                f"<grant token> --user {user}` or paste a grant token in the admin."
+            )
         if tokens.needs_reauth:
             self._cache.pop(user, None)
             raise ReauthorizationRequired(
                 f"The refresh token of {user} was refused by Zoho ({tokens.last_error or 'invalid'}): "
-                "generate a new grant token and run zcrm_generate_token, or reconnect in the admin.")
+                "generate a new grant token and run zcrm_generate_token, or reconnect in the admin."
+            )
         return tokens
 
     def _ensure_fresh(self, user: str, *, force: bool, stale_token: str | None) -> OAuthTokens:
@@ -335,8 +370,9 @@ class OAuthClient:
             owner = uuid.uuid4().hex
             if self.persistence.acquire_refresh_lease(user, owner, now + self.lease_ms, now):
                 try:
-                    return self._refresh_under_lease(user, tokens, force=force,
-                                                     stale_token=stale_token)
+                    return self._refresh_under_lease(
+                        user, tokens, force=force, stale_token=stale_token
+                    )
                 finally:
                     self.persistence.release_refresh_lease(user, owner)
             if usable:
@@ -344,16 +380,19 @@ class OAuthClient:
             if self.now_ms() >= give_up_at:
                 raise ZCRMAuthError(
                     f"Timed out waiting for another process to refresh the token of {user}. "
-                    "If it keeps happening, check that process (its lease lapses by itself).")
+                    "If it keeps happening, check that process (its lease lapses by itself)."
+                )
             self.sleep(random.uniform(0.05, 0.2))
 
-    def _refresh_under_lease(self, user: str, seen: OAuthTokens, *, force: bool,
-                             stale_token: str | None) -> OAuthTokens:
+    def _refresh_under_lease(
+        self, user: str, seen: OAuthTokens, *, force: bool, stale_token: str | None
+    ) -> OAuthTokens:
         # Re-read after taking the lease: another process may have refreshed just before.
         tokens = self._load(user)
         now = self.now_ms()
-        if tokens.access_token != seen.access_token or (force and stale_token is not None
-                                                        and tokens.access_token != stale_token):
+        if tokens.access_token != seen.access_token or (
+            force and stale_token is not None and tokens.access_token != stale_token
+        ):
             if tokens.remaining_ms(now) > self.refresh_margin_ms:
                 return self._remember(tokens)
         usable = not force and tokens.remaining_ms(now) > self.hard_margin_ms
@@ -362,13 +401,18 @@ class OAuthClient:
         try:
             body = self._token_request(
                 {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token},
-                accounts_url, grant="refresh_token")
+                accounts_url,
+                grant="refresh_token",
+            )
         except TokenThrottledError as exc:
             tokens.throttled_until = now + self.throttle_ms
             tokens.last_error = exc.message
             self.persistence.save_oauth_tokens(tokens)
-            logger.warning("Zoho throttled token refresh for %s; no token request until %s.",
-                           user, _iso(tokens.throttled_until))
+            logger.warning(
+                "Zoho throttled token refresh for %s; no token request until %s.",
+                user,
+                _iso(tokens.throttled_until),
+            )
             if usable:
                 return tokens
             raise _throttled_error(tokens, now) from exc
@@ -381,8 +425,12 @@ class OAuthClient:
             raise
         except (ZCRMConnectionError, ZCRMServerError, ZCRMMalformedResponseError) as exc:
             if usable:
-                logger.warning("Token refresh for %s failed (%s); the current token is still "
-                               "valid and stays in use.", user, exc)
+                logger.warning(
+                    "Token refresh for %s failed (%s); the current token is still "
+                    "valid and stays in use.",
+                    user,
+                    exc,
+                )
                 return tokens
             raise
         new = OAuthTokens(
@@ -413,26 +461,35 @@ class OAuthClient:
         data = {**params, "client_id": self.client_id, "client_secret": self.client_secret}
         started = time.monotonic()
         try:
-            response = self.session.post(url, data=data, timeout=self.timeout,
-                                         allow_redirects=False)
+            response = self.session.post(
+                url, data=data, timeout=self.timeout, allow_redirects=False
+            )
         except requests.RequestException as exc:
             raise ZCRMConnectionError(_network_message(url, exc)) from exc
-        logger.debug("POST %s -> %s in %.0f ms", url, response.status_code,
-                     (time.monotonic() - started) * 1000)
+        logger.debug(
+            "POST %s -> %s in %.0f ms",
+            url,
+            response.status_code,
+            (time.monotonic() - started) * 1000,
+        )
         return response
 
     @sensitive_variables("params", "body")
-    def _token_request(self, params: dict[str, str], accounts_url: str, *,
-                       grant: str) -> dict[str, Any]:
+    def _token_request(
+        self, params: dict[str, str], accounts_url: str, *, grant: str
+    ) -> dict[str, Any]:
         response = self._post(accounts_url + TOKEN_PATH, params)
         body = _json_or_none(response)
         if not isinstance(body, dict):
             if response.status_code >= 500:
-                raise ZCRMServerError("Zoho Accounts is failing; try again in a minute.",
-                                      status=response.status_code)
+                raise ZCRMServerError(
+                    "Zoho Accounts is failing; try again in a minute.", status=response.status_code
+                )
             raise ZCRMMalformedResponseError(
                 "Zoho Accounts answered with something that is not a JSON object: "
-                + _describe(response), status=response.status_code)
+                + _describe(response),
+                status=response.status_code,
+            )
         if body.get("access_token"):
             register_secret(str(body["access_token"]))
             if body.get("refresh_token"):
@@ -447,7 +504,10 @@ def _throttled_error(tokens: OAuthTokens, now: int) -> TokenThrottledError:
     return TokenThrottledError(
         f"Zoho is throttling token requests for {tokens.user_identifier} (at most 10 access "
         f"tokens per 10 minutes); no new request will be made before {_iso(tokens.throttled_until)} "
-        f"(about {wait:.0f}s).", retry_after=wait, code="Access Denied")
+        f"(about {wait:.0f}s).",
+        retry_after=wait,
+        code="Access Denied",
+    )
 
 
 def _token_error(body: dict[str, Any], status: int, grant: str) -> ZCRMError:
@@ -464,23 +524,36 @@ def _token_error(body: dict[str, Any], status: int, grant: str) -> ZCRMError:
         return TokenThrottledError(
             "Zoho refused to issue a token: too many token requests in the last 10 minutes "
             f"({description or 'Access Denied'}). Wait 10 minutes before trying again.",
-            status=status, code=error)
+            status=status,
+            code=error,
+        )
     if lowered == "invalid_redirect_uri":
         return InvalidClientError(
             "Zoho rejected the redirect URI: ZCRM['REDIRECT_URI'] must equal the one registered "
-            "for the client in the Zoho API console.", status=status, code=error)
+            "for the client in the Zoho API console.",
+            status=status,
+            code=error,
+        )
     if not error:
         return ZCRMMalformedResponseError(
-            "Zoho Accounts answered without an access token or an error code.", status=status)
-    return ZCRMAuthError(f"Zoho Accounts refused the request: {error}. {description}".strip(),
-                         status=status, code=error)
+            "Zoho Accounts answered without an access token or an error code.", status=status
+        )
+    return ZCRMAuthError(
+        f"Zoho Accounts refused the request: {error}. {description}".strip(),
+        status=status,
+        code=error,
+    )
 
 
 def _expires_in_ms(body: dict[str, Any]) -> int:
     # Before late 2019 Zoho sent expires_in in ms next to expires_in_sec; now seconds alone.
     try:
         if "expires_in_sec" in body:
-            value = int(body["expires_in"]) if "expires_in" in body else int(body["expires_in_sec"]) * 1000
+            value = (
+                int(body["expires_in"])
+                if "expires_in" in body
+                else int(body["expires_in_sec"]) * 1000
+            )
         else:
             value = int(body["expires_in"]) * 1000
     except (KeyError, TypeError, ValueError) as exc:
@@ -508,13 +581,16 @@ def _describe(response: requests.Response) -> str:
 def _http_error(response: requests.Response, doing: str) -> ZCRMError:
     if response.status_code >= 500:
         return ZCRMServerError(f"Zoho Accounts failed while {doing}.", status=response.status_code)
-    return ZCRMAuthError(f"Zoho Accounts refused {doing}: {_describe(response)}",
-                         status=response.status_code)
+    return ZCRMAuthError(
+        f"Zoho Accounts refused {doing}: {_describe(response)}", status=response.status_code
+    )
 
 
 def _network_message(url: str, exc: Exception) -> str:
-    return (f"Could not reach Zoho Accounts at {url} ({type(exc).__name__}). Check the network "
-            "and ZCRM['DATA_CENTER'] / ZCRM['ACCOUNTS_URL'].")
+    return (
+        f"Could not reach Zoho Accounts at {url} ({type(exc).__name__}). Check the network "
+        "and ZCRM['DATA_CENTER'] / ZCRM['ACCOUNTS_URL']."
+    )
 
 
 def _iso(ms: int | None) -> str:

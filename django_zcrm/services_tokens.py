@@ -10,7 +10,7 @@ import secrets
 import time
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -61,7 +61,7 @@ def describe_tokens(tokens: OAuthTokens, now: int | None = None) -> TokenRowView
     """Describe ``tokens`` for people: state, expiry in words, data centre, masked tail."""
     current = now_ms() if now is None else now
     status = TokenStatus.of(tokens, current)
-    now_dt = datetime.fromtimestamp(current / 1000, tz=timezone.utc)
+    now_dt = datetime.fromtimestamp(current / 1000, tz=UTC)
     if status.expires_in_seconds > 0:
         expiry = f"in {timeuntil(status.expires_at, now_dt)}"
     else:
@@ -69,7 +69,10 @@ def describe_tokens(tokens: OAuthTokens, now: int | None = None) -> TokenRowView
     label = STATE_LABELS.get(status.state, status.state)
     if status.throttled_until is not None:
         label = f"{label}; throttled until {status.throttled_until:%H:%M:%S} UTC"
-    if status.last_refreshed_at is not None and (now_dt - status.last_refreshed_at).total_seconds() < 60:
+    if (
+        status.last_refreshed_at is not None
+        and (now_dt - status.last_refreshed_at).total_seconds() < 60
+    ):
         last_refresh = "just now"
     elif status.last_refreshed_at is not None:
         last_refresh = f"{timesince(status.last_refreshed_at, now_dt)} ago"
@@ -95,7 +98,7 @@ def describe_row(row: Any, now: int | None = None) -> TokenRowView:
 
 
 def data_centre_label(accounts_server: str | None) -> str:
-    """"EU" for a known Zoho accounts server, else its host (the configured one when unset)."""
+    """ "EU" for a known Zoho accounts server, else its host (the configured one when unset)."""
     url = (accounts_server or get_settings().accounts_url).rstrip("/")
     for dc in DATA_CENTERS.values():
         if dc.accounts_url == url:
@@ -111,9 +114,11 @@ def store_description() -> str | None:
         return f"The token store is misconfigured: {exc}"
     if isinstance(store, DatabasePersistence):
         return None
-    return (f"Tokens are kept in {type(store).__name__}, not in this table: this list shows only "
-            "the database store. Pasting and connecting still store tokens through the "
-            "configured store.")
+    return (
+        f"Tokens are kept in {type(store).__name__}, not in this table: this list shows only "
+        "the database store. Pasting and connecting still store tokens through the "
+        "configured store."
+    )
 
 
 def token_database() -> str:
@@ -142,16 +147,17 @@ def store_grant_token(grant_token: str, user_email: str | None = None) -> OAuthT
     return get_oauth_client().generate_access_token(grant_token, user_email or None)
 
 
-def grant_error_message(exc: ZCRMError | ZCRMImproperlyConfigured,
-                        asked: str | None = None) -> str:
+def grant_error_message(exc: ZCRMError | ZCRMImproperlyConfigured, asked: str | None = None) -> str:
     """Plain words for a failed grant exchange, with the accounts server that was asked."""
     from .exceptions import InvalidClientError, InvalidGrantTokenError
 
     message = exc.message if isinstance(exc, ZCRMError) else redact(str(exc))
     if isinstance(exc, (InvalidGrantTokenError, InvalidClientError)):
         accounts = asked or get_settings().accounts_url
-        message += (f" This site asked {accounts}; a code made in another data centre's API "
-                    "console only works with that data centre (set ZCRM['DATA_CENTER']).")
+        message += (
+            f" This site asked {accounts}; a code made in another data centre's API "
+            "console only works with that data centre (set ZCRM['DATA_CENTER'])."
+        )
     return message
 
 
@@ -166,7 +172,9 @@ def refresh_users(users: list[str]) -> list[Outcome]:
             outcomes.append(Outcome(user, False, f"Not refreshed for {user}: {exc.message}"))
             continue
         minutes = max(0, tokens.remaining_ms(client.now_ms()) // 60000)
-        outcomes.append(Outcome(user, True, f"New access token for {user}, valid for {minutes} minutes."))
+        outcomes.append(
+            Outcome(user, True, f"New access token for {user}, valid for {minutes} minutes.")
+        )
     return outcomes
 
 
@@ -201,23 +209,26 @@ class OAuthFlowError(ZCRMAuthError):
     """The redirect back from Zoho cannot be trusted or used; nothing was stored."""
 
 
-def start_authorization(session: MutableMapping[str, Any], *, redirect_uri: str,
-                        next_url: str) -> str:
+def start_authorization(
+    session: MutableMapping[str, Any], *, redirect_uri: str, next_url: str
+) -> str:
     """Remember a fresh ``state`` in the session and return Zoho's consent URL."""
     client = get_oauth_client()
     state = secrets.token_urlsafe(32)
     now = time.time()
     pending = {
-        key: value for key, value in dict(session.get(SESSION_KEY) or {}).items()
+        key: value
+        for key, value in dict(session.get(SESSION_KEY) or {}).items()
         if isinstance(value, dict) and value.get("created", 0) > now - STATE_LIFETIME_SECONDS
     }
     # A few pending states allow several tabs; more than that is only growth.
-    for key in sorted(pending, key=lambda k: pending[k]["created"])[:-(MAX_PENDING_STATES - 1)]:
+    for key in sorted(pending, key=lambda k: pending[k]["created"])[: -(MAX_PENDING_STATES - 1)]:
         pending.pop(key)
     pending[state] = {"created": now, "redirect_uri": redirect_uri, "next": next_url}
     session[SESSION_KEY] = pending
-    return client.authorization_url(state=state, scopes=get_settings().scopes,
-                                    redirect_uri=redirect_uri, access_type="offline")
+    return client.authorization_url(
+        state=state, scopes=get_settings().scopes, redirect_uri=redirect_uri, access_type="offline"
+    )
 
 
 def pop_state(session: MutableMapping[str, Any], state: str | None) -> dict[str, Any]:
@@ -232,10 +243,11 @@ def pop_state(session: MutableMapping[str, Any], state: str | None) -> dict[str,
     session[SESSION_KEY] = pending
     if match is None or match.get("created", 0) <= time.time() - STATE_LIFETIME_SECONDS:
         raise OAuthFlowError(
-            "This answer from Zoho does not belong to a \"Connect to Zoho\" request started in "
+            'This answer from Zoho does not belong to a "Connect to Zoho" request started in '
             "this browser session (the state is missing, wrong, already used or older than "
             f"{STATE_LIFETIME_SECONDS // 60} minutes), so it was refused and nothing was stored. "
-            "Start again with \"Connect to Zoho\".")
+            'Start again with "Connect to Zoho".'
+        )
     return match
 
 
@@ -260,14 +272,22 @@ def trusted_accounts_server(accounts_server: str | None, location: str | None) -
         return configured
     parts = urlsplit(candidate)
     known_hosts = {urlsplit(dc.accounts_url).netloc for dc in DATA_CENTERS.values()}
-    if (parts.scheme == "https" and parts.hostname in known_hosts and parts.port is None
-            and not parts.username and not parts.password and parts.path in ("", "/")
-            and not parts.query and not parts.fragment):
+    if (
+        parts.scheme == "https"
+        and parts.hostname in known_hosts
+        and parts.port is None
+        and not parts.username
+        and not parts.password
+        and parts.path in ("", "/")
+        and not parts.query
+        and not parts.fragment
+    ):
         return f"https://{parts.hostname}"
     raise OAuthFlowError(
         f"Zoho's answer named the accounts server {candidate!r}, which is neither a Zoho "
         f"accounts server nor the configured {configured!r}; it was refused and nothing was "
-        "stored (sending the client secret there could leak it).")
+        "stored (sending the client secret there could leak it)."
+    )
 
 
 @dataclass(frozen=True)
@@ -281,8 +301,9 @@ class FlowOutcome:
     user: str = ""
 
 
-def finish_authorization(session: MutableMapping[str, Any],
-                         params: Mapping[str, str]) -> FlowOutcome:
+def finish_authorization(
+    session: MutableMapping[str, Any], params: Mapping[str, str]
+) -> FlowOutcome:
     """Check Zoho's redirect, exchange the code, store the tokens under the user's e-mail.
 
     A missing, wrong or reused ``state`` and untrusted parameters give ``refused``; a declined
@@ -303,8 +324,9 @@ def finish_authorization(session: MutableMapping[str, Any],
         return FlowOutcome(False, message, next_url)
     code = (params.get("code") or "").strip()
     if not code:
-        return FlowOutcome(False, "Zoho's answer carries no code; nothing was stored.",
-                           next_url, refused=True)
+        return FlowOutcome(
+            False, "Zoho's answer carries no code; nothing was stored.", next_url, refused=True
+        )
     try:
         accounts = trusted_accounts_server(params.get("accounts-server"), params.get("location"))
     except OAuthFlowError as exc:
@@ -318,9 +340,11 @@ def finish_authorization(session: MutableMapping[str, Any],
             client = OAuthClient.from_settings(redirect_uri=redirect_uri)
         tokens = client.generate_access_token(code, accounts_server=accounts, discover_user=True)
     except (ZCRMError, ZCRMImproperlyConfigured) as exc:
-        return FlowOutcome(False, "Zoho did not complete the connection: "
-                           + grant_error_message(exc, asked=accounts),
-                           next_url)
+        return FlowOutcome(
+            False,
+            "Zoho did not complete the connection: " + grant_error_message(exc, asked=accounts),
+            next_url,
+        )
     # The process-wide client may hold this user's previous tokens in memory.
     get_oauth_client().clear_cache()
     minutes = max(0, tokens.remaining_ms() // 60000)
@@ -328,7 +352,9 @@ def finish_authorization(session: MutableMapping[str, Any],
         True,
         f"Connected Zoho user {tokens.user_identifier} ({data_centre_label(tokens.accounts_server)}); "
         f"the access token is valid for {minutes} minutes and refreshes itself.",
-        next_url, user=tokens.user_identifier)
+        next_url,
+        user=tokens.user_identifier,
+    )
 
 
 def api_console_url() -> str | None:
@@ -338,4 +364,3 @@ def api_console_url() -> str | None:
         if dc.accounts_url == accounts:
             return accounts.replace("://accounts.", "://api-console.", 1)
     return None
-

@@ -28,8 +28,9 @@ def configure_logging() -> None:
     formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     handlers: list[logging.Handler] = []
     if conf.APPLICATION_LOG_FILE_PATH:
-        handlers.append(logging.FileHandler(conf.APPLICATION_LOG_FILE_PATH, encoding="utf-8",
-                                            delay=True))
+        handlers.append(
+            logging.FileHandler(conf.APPLICATION_LOG_FILE_PATH, encoding="utf-8", delay=True)
+        )
     if conf.log_in_console:
         handlers.append(logging.StreamHandler())
     for handler in handlers:
@@ -47,7 +48,7 @@ def configure_logging() -> None:
 def _zcrm_setting_changed(*, setting: str, **kwargs) -> None:
     if setting != SETTING_NAME:
         return
-    from . import persistence, oauth
+    from . import oauth, persistence
 
     persistence.clear_cache()
     oauth.clear_cache()

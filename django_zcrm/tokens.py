@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .redaction import mask
 
@@ -84,13 +84,16 @@ class TokenStatus:
             expires_at=_from_ms(tokens.expiry_time),
             expires_in_seconds=tokens.remaining_ms(current) // 1000,
             api_domain=tokens.api_domain,
-            last_refreshed_at=_from_ms(tokens.last_refreshed_at) if tokens.last_refreshed_at else None,
-            throttled_until=(_from_ms(tokens.throttled_until)
-                             if tokens.is_throttled(current) else None),
+            last_refreshed_at=_from_ms(tokens.last_refreshed_at)
+            if tokens.last_refreshed_at
+            else None,
+            throttled_until=(
+                _from_ms(tokens.throttled_until) if tokens.is_throttled(current) else None
+            ),
             last_error=tokens.last_error,
             access_token_tail=mask(tokens.access_token),
         )
 
 
 def _from_ms(ms: int) -> datetime:
-    return datetime.fromtimestamp(int(ms) / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(int(ms) / 1000, tz=UTC)

@@ -49,8 +49,7 @@ def _token_manager_required(view: Callable[..., HttpResponse]) -> Callable[..., 
         if not (user.is_authenticated and user.is_active and user.is_staff):
             return redirect_to_login(request.get_full_path(), _login_url())
         if not can_connect(user):
-            raise PermissionDenied("Connecting Zoho needs the permission "
-                                   f"{CONNECT_PERMISSION}.")
+            raise PermissionDenied(f"Connecting Zoho needs the permission {CONNECT_PERMISSION}.")
         return view(request, *args, **kwargs)
 
     return never_cache(wrapped)
@@ -66,7 +65,8 @@ def callback_url(request: HttpRequest) -> str:
     except NoReverseMatch as exc:
         raise ZCRMImproperlyConfigured(
             "The Zoho callback URL is unknown: include django_zcrm.urls in your URLconf, e.g. "
-            "path('zoho/', include('django_zcrm.urls')), or set ZCRM['REDIRECT_URI'].") from exc
+            "path('zoho/', include('django_zcrm.urls')), or set ZCRM['REDIRECT_URI']."
+        ) from exc
     return request.build_absolute_uri(path)
 
 
@@ -81,7 +81,8 @@ def default_landing_url() -> str:
 def safe_next(request: HttpRequest, candidate: str | None) -> str:
     """``candidate`` if it is a local URL, else the default landing page."""
     if candidate and url_has_allowed_host_and_scheme(
-            candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return candidate
     return default_landing_url()
 
@@ -90,7 +91,8 @@ def begin_connect(request: HttpRequest, next_url: str) -> HttpResponse:
     """Send the browser to Zoho's consent page (shared by the admin and the plain view)."""
     try:
         url = services_tokens.start_authorization(
-            request.session, redirect_uri=callback_url(request), next_url=next_url)
+            request.session, redirect_uri=callback_url(request), next_url=next_url
+        )
     except ZCRMImproperlyConfigured as exc:
         messages.error(request, str(exc))
         return HttpResponseRedirect(request.get_full_path())
@@ -132,19 +134,29 @@ def connect_page_context(request: HttpRequest) -> dict[str, Any]:
 def callback(request: HttpRequest) -> HttpResponse:
     """Zoho's redirect back: check ``state``, exchange the code, store the tokens, land back."""
     if not can_connect(request.user):
-        return render(request, "django_zcrm/callback_refused.html", {
-            "title": "Zoho connection refused",
-            "message": "Only staff allowed to connect Zoho can complete a connection: log in "
-                       "and start again with \"Connect to Zoho\". Nothing was stored.",
-            "start_url": reverse("zcrm:connect"),
-        }, status=403)
+        return render(
+            request,
+            "django_zcrm/callback_refused.html",
+            {
+                "title": "Zoho connection refused",
+                "message": "Only staff allowed to connect Zoho can complete a connection: log in "
+                'and start again with "Connect to Zoho". Nothing was stored.',
+                "start_url": reverse("zcrm:connect"),
+            },
+            status=403,
+        )
     outcome = services_tokens.finish_authorization(request.session, request.GET)
     if outcome.refused:
-        return render(request, "django_zcrm/callback_refused.html", {
-            "title": "Zoho connection refused",
-            "message": outcome.message,
-            "start_url": reverse("zcrm:connect"),
-        }, status=400)
+        return render(
+            request,
+            "django_zcrm/callback_refused.html",
+            {
+                "title": "Zoho connection refused",
+                "message": outcome.message,
+                "start_url": reverse("zcrm:connect"),
+            },
+            status=400,
+        )
     level = messages.SUCCESS if outcome.ok else messages.ERROR
     messages.add_message(request, level, outcome.message)
     return HttpResponseRedirect(safe_next(request, outcome.next_url))

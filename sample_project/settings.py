@@ -71,7 +71,8 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Several processes (web, sync, token refresh) share the file: queue writers, don't fail.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 30, "transaction_mode": "IMMEDIATE"})
+        {"timeout": 30, "transaction_mode": "IMMEDIATE"}
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
@@ -102,5 +103,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"django_zcrm": {"handlers": ["console"], "level": env.str("ZCRM_LOG_LEVEL", default="WARNING")}},
+    "loggers": {
+        "django_zcrm": {
+            "handlers": ["console"],
+            "level": env.str("ZCRM_LOG_LEVEL", default="WARNING"),
+        }
+    },
 }

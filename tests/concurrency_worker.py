@@ -36,8 +36,10 @@ def main() -> int:
         return 1
     import hashlib
 
-    print(json.dumps({"ok": True, "token_hash": hashlib.sha256(token.encode()).hexdigest()}),
-          flush=True)
+    print(
+        json.dumps({"ok": True, "token_hash": hashlib.sha256(token.encode()).hexdigest()}),
+        flush=True,
+    )
     return 0
 
 

@@ -63,8 +63,10 @@ if TEST_DB == "mysql":
             "HOST": os.environ.get("ZCRM_MYSQL_HOST", "127.0.0.1"),
             "PORT": os.environ.get("ZCRM_MYSQL_PORT", "3306"),
             "OPTIONS": {"charset": "utf8mb4"},
-            "TEST": {"NAME": os.environ.get("ZCRM_MYSQL_TEST_NAME", "test_zcrm"),
-                     "CHARSET": "utf8mb4"},
+            "TEST": {
+                "NAME": os.environ.get("ZCRM_MYSQL_TEST_NAME", "test_zcrm"),
+                "CHARSET": "utf8mb4",
+            },
         }
     }
 else:

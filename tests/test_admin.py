@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import UTC
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -35,10 +36,12 @@ def web(recorder, superuser):
 
 
 def staff_client(recorder, django_user_model, *codenames: str) -> RecordingClient:
-    user = django_user_model.objects.create_user(f"staff-{len(codenames)}", password="pw-staff-1",
-                                                 is_staff=True)
-    user.user_permissions.set(Permission.objects.filter(
-        content_type__app_label="django_zcrm", codename__in=codenames))
+    user = django_user_model.objects.create_user(
+        f"staff-{len(codenames)}", password="pw-staff-1", is_staff=True
+    )
+    user.user_permissions.set(
+        Permission.objects.filter(content_type__app_label="django_zcrm", codename__in=codenames)
+    )
     client = RecordingClient(recorder)
     client.force_login(user)
     return client
@@ -55,7 +58,9 @@ def changelist_action(web, action: str, users: list[str], *, confirm: bool = Fal
 # -- the changelist ----------------------------------------------------------------------------
 
 
-def test_changelist_shows_user_data_centre_expiry_state_and_masked_tail(web, zoho_tokens, fake_zoho):
+def test_changelist_shows_user_data_centre_expiry_state_and_masked_tail(
+    web, zoho_tokens, fake_zoho
+):
     page = web.get(reverse(CHANGELIST))
 
     assert page.status_code == 200
@@ -86,8 +91,9 @@ def test_expired_access_token_reads_expired(web, zoho_tokens):
 
 
 def test_failed_refresh_reads_needs_reconnect_with_the_error_in_words(web, zoho_tokens):
-    OAuthToken.objects.update(needs_reauth=True,
-                              last_error="The stored refresh token is no longer valid.")
+    OAuthToken.objects.update(
+        needs_reauth=True, last_error="The stored refresh token is no longer valid."
+    )
 
     body = text(web.get(reverse(CHANGELIST)))
 
@@ -106,11 +112,18 @@ def test_throttled_row_says_until_when(web, zoho_tokens):
 
 def test_state_filter_separates_valid_expired_and_needs_reconnect(web, zcrm_settings):
     now = int(time.time() * 1000)
-    for user, expiry, reauth in (("ok@example.com", now + 600_000, False),
-                                 ("old@example.com", now - 600_000, False),
-                                 ("gone@example.com", now + 600_000, True)):
-        OAuthToken.objects.create(useridentifier=user, accesstoken="a" * 20, refreshtoken="r" * 20,
-                                  expirytime=expiry, needs_reauth=reauth)
+    for user, expiry, reauth in (
+        ("ok@example.com", now + 600_000, False),
+        ("old@example.com", now - 600_000, False),
+        ("gone@example.com", now + 600_000, True),
+    ):
+        OAuthToken.objects.create(
+            useridentifier=user,
+            accesstoken="a" * 20,
+            refreshtoken="r" * 20,
+            expirytime=expiry,
+            needs_reauth=reauth,
+        )
 
     def listed(state: str) -> list[str]:
         page = web.get(reverse(CHANGELIST), {"state": state}).content.decode()
@@ -122,7 +135,10 @@ def test_state_filter_separates_valid_expired_and_needs_reconnect(web, zcrm_sett
 
 
 def test_last_refresh_reads_just_now_then_minutes_ago(web, zoho_tokens):
-    assert '<td class="field-last_refresh">just now</td>' in web.get(reverse(CHANGELIST)).content.decode()
+    assert (
+        '<td class="field-last_refresh">just now</td>'
+        in web.get(reverse(CHANGELIST)).content.decode()
+    )
 
     OAuthToken.objects.update(last_refreshed_at=int(time.time() * 1000) - 5 * 60_000)
 
@@ -191,8 +207,9 @@ def test_staff_without_the_model_permission_sees_nothing(recorder, django_user_m
     assert FAKE_USER_EMAIL not in text(index)
 
 
-def test_view_only_staff_sees_rows_but_cannot_paste_connect_or_act(recorder, django_user_model,
-                                                                   zoho_tokens):
+def test_view_only_staff_sees_rows_but_cannot_paste_connect_or_act(
+    recorder, django_user_model, zoho_tokens
+):
     client = staff_client(recorder, django_user_model, "view_oauthtoken")
 
     page = client.get(reverse(CHANGELIST))
@@ -234,7 +251,9 @@ def test_paste_page_is_never_cached(web, zcrm_settings):
     assert "no-store" in page["Cache-Control"] or "max-age=0" in page["Cache-Control"]
 
 
-def test_paste_page_refuses_a_post_without_csrf_token(recorder, superuser, zcrm_settings, fake_zoho):
+def test_paste_page_refuses_a_post_without_csrf_token(
+    recorder, superuser, zcrm_settings, fake_zoho
+):
     client = RecordingClient(recorder, enforce_csrf_checks=True)
     client.force_login(superuser)
 
@@ -262,21 +281,27 @@ def test_pasted_token_is_stored_under_the_given_email(web, zcrm_settings, fake_z
 
     web.post(reverse(PASTE), {"grant_token": code, "user_email": "sales@example.com"})
 
-    assert list(OAuthToken.objects.values_list("useridentifier", flat=True)) == ["sales@example.com"]
+    assert list(OAuthToken.objects.values_list("useridentifier", flat=True)) == [
+        "sales@example.com"
+    ]
 
 
-def test_pasting_without_email_or_current_user_asks_zoho_whose_token_it_is(web, settings,
-                                                                         zcrm_settings, fake_zoho):
+def test_pasting_without_email_or_current_user_asks_zoho_whose_token_it_is(
+    web, settings, zcrm_settings, fake_zoho
+):
     settings.ZCRM = {**zcrm_settings, "CURRENT_USER_EMAIL": ""}
     code = fake_zoho.accounts.issue_grant_token(user_email="owner@example.com")
 
     web.post(reverse(PASTE), {"grant_token": code})
 
-    assert list(OAuthToken.objects.values_list("useridentifier", flat=True)) == ["owner@example.com"]
+    assert list(OAuthToken.objects.values_list("useridentifier", flat=True)) == [
+        "owner@example.com"
+    ]
 
 
-def test_used_grant_token_gives_a_plain_words_error_and_stores_nothing(web, zcrm_settings,
-                                                                     fake_zoho):
+def test_used_grant_token_gives_a_plain_words_error_and_stores_nothing(
+    web, zcrm_settings, fake_zoho
+):
     code = fake_zoho.accounts.issue_grant_token()
     get_oauth_client().generate_access_token(code)
     OAuthToken.objects.all().delete()
@@ -302,8 +327,9 @@ def test_expired_grant_token_is_refused_in_plain_words(web, zcrm_settings, fake_
     assert not OAuthToken.objects.exists()
 
 
-def test_wrong_client_secret_names_the_settings_and_the_data_centre(web, settings, zcrm_settings,
-                                                                   fake_zoho):
+def test_wrong_client_secret_names_the_settings_and_the_data_centre(
+    web, settings, zcrm_settings, fake_zoho
+):
     settings.ZCRM = {**zcrm_settings, "CLIENT_SECRET": "not-the-registered-secret"}
     code = fake_zoho.accounts.issue_grant_token()
 
@@ -315,9 +341,15 @@ def test_wrong_client_secret_names_the_settings_and_the_data_centre(web, setting
 
 
 def test_throttled_exchange_says_to_wait(web, zcrm_settings, fake_zoho):
-    fake_zoho.inject(endpoint=TOKEN_ENDPOINT, status=200, body={
-        "error": "Access Denied", "status": "failure",
-        "error_description": "You have made too many requests continuously."})
+    fake_zoho.inject(
+        endpoint=TOKEN_ENDPOINT,
+        status=200,
+        body={
+            "error": "Access Denied",
+            "status": "failure",
+            "error_description": "You have made too many requests continuously.",
+        },
+    )
 
     body = text(web.post(reverse(PASTE), {"grant_token": fake_zoho.accounts.issue_grant_token()}))
 
@@ -385,8 +417,9 @@ def test_revoke_and_delete_asks_first_then_revokes_at_zoho(web, zoho_tokens, fak
     assert fake_zoho.accounts.revoke_refresh_token(zoho_tokens.refresh_token) is False
 
 
-def test_revoke_keeps_the_row_when_zoho_cannot_be_reached(web, settings, zcrm_settings,
-                                                         zoho_tokens):
+def test_revoke_keeps_the_row_when_zoho_cannot_be_reached(
+    web, settings, zcrm_settings, zoho_tokens
+):
     OAuthToken.objects.update(accounts_server="http://127.0.0.1:9")
 
     done = changelist_action(web, "revoke_and_delete", [FAKE_USER_EMAIL], confirm=True)
@@ -412,8 +445,9 @@ def test_view_only_staff_cannot_run_actions(recorder, django_user_model, zoho_to
     assert fake_zoho.count("POST /oauth/v2/token/revoke") == 0
 
 
-def test_object_tools_hidden_without_add_permission_but_actions_kept(recorder, django_user_model,
-                                                                    zoho_tokens):
+def test_object_tools_hidden_without_add_permission_but_actions_kept(
+    recorder, django_user_model, zoho_tokens
+):
     client = staff_client(recorder, django_user_model, "view_oauthtoken", "change_oauthtoken")
 
     page = client.get(reverse(CHANGELIST)).content.decode()
@@ -423,7 +457,6 @@ def test_object_tools_hidden_without_add_permission_but_actions_kept(recorder, d
     assert 'value="revoke_and_delete"' not in page
 
 
-
 # -- sync visibility ---------------------------------------------------------------------------
 
 
@@ -431,14 +464,26 @@ def test_object_tools_hidden_without_add_permission_but_actions_kept(recorder, d
 def mirrored(db):
     from django_zcrm.models import CRMRecord
 
-    CRMRecord.objects.create(module="Leads", zoho_id="3477061000000419001",
-                             data={"id": "3477061000000419001", "Last_Name": "Müller",
-                                   "Company": "Acme Corp", "Email": "m@acme.example"})
-    CRMRecord.objects.create(module="Leads", zoho_id="3477061000000419002",
-                             data={"id": "3477061000000419002", "Last_Name": "Smith",
-                                   "Company": "Globex"})
-    CRMRecord.objects.create(module="Accounts", zoho_id="3477061000000500001",
-                             data={"id": "3477061000000500001", "Account_Name": "Initech"})
+    CRMRecord.objects.create(
+        module="Leads",
+        zoho_id="3477061000000419001",
+        data={
+            "id": "3477061000000419001",
+            "Last_Name": "Müller",
+            "Company": "Acme Corp",
+            "Email": "m@acme.example",
+        },
+    )
+    CRMRecord.objects.create(
+        module="Leads",
+        zoho_id="3477061000000419002",
+        data={"id": "3477061000000419002", "Last_Name": "Smith", "Company": "Globex"},
+    )
+    CRMRecord.objects.create(
+        module="Accounts",
+        zoho_id="3477061000000500001",
+        data={"id": "3477061000000500001", "Account_Name": "Initech"},
+    )
 
 
 def listed_records(web, **params) -> list[str]:
@@ -469,20 +514,28 @@ def test_record_mirror_is_read_only_and_shows_the_record(web, mirrored):
     assert '"Account_Name": "Initech"' in text(page)
     assert 'name="_save"' not in page.content.decode()
     assert web.get(reverse("admin:django_zcrm_crmrecord_add")).status_code == 403
-    assert web.post(reverse("admin:django_zcrm_crmrecord_delete", args=[record.pk]),
-                    {"post": "yes"}).status_code == 403
+    assert (
+        web.post(
+            reverse("admin:django_zcrm_crmrecord_delete", args=[record.pk]), {"post": "yes"}
+        ).status_code
+        == 403
+    )
     assert CRMRecord.objects.filter(pk=record.pk).exists()
     assert "Initech" in text(web.get(reverse("admin:django_zcrm_crmrecord_changelist")))
 
 
 def test_sync_states_show_checkpoint_status_and_error(web, db):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from django_zcrm.models import SyncState
 
-    SyncState.objects.create(module="Leads", target="django_zcrm.crmrecord", status="failed",
-                             cursor=datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc),
-                             last_error="Zoho answered 429: API credits exhausted.")
+    SyncState.objects.create(
+        module="Leads",
+        target="django_zcrm.crmrecord",
+        status="failed",
+        cursor=datetime(2026, 3, 1, 12, 0, tzinfo=UTC),
+        last_error="Zoho answered 429: API credits exhausted.",
+    )
 
     page = web.get(reverse("admin:django_zcrm_syncstate_changelist"))
 

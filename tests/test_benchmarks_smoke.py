@@ -13,16 +13,36 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BENCHMARK = REPO_ROOT / "benchmarks" / "crm_benchmark.py"
 # 2,100 Leads: eleven pages, so the run goes past the 2,000-record page cap.
-SMALL = ["--records", "2100", "--create", "150", "--rounds", "1",
-         "--connect-delay", "0.001", "--request-delay", "0"]
+SMALL = [
+    "--records",
+    "2100",
+    "--create",
+    "150",
+    "--rounds",
+    "1",
+    "--connect-delay",
+    "0.001",
+    "--request-delay",
+    "0",
+]
 
 
-def run_benchmark(tmp_path: Path, *args: str, sdk_python: str | None = None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("ZCRMSDK_PYTHON", "DJANGO_SETTINGS_MODULE")}
+def run_benchmark(
+    tmp_path: Path, *args: str, sdk_python: str | None = None
+) -> subprocess.CompletedProcess:
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("ZCRMSDK_PYTHON", "DJANGO_SETTINGS_MODULE")
+    }
     if sdk_python is not None:
         env["ZCRMSDK_PYTHON"] = sdk_python
-    return subprocess.run([sys.executable, str(BENCHMARK), *args], capture_output=True, text=True,
-                          timeout=120, cwd=tmp_path, env=env)
+    return subprocess.run(
+        [sys.executable, str(BENCHMARK), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=env,
+    )
 
 
 def rows_by_key(report: dict) -> dict[tuple[str, str], dict]:
@@ -38,8 +58,12 @@ def test_small_benchmark_prints_table_with_request_and_connection_counts(tmp_pat
     assert "target <= 1.15x" in done.stdout
     assert "zcrmsdk 3.1.0 not compared: set ZCRMSDK_PYTHON" in done.stdout
     rows = rows_by_key(json.loads(out.read_text()))
-    assert set(rows) == {("django-zcrm", "list"), ("bare requests", "list"),
-                         ("django-zcrm", "create"), ("bare requests", "create")}
+    assert set(rows) == {
+        ("django-zcrm", "list"),
+        ("bare requests", "list"),
+        ("django-zcrm", "create"),
+        ("bare requests", "create"),
+    }
     for implementation in ("django-zcrm", "bare requests"):
         assert rows[(implementation, "list")]["requests"] == 11
         assert rows[(implementation, "create")]["requests"] == 2
@@ -60,11 +84,15 @@ def test_unusable_sdk_python_is_reported_and_nothing_runs(tmp_path):
     assert "implementation  operation" not in done.stdout
 
 
-@pytest.mark.skipif(not os.environ.get("ZCRMSDK_PYTHON"),
-                    reason="set ZCRMSDK_PYTHON to a Python with zcrmsdk==3.1.0 (see benchmarks/README.md)")
+@pytest.mark.skipif(
+    not os.environ.get("ZCRMSDK_PYTHON"),
+    reason="set ZCRMSDK_PYTHON to a Python with zcrmsdk==3.1.0 (see benchmarks/README.md)",
+)
 def test_zcrmsdk_rows_are_printed_beside_ours_when_the_sdk_is_available(tmp_path):
     out = tmp_path / "result.json"
-    done = run_benchmark(tmp_path, *SMALL, "--json", str(out), sdk_python=os.environ["ZCRMSDK_PYTHON"])
+    done = run_benchmark(
+        tmp_path, *SMALL, "--json", str(out), sdk_python=os.environ["ZCRMSDK_PYTHON"]
+    )
 
     assert done.returncode == 0, done.stdout + done.stderr
     rows = rows_by_key(json.loads(out.read_text()))
@@ -85,8 +113,14 @@ SYNC_BENCHMARK = REPO_ROOT / "benchmarks" / "sync_benchmark.py"
 def run_sync_benchmark(tmp_path: Path, *args: str, **env_extra: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     env.update(env_extra)
-    return subprocess.run([sys.executable, str(SYNC_BENCHMARK), *args], capture_output=True, text=True,
-                          timeout=120, cwd=tmp_path, env=env)
+    return subprocess.run(
+        [sys.executable, str(SYNC_BENCHMARK), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=env,
+    )
 
 
 def test_quick_sync_benchmark_prints_table_and_flat_memory_verdict(tmp_path):
@@ -117,7 +151,8 @@ def test_sync_benchmark_skips_unreachable_mysql_unless_required(tmp_path):
     assert skipped.returncode == 0, skipped.stdout + skipped.stderr
     assert "SKIPPED mysql: " in skipped.stdout
 
-    required = run_sync_benchmark(tmp_path, "--backends", "mysql", "--sizes", "10", "--require-mysql",
-                                  **unreachable)
+    required = run_sync_benchmark(
+        tmp_path, "--backends", "mysql", "--sizes", "10", "--require-mysql", **unreachable
+    )
     assert required.returncode == 1
     assert "MariaDB/MySQL is required (--require-mysql)" in required.stderr

@@ -30,8 +30,9 @@ def test_missing_or_wrong_type_zcrm(raw):
     assert "django_zcrm.E001" in ids(raw)
 
 
-@pytest.mark.parametrize("key,check_id", [("CLIENT_ID", "django_zcrm.E002"),
-                                          ("CLIENT_SECRET", "django_zcrm.E003")])
+@pytest.mark.parametrize(
+    "key,check_id", [("CLIENT_ID", "django_zcrm.E002"), ("CLIENT_SECRET", "django_zcrm.E003")]
+)
 def test_missing_client_credentials(key, check_id):
     raw = {k: v for k, v in GOOD.items() if k != key}
     found = ids(raw)
@@ -54,9 +55,17 @@ def test_unimportable_persistence_handler():
 
 
 def test_persistence_handler_file_path_that_does_not_exist():
-    found = ids({**GOOD, "PERSISTENCE_HANDLER_CLASS": "Handler",
-                 "PERSISTENCE_HANDLER_CLASS_PATH": "/nonexistent/handler.py"})
-    assert "django_zcrm.E006" in found and "PERSISTENCE_HANDLER_CLASS_PATH" in found["django_zcrm.E006"]
+    found = ids(
+        {
+            **GOOD,
+            "PERSISTENCE_HANDLER_CLASS": "Handler",
+            "PERSISTENCE_HANDLER_CLASS_PATH": "/nonexistent/handler.py",
+        }
+    )
+    assert (
+        "django_zcrm.E006" in found
+        and "PERSISTENCE_HANDLER_CLASS_PATH" in found["django_zcrm.E006"]
+    )
 
 
 def test_wrong_type_persistence_handler():
@@ -79,23 +88,45 @@ def test_token_persistence_path_that_is_a_file(tmp_path):
 
 
 def test_bad_urls_versions_access_type_database_and_numbers():
-    found = ids({**GOOD, "ACCOUNTS_URL": "ftp://accounts", "API_VERSION": "v99",
-                 "ACCESS_TYPE": "sometimes", "TOKEN_DATABASE": "zohooauth",
-                 "REFRESH_MARGIN": "soon", "HTTP_TIMEOUT": 5})
+    found = ids(
+        {
+            **GOOD,
+            "ACCOUNTS_URL": "ftp://accounts",
+            "API_VERSION": "v99",
+            "ACCESS_TYPE": "sometimes",
+            "TOKEN_DATABASE": "zohooauth",
+            "REFRESH_MARGIN": "soon",
+            "HTTP_TIMEOUT": 5,
+        }
+    )
     for check_id in ("E009", "E010", "E011", "E012", "E013", "E014"):
         assert f"django_zcrm.{check_id}" in found
 
 
 def test_warnings_for_online_access_plain_http_and_unwritable_log_folder():
-    found = ids({**GOOD, "ACCESS_TYPE": "online", "ACCOUNTS_URL": "http://accounts.example.com",
-                 "APPLICATION_LOG_FILE_PATH": "/nonexistent/dir/zcrm.log"})
+    found = ids(
+        {
+            **GOOD,
+            "ACCESS_TYPE": "online",
+            "ACCOUNTS_URL": "http://accounts.example.com",
+            "APPLICATION_LOG_FILE_PATH": "/nonexistent/dir/zcrm.log",
+        }
+    )
     for check_id in ("W001", "W003", "W002"):
         assert f"django_zcrm.{check_id}" in found
 
 
 def test_plain_http_on_loopback_is_fine_for_the_fake_server():
-    assert check_settings({**GOOD, "ACCOUNTS_URL": "http://127.0.0.1:8765",
-                           "API_BASE_URL": "http://localhost:8765"}) == []
+    assert (
+        check_settings(
+            {
+                **GOOD,
+                "ACCOUNTS_URL": "http://127.0.0.1:8765",
+                "API_BASE_URL": "http://localhost:8765",
+            }
+        )
+        == []
+    )
 
 
 @pytest.mark.django_db  # Django 6.1's JSONField check asks the database what it supports.
@@ -111,12 +142,15 @@ def test_the_client_refuses_bad_settings_even_where_checks_do_not_run(settings):
         OAuthClient.from_settings()
 
 
-@pytest.mark.parametrize("dc,accounts,api", [
-    ("US", "https://accounts.zoho.com", "https://www.zohoapis.com"),
-    ("EU", "https://accounts.zoho.eu", "https://www.zohoapis.eu"),
-    ("CA", "https://accounts.zohocloud.ca", "https://www.zohoapis.ca"),
-    ("cn", "https://accounts.zoho.com.cn", "https://www.zohoapis.com.cn"),
-])
+@pytest.mark.parametrize(
+    "dc,accounts,api",
+    [
+        ("US", "https://accounts.zoho.com", "https://www.zohoapis.com"),
+        ("EU", "https://accounts.zoho.eu", "https://www.zohoapis.eu"),
+        ("CA", "https://accounts.zohocloud.ca", "https://www.zohoapis.ca"),
+        ("cn", "https://accounts.zoho.com.cn", "https://www.zohoapis.com.cn"),
+    ],
+)
 def test_urls_are_derived_from_the_data_centre(settings, dc, accounts, api):
     settings.ZCRM = {**GOOD, "DATA_CENTER": dc}
     assert (get_settings().accounts_url, get_settings().api_base_url) == (accounts, api)
@@ -130,8 +164,12 @@ def test_sandbox_uses_the_sandbox_api_domain(settings):
 
 
 def test_explicit_urls_win_and_http_loopback_works(settings):
-    settings.ZCRM = {**GOOD, "DATA_CENTER": "EU", "ACCOUNTS_URL": "http://127.0.0.1:8765/",
-                     "API_BASE_URL": "http://127.0.0.1:8765"}
+    settings.ZCRM = {
+        **GOOD,
+        "DATA_CENTER": "EU",
+        "ACCOUNTS_URL": "http://127.0.0.1:8765/",
+        "API_BASE_URL": "http://127.0.0.1:8765",
+    }
     assert get_settings().accounts_url == "http://127.0.0.1:8765"
     assert get_settings().api_base_url == "http://127.0.0.1:8765"
 
@@ -144,10 +182,14 @@ def test_every_key_can_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("ZCRM_SCOPES", "ZohoCRM.modules.ALL,ZohoCRM.users.READ")
     monkeypatch.setenv("ZCRM_SYNC_MODELS", '{"Leads": "crm.Lead"}')
     values = settings_from_env()
-    assert values == {"CLIENT_ID": "1000.FROMENV", "SANDBOX": True, "MAX_RETRIES": 7,
-                      "HTTP_TIMEOUT": (3.0, 20.0),
-                      "SCOPES": ("ZohoCRM.modules.ALL", "ZohoCRM.users.READ"),
-                      "SYNC_MODELS": {"Leads": "crm.Lead"}}
+    assert values == {
+        "CLIENT_ID": "1000.FROMENV",
+        "SANDBOX": True,
+        "MAX_RETRIES": 7,
+        "HTTP_TIMEOUT": (3.0, 20.0),
+        "SCOPES": ("ZohoCRM.modules.ALL", "ZohoCRM.users.READ"),
+        "SYNC_MODELS": {"Leads": "crm.Lead"},
+    }
 
 
 def test_log_settings_attach_handlers_to_the_django_zcrm_logger(settings, tmp_path):
@@ -177,13 +219,16 @@ def test_a_project_without_databases_may_keep_tokens_in_a_file(settings, tmp_pat
     assert "django_zcrm.E012" in ids(GOOD)
 
 
-@pytest.mark.parametrize("sync_models, words", [
-    ({"Leads": "nosuchapp.Lead"}, "not an installed model"),
-    ({"Leads": "auth.User"}, "does not derive from"),
-    ({"Deals": "testapp.Lead"}, "ZohoMeta.module is 'Leads'"),
-    ({"Leads": None}, "not a model label"),
-    (["Leads"], "must be a dict"),
-])
+@pytest.mark.parametrize(
+    "sync_models, words",
+    [
+        ({"Leads": "nosuchapp.Lead"}, "not an installed model"),
+        ({"Leads": "auth.User"}, "does not derive from"),
+        ({"Deals": "testapp.Lead"}, "ZohoMeta.module is 'Leads'"),
+        ({"Leads": None}, "not a model label"),
+        (["Leads"], "must be a dict"),
+    ],
+)
 def test_sync_models_that_a_sync_would_refuse_are_reported(sync_models, words):
     found = ids({**GOOD, "SYNC_MODELS": sync_models})
     assert "django_zcrm.E015" in found and words in found["django_zcrm.E015"]
@@ -191,8 +236,17 @@ def test_sync_models_that_a_sync_would_refuse_are_reported(sync_models, words):
 
 
 def test_good_sync_models_and_sync_numbers_pass():
-    assert check_settings({**GOOD, "SYNC_MODELS": {"Leads": "testapp.Lead"},
-                           "SYNC_LOOKBACK_SECONDS": 5, "SYNC_LEASE_SECONDS": 60}) == []
+    assert (
+        check_settings(
+            {
+                **GOOD,
+                "SYNC_MODELS": {"Leads": "testapp.Lead"},
+                "SYNC_LOOKBACK_SECONDS": 5,
+                "SYNC_LEASE_SECONDS": 60,
+            }
+        )
+        == []
+    )
 
 
 def test_bad_sync_delete_mode_and_sync_numbers_are_reported():

@@ -47,8 +47,11 @@ def seeded(fake_zoho, zoho_tokens):
 
 
 def crm_requests(fake, method: str | None = None, prefix: str = "/crm/"):
-    return [r for r in fake.requests
-            if r.path.startswith(prefix) and (method is None or r.method == method)]
+    return [
+        r
+        for r in fake.requests
+        if r.path.startswith(prefix) and (method is None or r.method == method)
+    ]
 
 
 def wait_for(condition, timeout: float = 3.0) -> None:
@@ -94,7 +97,9 @@ def test_one_pooled_connection_serves_many_requests(seeded, client):
     assert seeded.connections_opened == 1
 
 
-@pytest.mark.django_db(transaction=True)  # the threads read the token store on their own connections
+@pytest.mark.django_db(
+    transaction=True
+)  # the threads read the token store on their own connections
 def test_each_thread_gets_its_own_session_and_all_requests_succeed(seeded, client):
     statuses: list[int] = []
     lock = threading.Lock()
@@ -149,14 +154,25 @@ def test_invalid_token_mid_run_refreshes_once_and_the_call_succeeds(seeded, clie
     assert refreshes(seeded) == 1
     statuses = [r.status for r in crm_requests(seeded)]
     assert statuses == [200, 401, 200]
-    assert crm_requests(seeded)[1].headers["Authorization"] != crm_requests(seeded)[2].headers["Authorization"]
+    assert (
+        crm_requests(seeded)[1].headers["Authorization"]
+        != crm_requests(seeded)[2].headers["Authorization"]
+    )
 
 
 @pytest.mark.django_db
 def test_authentication_failure_is_treated_like_an_invalid_token(seeded, client):
-    seeded.inject(method="GET", path_prefix=LEADS, status=401,
-                  body={"code": "AUTHENTICATION_FAILURE", "details": {},
-                        "message": "Authentication failed", "status": "error"})
+    seeded.inject(
+        method="GET",
+        path_prefix=LEADS,
+        status=401,
+        body={
+            "code": "AUTHENTICATION_FAILURE",
+            "details": {},
+            "message": "Authentication failed",
+            "status": "error",
+        },
+    )
 
     assert client.get("Leads").status == 200
     assert refreshes(seeded) == 1
@@ -188,9 +204,17 @@ def test_an_insert_rejected_for_its_token_is_sent_again_after_the_refresh(seeded
 
 @pytest.mark.django_db
 def test_scope_mismatch_is_not_refreshed_and_names_the_fix(seeded, client):
-    seeded.inject(method="GET", path_prefix=LEADS, status=401,
-                  body={"code": "OAUTH_SCOPE_MISMATCH", "details": {},
-                        "message": "invalid oauth scope to access this URL", "status": "error"})
+    seeded.inject(
+        method="GET",
+        path_prefix=LEADS,
+        status=401,
+        body={
+            "code": "OAUTH_SCOPE_MISMATCH",
+            "details": {},
+            "message": "invalid oauth scope to access this URL",
+            "status": "error",
+        },
+    )
 
     with pytest.raises(ScopeMismatchError) as caught:
         client.get("Leads")
@@ -221,7 +245,8 @@ def test_too_many_requests_with_retry_after_is_waited_out_for_real(seeded, zoho_
 
 @pytest.mark.django_db
 def test_too_many_requests_without_retry_after_backs_off_with_jitter_within_bounds(
-        seeded, client, sleeps, settings):
+    seeded, client, sleeps, settings
+):
     settings.ZCRM = {**settings.ZCRM, "RETRY_BACKOFF_BASE": 0.5, "RETRY_BACKOFF_MAX": 1.5}
     seeded.inject(method="GET", path_prefix=LEADS, status=429, times=3)
 
@@ -229,15 +254,16 @@ def test_too_many_requests_without_retry_after_backs_off_with_jitter_within_boun
 
     assert len(sleeps.delays) == 3
     for attempt, delay in enumerate(sleeps.delays):
-        assert 0 <= delay <= min(1.5, 0.5 * 2 ** attempt)
+        assert 0 <= delay <= min(1.5, 0.5 * 2**attempt)
     assert len(crm_requests(seeded)) == 4
 
 
 @pytest.mark.django_db
 def test_rate_limit_retries_stop_at_max_retries(seeded, client, sleeps, settings):
     settings.ZCRM = {**settings.ZCRM, "MAX_RETRIES": 2}
-    seeded.inject(method="GET", path_prefix=LEADS, status=429, times=5,
-                  headers={"Retry-After": "2"})
+    seeded.inject(
+        method="GET", path_prefix=LEADS, status=429, times=5, headers={"Retry-After": "2"}
+    )
 
     with pytest.raises(ZCRMRateLimitError) as caught:
         client.get("Leads")
@@ -250,7 +276,8 @@ def test_rate_limit_retries_stop_at_max_retries(seeded, client, sleeps, settings
 
 @pytest.mark.django_db
 def test_retry_after_beyond_the_cap_is_raised_at_once_instead_of_blocking(
-        seeded, client, sleeps, settings):
+    seeded, client, sleeps, settings
+):
     settings.ZCRM = {**settings.ZCRM, "MAX_RETRY_AFTER": 60}
     seeded.inject(method="GET", path_prefix=LEADS, status=429, headers={"Retry-After": "3600"})
 
@@ -291,9 +318,11 @@ def test_server_error_on_an_insert_is_not_repeated(seeded, client, sleeps):
 def test_server_error_on_a_post_marked_idempotent_is_retried(seeded, client):
     seeded.inject(method="POST", path_prefix="/crm/v2/Leads/upsert", status=503)
 
-    response = client.post("Leads/upsert", json={"data": [{"Last_Name": "Twice", "Company": "ACME",
-                                                           "Email": "twice@example.com"}]},
-                           idempotent=True)
+    response = client.post(
+        "Leads/upsert",
+        json={"data": [{"Last_Name": "Twice", "Company": "ACME", "Email": "twice@example.com"}]},
+        idempotent=True,
+    )
 
     assert response.data["data"][0]["status"] == "success"
     assert [r.status for r in crm_requests(seeded)] == [503, 200]
@@ -345,7 +374,8 @@ def test_read_timeout_on_an_insert_is_not_repeated(seeded, client, settings):
 
 @pytest.mark.django_db
 def test_refused_connection_is_retried_even_for_an_insert_then_reported(
-        fake_zoho, client, sleeps, settings):
+    fake_zoho, client, sleeps, settings
+):
     settings.ZCRM = {**settings.ZCRM, "MAX_RETRIES": 2}
     client.oauth_client.get_tokens()  # tokens are read before the server goes away
     fake_zoho.stop()
@@ -389,22 +419,61 @@ def test_proxy_html_page_is_a_server_error_that_shows_what_came_back(seeded, cli
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("status", "body", "expected"), [
-    (400, {"code": "INVALID_DATA", "details": {"api_name": "Email"}, "message": "invalid data",
-           "status": "error"}, ZCRMValidationError),
-    (403, {"code": "NO_PERMISSION", "details": {"permissions": ["Crm_Implied_View_Leads"]},
-           "message": "permission denied", "status": "error"}, ZCRMPermissionError),
-    (404, {"code": "INVALID_URL_PATTERN", "details": {},
-           "message": "Please check if the URL trying to access is a correct one",
-           "status": "error"}, ZCRMNotFoundError),
-    (400, {"code": "INVALID_MODULE", "details": {"resource_path_index": 0},
-           "message": "the module name given seems to be invalid", "status": "error"},
-     ZCRMNotFoundError),
-])
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (
+            400,
+            {
+                "code": "INVALID_DATA",
+                "details": {"api_name": "Email"},
+                "message": "invalid data",
+                "status": "error",
+            },
+            ZCRMValidationError,
+        ),
+        (
+            403,
+            {
+                "code": "NO_PERMISSION",
+                "details": {"permissions": ["Crm_Implied_View_Leads"]},
+                "message": "permission denied",
+                "status": "error",
+            },
+            ZCRMPermissionError,
+        ),
+        (
+            404,
+            {
+                "code": "INVALID_URL_PATTERN",
+                "details": {},
+                "message": "Please check if the URL trying to access is a correct one",
+                "status": "error",
+            },
+            ZCRMNotFoundError,
+        ),
+        (
+            400,
+            {
+                "code": "INVALID_MODULE",
+                "details": {"resource_path_index": 0},
+                "message": "the module name given seems to be invalid",
+                "status": "error",
+            },
+            ZCRMNotFoundError,
+        ),
+    ],
+)
 def test_errors_are_typed_and_carry_status_code_details_and_request_id(
-        seeded, client, status, body, expected):
-    seeded.inject(method="GET", path_prefix=LEADS, status=status, body=body,
-                  headers={"X-Request-Id": "req-4711"})
+    seeded, client, status, body, expected
+):
+    seeded.inject(
+        method="GET",
+        path_prefix=LEADS,
+        status=status,
+        body=body,
+        headers={"X-Request-Id": "req-4711"},
+    )
 
     with pytest.raises(expected) as caught:
         client.get("Leads")
@@ -419,8 +488,12 @@ def test_errors_are_typed_and_carry_status_code_details_and_request_id(
 
 @pytest.mark.django_db
 def test_redirect_to_an_error_page_is_an_error_not_followed(seeded, client):
-    seeded.inject(method="GET", path_prefix=LEADS, status=302,
-                  headers={"Location": "https://crm.zoho.com/crm/IAMSecurityError.do?isload=true"})
+    seeded.inject(
+        method="GET",
+        path_prefix=LEADS,
+        status=302,
+        headers={"Location": "https://crm.zoho.com/crm/IAMSecurityError.do?isload=true"},
+    )
 
     with pytest.raises(ZCRMError) as caught:
         client.get("Leads")
@@ -445,7 +518,11 @@ def test_token_travels_only_in_the_authorization_header(seeded, client, zoho_tok
     client.get("Leads")
     seeded.accounts.expire_access_tokens()
     client.post("Leads", json={"data": [{"Last_Name": "Safe", "Company": "ACME"}]})
-    client.get("Leads", params={"fields": "Last_Name"}, headers={"If-Modified-Since": "2020-01-01T00:00:00+00:00"})
+    client.get(
+        "Leads",
+        params={"fields": "Last_Name"},
+        headers={"If-Modified-Since": "2020-01-01T00:00:00+00:00"},
+    )
 
     sent = crm_requests(seeded)
     assert len(sent) >= 5
@@ -453,8 +530,12 @@ def test_token_travels_only_in_the_authorization_header(seeded, client, zoho_tok
     assert len(tokens) == 2  # the first token, then the refreshed one
     for record in sent:
         others = {k: v for k, v in record.headers.items() if k.lower() != "authorization"}
-        places = [record.path, repr(record.query), record.body.decode("utf-8", "replace"),
-                  repr(others)]
+        places = [
+            record.path,
+            repr(record.query),
+            record.body.decode("utf-8", "replace"),
+            repr(others),
+        ]
         for token in tokens:
             assert not any(token in place for place in places), record
         assert not any(TOKEN_RE.search(place) for place in places)
@@ -546,6 +627,7 @@ def twelve_lead_readers(fake) -> list:
             leads = Module("Leads", client=ZCRMClient() if own_client else None)
             records = list(leads.iter_records())
             return leads.get(records[0].id).id
+
         return target
 
     results = run_threads([read(i % 2 == 0) for i in range(12)])
@@ -553,7 +635,9 @@ def twelve_lead_readers(fake) -> list:
     return results
 
 
-@pytest.mark.django_db(transaction=True)  # the threads read the token store on their own connections
+@pytest.mark.django_db(
+    transaction=True
+)  # the threads read the token store on their own connections
 def test_max_concurrent_requests_caps_calls_in_flight_across_threads_and_clients(seeded, settings):
     settings.ZCRM = {**settings.ZCRM, "MAX_CONCURRENT_REQUESTS": 3}
 
@@ -600,8 +684,12 @@ def test_a_retry_back_off_does_not_hold_a_slot(seeded, settings):
     assert in_back_off.wait(10), "the 429 was not backed off"
 
     # With the only slot held through the back-off, each of these would fail after 10 s.
-    others = run_threads([lambda: list(Module("Leads", client=ZCRMClient(slot_timeout=10))
-                                       .iter_records()) for _ in range(4)])
+    others = run_threads(
+        [
+            lambda: list(Module("Leads", client=ZCRMClient(slot_timeout=10)).iter_records())
+            for _ in range(4)
+        ]
+    )
     still_waiting = waiting.is_alive()
     back_off_over.set()
     waiting.join(10)

@@ -34,7 +34,9 @@ def test_generate_token_with_user_option(zcrm_settings, fake_zoho):
     assert OAuthToken.objects.get().useridentifier == "ops@example.com"
 
 
-def test_generate_token_with_a_used_code_is_a_command_error_in_plain_words(zcrm_settings, fake_zoho):
+def test_generate_token_with_a_used_code_is_a_command_error_in_plain_words(
+    zcrm_settings, fake_zoho
+):
     code = fake_zoho.accounts.issue_grant_token()
     run("zcrm_generate_token", code)
     with pytest.raises(CommandError, match="already used") as info:

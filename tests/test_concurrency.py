@@ -30,9 +30,18 @@ def run_workers(zcrm: dict, count: int = PROCESSES) -> list[dict]:
         "ZCRM_TEST_DB_NAME_OVERRIDE": connection.settings_dict["NAME"],
         "PYTHONPATH": str(ROOT),
     }
-    procs = [subprocess.Popen([sys.executable, "-m", "tests.concurrency_worker"], cwd=ROOT, env=env,
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(count)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.concurrency_worker"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(count)
+    ]
     try:
         for proc in procs:
             line = proc.stdout.readline().strip()
@@ -62,7 +71,9 @@ def expire_stored_token() -> None:
 def assert_one_refresh(fake, results) -> None:
     failures = [r for r in results if not r["ok"]]
     assert not failures, failures
-    assert len({r["token_hash"] for r in results}) == 1, "every process must end with the same token"
+    assert len({r["token_hash"] for r in results}) == 1, (
+        "every process must end with the same token"
+    )
     assert fake.accounts.token_requests("refresh_token") == 1
 
 
@@ -81,8 +92,9 @@ def test_expired_token_is_refreshed_once_by_eight_processes_database_store(setti
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_expired_token_is_refreshed_once_by_eight_processes_file_store(settings, fake_zoho,
-                                                                       tmp_path):
+def test_expired_token_is_refreshed_once_by_eight_processes_file_store(
+    settings, fake_zoho, tmp_path
+):
     settings.ZCRM = zcrm_settings_for(fake_zoho, TOKEN_PERSISTENCE_PATH=str(tmp_path))
     get_oauth_client().generate_access_token(fake_zoho.accounts.issue_grant_token())
     expire_stored_token()

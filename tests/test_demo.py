@@ -18,12 +18,17 @@ def _free_port() -> int:
 
 
 def test_demo_stores_tokens_then_syncs_leads_and_an_incremental_change(tmp_path):
-    env = {**os.environ, "PYTHON": sys.executable, "FAKE_ZOHO_PORT": str(_free_port()),
-           "TMPDIR": str(tmp_path)}
+    env = {
+        **os.environ,
+        "PYTHON": sys.executable,
+        "FAKE_ZOHO_PORT": str(_free_port()),
+        "TMPDIR": str(tmp_path),
+    }
     for name in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "ZCRM_TEST_DB"):
         env.pop(name, None)
-    done = subprocess.run(["bash", "scripts/demo.sh"], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=240)
+    done = subprocess.run(
+        ["bash", "scripts/demo.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     assert "Stored Zoho tokens for admin@example.com" in out

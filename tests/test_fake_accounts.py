@@ -60,8 +60,9 @@ def quiet_client_log() -> Iterator[None]:
         client_logger.setLevel(old_level)
 
 
-def token_call(fake: FakeZoho, session: requests.Session, how: str = "form",
-               **params: Any) -> requests.Response:
+def token_call(
+    fake: FakeZoho, session: requests.Session, how: str = "form", **params: Any
+) -> requests.Response:
     """POST /oauth/v2/token the way one family of Zoho clients does."""
     url = f"{fake.url}/oauth/v2/token"
     if how == "query-null":  # zcrmsdk 2.x: everything in the query string, body "null"
@@ -73,23 +74,38 @@ def token_call(fake: FakeZoho, session: requests.Session, how: str = "form",
     return session.post(url, data=params)  # PHP/v8 SDKs: urlencoded body
 
 
-def exchange(fake: FakeZoho, session: requests.Session, code: str, how: str = "form",
-             **overrides: Any) -> requests.Response:
-    params = {"grant_type": "authorization_code", "client_id": FAKE_CLIENT_ID,
-              "client_secret": FAKE_CLIENT_SECRET, "code": code, **overrides}
+def exchange(
+    fake: FakeZoho, session: requests.Session, code: str, how: str = "form", **overrides: Any
+) -> requests.Response:
+    params = {
+        "grant_type": "authorization_code",
+        "client_id": FAKE_CLIENT_ID,
+        "client_secret": FAKE_CLIENT_SECRET,
+        "code": code,
+        **overrides,
+    }
     return token_call(fake, session, how, **params)
 
 
-def refresh(fake: FakeZoho, session: requests.Session, refresh_token: str,
-            **overrides: Any) -> requests.Response:
-    params = {"grant_type": "refresh_token", "client_id": FAKE_CLIENT_ID,
-              "client_secret": FAKE_CLIENT_SECRET, "refresh_token": refresh_token, **overrides}
+def refresh(
+    fake: FakeZoho, session: requests.Session, refresh_token: str, **overrides: Any
+) -> requests.Response:
+    params = {
+        "grant_type": "refresh_token",
+        "client_id": FAKE_CLIENT_ID,
+        "client_secret": FAKE_CLIENT_SECRET,
+        "refresh_token": refresh_token,
+        **overrides,
+    }
     return token_call(fake, session, **params)
 
 
-def user_info(fake: FakeZoho, session: requests.Session, token: str,
-              scheme: str = "Zoho-oauthtoken") -> requests.Response:
-    return session.get(f"{fake.url}/oauth/user/info", headers={"Authorization": f"{scheme} {token}"})
+def user_info(
+    fake: FakeZoho, session: requests.Session, token: str, scheme: str = "Zoho-oauthtoken"
+) -> requests.Response:
+    return session.get(
+        f"{fake.url}/oauth/user/info", headers={"Authorization": f"{scheme} {token}"}
+    )
 
 
 def new_tokens(fake: FakeZoho, session: requests.Session, **grant: Any) -> dict[str, Any]:
@@ -103,7 +119,9 @@ def new_tokens(fake: FakeZoho, session: requests.Session, **grant: Any) -> dict[
 
 @pytest.mark.usefixtures("quiet_client_log")
 @pytest.mark.parametrize("how", ["form", "query-null", "query-empty", "multipart"])
-def test_grant_code_exchange_returns_zoho_token_body(fake: FakeZoho, session: requests.Session, how: str) -> None:
+def test_grant_code_exchange_returns_zoho_token_body(
+    fake: FakeZoho, session: requests.Session, how: str
+) -> None:
     response = exchange(fake, session, fake.accounts.issue_grant_token(), how)
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("application/json")
@@ -130,18 +148,24 @@ def test_legacy_mode_sends_milliseconds_with_expires_in_sec(session: requests.Se
     assert body["expires_in_sec"] == 3600
 
 
-def test_access_token_lifetime_option_sets_expires_in(fake: FakeZoho, session: requests.Session) -> None:
+def test_access_token_lifetime_option_sets_expires_in(
+    fake: FakeZoho, session: requests.Session
+) -> None:
     fake.accounts.access_token_lifetime = 60
     assert new_tokens(fake, session)["expires_in"] == 60
 
 
-@pytest.mark.parametrize("overrides", [
-    {"client_id": "1000.UNKNOWNCLIENT"},
-    {"client_secret": "wrong"},
-    {"client_secret": ""},
-])
-def test_bad_client_credentials_give_invalid_client(fake: FakeZoho, session: requests.Session,
-                                                    overrides: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"client_id": "1000.UNKNOWNCLIENT"},
+        {"client_secret": "wrong"},
+        {"client_secret": ""},
+    ],
+)
+def test_bad_client_credentials_give_invalid_client(
+    fake: FakeZoho, session: requests.Session, overrides: dict[str, str]
+) -> None:
     code = fake.accounts.issue_grant_token()
     response = exchange(fake, session, code, **overrides)
     assert response.status_code == 200
@@ -168,14 +192,18 @@ def test_expired_grant_code_is_refused(fake: FakeZoho, session: requests.Session
     assert exchange(fake, session, code).json() == {"error": "invalid_code"}
 
 
-def test_grant_code_is_usable_just_before_it_expires(fake: FakeZoho, session: requests.Session) -> None:
+def test_grant_code_is_usable_just_before_it_expires(
+    fake: FakeZoho, session: requests.Session
+) -> None:
     code = fake.accounts.issue_grant_token(lifetime=120)
     fake.clock.advance(119)
     assert "access_token" in exchange(fake, session, code).json()
 
 
 def test_grant_code_of_another_client_is_refused(session: requests.Session) -> None:
-    with FakeZoho(clients={FAKE_CLIENT_ID: FAKE_CLIENT_SECRET, "1000.OTHER": "other-secret"}) as fake:
+    with FakeZoho(
+        clients={FAKE_CLIENT_ID: FAKE_CLIENT_SECRET, "1000.OTHER": "other-secret"}
+    ) as fake:
         code = fake.accounts.issue_grant_token(client_id="1000.OTHER")
         response = exchange(fake, session, code)
     assert response.json() == {"error": "invalid_code"}
@@ -189,24 +217,32 @@ def test_error_status_option_sends_errors_with_400(session: requests.Session) ->
 
 
 def test_unsupported_grant_type_is_refused(fake: FakeZoho, session: requests.Session) -> None:
-    body = token_call(fake, session, grant_type="password", client_id=FAKE_CLIENT_ID,
-                      client_secret=FAKE_CLIENT_SECRET).json()
+    body = token_call(
+        fake,
+        session,
+        grant_type="password",
+        client_id=FAKE_CLIENT_ID,
+        client_secret=FAKE_CLIENT_SECRET,
+    ).json()
     assert body == {"error": "unsupported_grant_type"}
 
 
-def test_redirect_uri_must_match_the_one_the_code_was_issued_for(fake: FakeZoho,
-                                                                 session: requests.Session) -> None:
+def test_redirect_uri_must_match_the_one_the_code_was_issued_for(
+    fake: FakeZoho, session: requests.Session
+) -> None:
     code = fake.accounts.issue_grant_token(redirect_uri=REDIRECT)
     assert exchange(fake, session, code, redirect_uri="http://evil.example/cb").json() == {
-        "error": "invalid_redirect_uri"}
+        "error": "invalid_redirect_uri"
+    }
     assert "access_token" in exchange(fake, session, code, redirect_uri=REDIRECT).json()
 
 
 # -- refresh_token ---------------------------------------------------------------------------------
 
 
-def test_refresh_returns_a_new_access_token_and_no_refresh_token(fake: FakeZoho,
-                                                                 session: requests.Session) -> None:
+def test_refresh_returns_a_new_access_token_and_no_refresh_token(
+    fake: FakeZoho, session: requests.Session
+) -> None:
     tokens = new_tokens(fake, session)
     body = refresh(fake, session, tokens["refresh_token"]).json()
     assert set(body) == {"access_token", "api_domain", "token_type", "expires_in"}
@@ -222,17 +258,24 @@ def test_refresh_returns_a_new_access_token_and_no_refresh_token(fake: FakeZoho,
     assert fake.accounts.lookup_access_token(tokens["access_token"]) is not None
 
 
-def test_refresh_with_unknown_token_gives_invalid_code(fake: FakeZoho, session: requests.Session) -> None:
+def test_refresh_with_unknown_token_gives_invalid_code(
+    fake: FakeZoho, session: requests.Session
+) -> None:
     assert refresh(fake, session, "1000.deadbeef.deadbeef").json() == {"error": "invalid_code"}
 
 
-def test_refresh_with_bad_client_gives_invalid_client(fake: FakeZoho, session: requests.Session) -> None:
+def test_refresh_with_bad_client_gives_invalid_client(
+    fake: FakeZoho, session: requests.Session
+) -> None:
     tokens = new_tokens(fake, session)
     assert refresh(fake, session, tokens["refresh_token"], client_secret="x").json() == {
-        "error": "invalid_client"}
+        "error": "invalid_client"
+    }
 
 
-def test_eleventh_refresh_in_the_window_is_access_denied(fake: FakeZoho, session: requests.Session) -> None:
+def test_eleventh_refresh_in_the_window_is_access_denied(
+    fake: FakeZoho, session: requests.Session
+) -> None:
     tokens = new_tokens(fake, session)
     for _ in range(10):
         assert "access_token" in refresh(fake, session, tokens["refresh_token"]).json()
@@ -241,8 +284,9 @@ def test_eleventh_refresh_in_the_window_is_access_denied(fake: FakeZoho, session
     assert response.json() == ACCESS_DENIED
 
 
-def test_throttled_refresh_token_stays_blocked_until_the_window_ends(fake: FakeZoho,
-                                                                     session: requests.Session) -> None:
+def test_throttled_refresh_token_stays_blocked_until_the_window_ends(
+    fake: FakeZoho, session: requests.Session
+) -> None:
     tokens = new_tokens(fake, session)
     for _ in range(10):
         refresh(fake, session, tokens["refresh_token"])
@@ -260,7 +304,9 @@ def test_throttle_is_per_refresh_token(fake: FakeZoho, session: requests.Session
     assert "access_token" in refresh(fake, session, second["refresh_token"]).json()
 
 
-def test_sixteenth_active_access_token_invalidates_the_oldest(fake: FakeZoho, session: requests.Session) -> None:
+def test_sixteenth_active_access_token_invalidates_the_oldest(
+    fake: FakeZoho, session: requests.Session
+) -> None:
     fake.accounts.max_mints_per_window = None  # reach 16 without waiting out windows
     tokens = new_tokens(fake, session)
     minted = [tokens["access_token"]]
@@ -281,7 +327,9 @@ def test_access_token_expires_on_the_fake_clock(fake: FakeZoho, session: request
     assert user_info(fake, session, tokens["access_token"]).status_code == 401
 
 
-def test_expire_access_tokens_invalidates_every_issued_token(fake: FakeZoho, session: requests.Session) -> None:
+def test_expire_access_tokens_invalidates_every_issued_token(
+    fake: FakeZoho, session: requests.Session
+) -> None:
     tokens = new_tokens(fake, session)
     fake.accounts.expire_access_tokens()
     assert fake.accounts.lookup_access_token(tokens["access_token"]) is None
@@ -289,7 +337,9 @@ def test_expire_access_tokens_invalidates_every_issued_token(fake: FakeZoho, ses
     assert fake.accounts.lookup_access_token(fresh) is not None
 
 
-def test_token_requests_are_counted_by_grant_type(fake: FakeZoho, session: requests.Session) -> None:
+def test_token_requests_are_counted_by_grant_type(
+    fake: FakeZoho, session: requests.Session
+) -> None:
     tokens = new_tokens(fake, session)
     refresh(fake, session, tokens["refresh_token"])
     refresh(fake, session, tokens["refresh_token"])
@@ -335,8 +385,9 @@ def test_unknown_accounts_option_is_a_type_error() -> None:
 
 @pytest.mark.usefixtures("quiet_client_log")
 @pytest.mark.parametrize("in_body", [False, True])
-def test_revoke_kills_the_refresh_token_and_its_access_tokens(fake: FakeZoho, session: requests.Session,
-                                                               in_body: bool) -> None:
+def test_revoke_kills_the_refresh_token_and_its_access_tokens(
+    fake: FakeZoho, session: requests.Session, in_body: bool
+) -> None:
     tokens = new_tokens(fake, session)
     url = f"{fake.url}/oauth/v2/token/revoke"
     if in_body:
@@ -385,30 +436,44 @@ def test_user_info_for_an_added_user(fake: FakeZoho, session: requests.Session) 
     assert body["ZUID"] == user.zuid != fake.accounts.users[FAKE_USER_EMAIL].zuid
 
 
-@pytest.mark.parametrize("scheme,token", [
-    ("Zoho-oauthtoken", "1000.unknown.token"),
-    ("Zoho-oauthtoken", ""),
-    ("Bearer", None),
-])
-def test_user_info_with_a_bad_token_is_invalid_token(fake: FakeZoho, session: requests.Session,
-                                                      scheme: str, token: str | None) -> None:
+@pytest.mark.parametrize(
+    "scheme,token",
+    [
+        ("Zoho-oauthtoken", "1000.unknown.token"),
+        ("Zoho-oauthtoken", ""),
+        ("Bearer", None),
+    ],
+)
+def test_user_info_with_a_bad_token_is_invalid_token(
+    fake: FakeZoho, session: requests.Session, scheme: str, token: str | None
+) -> None:
     if token is None:
         token = new_tokens(fake, session)["access_token"]
     response = user_info(fake, session, token, scheme)
     assert response.status_code == 401
-    assert response.json() == {"code": "INVALID_TOKEN", "details": {}, "message": "invalid oauth token",
-                               "status": "error"}
+    assert response.json() == {
+        "code": "INVALID_TOKEN",
+        "details": {},
+        "message": "invalid oauth token",
+        "status": "error",
+    }
 
 
 def test_user_info_needs_the_profile_scope(fake: FakeZoho, session: requests.Session) -> None:
     tokens = new_tokens(fake, session, scope="ZohoCRM.modules.ALL,ZohoCRM.users.READ")
     response = user_info(fake, session, tokens["access_token"])
     assert response.status_code == 401
-    assert response.json() == {"code": "OAUTH_SCOPE_MISMATCH", "details": {},
-                               "message": "invalid oauth scope to access this URL", "status": "error"}
+    assert response.json() == {
+        "code": "OAUTH_SCOPE_MISMATCH",
+        "details": {},
+        "message": "invalid oauth scope to access this URL",
+        "status": "error",
+    }
 
 
-def test_profile_scope_is_matched_case_insensitively(fake: FakeZoho, session: requests.Session) -> None:
+def test_profile_scope_is_matched_case_insensitively(
+    fake: FakeZoho, session: requests.Session
+) -> None:
     tokens = new_tokens(fake, session, scope="ZohoCRM.modules.ALL,aaaserver.profile.READ")
     assert user_info(fake, session, tokens["access_token"]).status_code == 200
 
@@ -423,22 +488,35 @@ def test_user_info_after_revoke_is_invalid_token(fake: FakeZoho, session: reques
 
 
 def auth_params(**overrides: str) -> dict[str, str]:
-    params = {"client_id": FAKE_CLIENT_ID, "response_type": "code", "redirect_uri": REDIRECT,
-              "scope": "ZohoCRM.modules.ALL,AaaServer.profile.READ", "access_type": "offline",
-              "prompt": "consent", "state": "s<t>&1"}
+    params = {
+        "client_id": FAKE_CLIENT_ID,
+        "response_type": "code",
+        "redirect_uri": REDIRECT,
+        "scope": "ZohoCRM.modules.ALL,AaaServer.profile.READ",
+        "access_type": "offline",
+        "prompt": "consent",
+        "state": "s<t>&1",
+    }
     params.update(overrides)
     return params
 
 
-def decide(fake: FakeZoho, session: requests.Session, decision: str, email: str | None = None,
-           **overrides: str) -> requests.Response:
+def decide(
+    fake: FakeZoho,
+    session: requests.Session,
+    decision: str,
+    email: str | None = None,
+    **overrides: str,
+) -> requests.Response:
     form = {**auth_params(**overrides), "decision": decision}
     if email is not None:
         form["email"] = email
     return session.post(f"{fake.url}/oauth/v2/auth/decide", data=form, allow_redirects=False)
 
 
-def test_consent_page_shows_client_scopes_and_buttons(fake: FakeZoho, session: requests.Session) -> None:
+def test_consent_page_shows_client_scopes_and_buttons(
+    fake: FakeZoho, session: requests.Session
+) -> None:
     response = session.get(f"{fake.url}/oauth/v2/auth", params=auth_params())
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/html")
@@ -452,19 +530,25 @@ def test_consent_page_shows_client_scopes_and_buttons(fake: FakeZoho, session: r
     assert "s&lt;t&gt;&amp;1" in page  # state is escaped, not injected
 
 
-@pytest.mark.parametrize("overrides", [
-    {"client_id": "1000.UNKNOWN"},
-    {"redirect_uri": ""},
-    {"response_type": "token"},
-])
-def test_consent_page_refuses_a_bad_request(fake: FakeZoho, session: requests.Session,
-                                            overrides: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"client_id": "1000.UNKNOWN"},
+        {"redirect_uri": ""},
+        {"response_type": "token"},
+    ],
+)
+def test_consent_page_refuses_a_bad_request(
+    fake: FakeZoho, session: requests.Session, overrides: dict[str, str]
+) -> None:
     response = session.get(f"{fake.url}/oauth/v2/auth", params=auth_params(**overrides))
     assert response.status_code == 400
     assert response.headers["Content-Type"].startswith("text/html")
 
 
-def test_accepting_redirects_with_a_code_that_works(fake: FakeZoho, session: requests.Session) -> None:
+def test_accepting_redirects_with_a_code_that_works(
+    fake: FakeZoho, session: requests.Session
+) -> None:
     response = decide(fake, session, "accept")
     assert response.status_code == 302
     location = urlsplit(response.headers["Location"])
@@ -484,7 +568,9 @@ def test_accepting_as_a_new_user_adds_that_user(fake: FakeZoho, session: request
     assert "new.person@example.com" in fake.accounts.users
     body = exchange(fake, session, code).json()
     assert "refresh_token" not in body
-    assert user_info(fake, session, body["access_token"]).json()["Email"] == "new.person@example.com"
+    assert (
+        user_info(fake, session, body["access_token"]).json()["Email"] == "new.person@example.com"
+    )
 
 
 def test_denying_redirects_with_access_denied(fake: FakeZoho, session: requests.Session) -> None:
@@ -506,9 +592,13 @@ def test_decide_refuses_an_unknown_client(fake: FakeZoho, session: requests.Sess
 # -- self-client console and grant limits ----------------------------------------------------------
 
 
-def test_self_client_console_hands_out_a_usable_grant(fake: FakeZoho, session: requests.Session) -> None:
-    body = session.get(f"{fake.url}/_fake/self-client/grant",
-                       params={"user": "demo@example.com", "scope": "ZohoCRM.modules.ALL"}).json()
+def test_self_client_console_hands_out_a_usable_grant(
+    fake: FakeZoho, session: requests.Session
+) -> None:
+    body = session.get(
+        f"{fake.url}/_fake/self-client/grant",
+        params={"user": "demo@example.com", "scope": "ZohoCRM.modules.ALL"},
+    ).json()
     assert set(body) == {"code", "expires_in"} and body["expires_in"] == 120
     assert TOKEN_RE.fullmatch(body["code"])
     tokens = exchange(fake, session, body["code"]).json()
@@ -518,7 +608,9 @@ def test_self_client_console_hands_out_a_usable_grant(fake: FakeZoho, session: r
     assert info.scopes == frozenset({"ZohoCRM.modules.ALL"})
 
 
-def test_self_client_defaults_to_the_admin_and_default_scopes(fake: FakeZoho, session: requests.Session) -> None:
+def test_self_client_defaults_to_the_admin_and_default_scopes(
+    fake: FakeZoho, session: requests.Session
+) -> None:
     code = session.get(f"{fake.url}/_fake/self-client/grant").json()["code"]
     info = fake.accounts.lookup_access_token(exchange(fake, session, code).json()["access_token"])
     assert info is not None and info.user_email == FAKE_USER_EMAIL
@@ -545,8 +637,9 @@ def test_issue_grant_token_refuses_an_unknown_client(fake: FakeZoho) -> None:
 # -- secrecy ---------------------------------------------------------------------------------------
 
 
-def test_token_values_never_reach_the_logs(fake: FakeZoho, session: requests.Session,
-                                           caplog: pytest.LogCaptureFixture) -> None:
+def test_token_values_never_reach_the_logs(
+    fake: FakeZoho, session: requests.Session, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     tokens = new_tokens(fake, session)
     refresh(fake, session, tokens["refresh_token"])

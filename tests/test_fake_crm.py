@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import requests
@@ -56,7 +56,12 @@ def api(fake: FakeZoho) -> Api:
 
 
 def lead(n: int, **extra) -> dict:
-    return {"Last_Name": f"Lead {n}", "Company": f"Company {n}", "Email": f"lead{n}@example.com", **extra}
+    return {
+        "Last_Name": f"Lead {n}",
+        "Company": f"Company {n}",
+        "Email": f"lead{n}@example.com",
+        **extra,
+    }
 
 
 # --------------------------------------------------------------------------------------------------
@@ -120,16 +125,22 @@ def test_v8_list_requires_fields_and_reports_page_token_keys(fake, api):
     body = v8.get("Contacts", params={"fields": "Last_Name,Email", "per_page": 2}).json()
 
     assert missing.status_code == 400
-    assert missing.json() == {"code": "REQUIRED_PARAM_MISSING", "details": {"param_name": "fields"},
-                              "message": "One of the expected parameter is missing", "status": "error"}
+    assert missing.json() == {
+        "code": "REQUIRED_PARAM_MISSING",
+        "details": {"param_name": "fields"},
+        "message": "One of the expected parameter is missing",
+        "status": "error",
+    }
     assert all(set(r) == {"id", "Last_Name", "Email"} for r in body["data"])
     assert body["info"]["more_records"] is True and body["info"]["next_page_token"]
-    assert {"sort_by", "sort_order", "previous_page_token", "page_token_expiry"} <= set(body["info"])
+    assert {"sort_by", "sort_order", "previous_page_token", "page_token_expiry"} <= set(
+        body["info"]
+    )
 
 
 def test_empty_list_is_204_and_nothing_modified_is_304(fake, api):
     empty = api.get("Deals")
-    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
     records = fake.crm.seed("Leads", 10, start=start, step_seconds=60)
     last = records[-1]["Modified_Time"]
 
@@ -143,14 +154,16 @@ def test_empty_list_is_204_and_nothing_modified_is_304(fake, api):
 
 
 def test_modified_records_reappear_after_if_modified_since(fake, api):
-    records = fake.crm.seed("Accounts", 5, start=datetime(2024, 1, 1, tzinfo=timezone.utc))
+    records = fake.crm.seed("Accounts", 5, start=datetime(2024, 1, 1, tzinfo=UTC))
     checkpoint = fake.crm.now()
     fake.clock.advance(5)
     api = Api(fake)  # a fresh token: the clock moved
 
     fake.crm.modify("Accounts", records[2]["id"], {"Phone": "+49 30 1234"})
-    body = api.get("Accounts", headers={"If-Modified-Since": datetime.fromtimestamp(checkpoint, timezone.utc)
-                                        .isoformat()}).json()
+    body = api.get(
+        "Accounts",
+        headers={"If-Modified-Since": datetime.fromtimestamp(checkpoint, UTC).isoformat()},
+    ).json()
 
     assert [r["id"] for r in body["data"]] == [records[2]["id"]]
     assert body["data"][0]["Phone"] == "+49 30 1234"
@@ -196,7 +209,8 @@ def test_seeded_records_look_like_zoho_records(fake):
     assert parsed.utcoffset() is not None and parsed.microsecond == 0
     assert deals[0]["Contact_Name"]["id"] == contacts[0]["id"]
     assert [datetime.fromisoformat(c["Modified_Time"]) for c in contacts] == sorted(
-        datetime.fromisoformat(c["Modified_Time"]) for c in contacts)
+        datetime.fromisoformat(c["Modified_Time"]) for c in contacts
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -211,7 +225,13 @@ def test_insert_answers_201_with_zoho_details(fake, api):
     items = response.json()["data"]
     assert [i["code"] for i in items] == ["SUCCESS", "SUCCESS"]
     assert items[0]["message"] == "record added" and items[0]["status"] == "success"
-    assert set(items[0]["details"]) == {"Modified_Time", "Modified_By", "Created_Time", "id", "Created_By"}
+    assert set(items[0]["details"]) == {
+        "Modified_Time",
+        "Modified_By",
+        "Created_Time",
+        "id",
+        "Created_By",
+    }
     assert fake.crm.get_record("Leads", items[1]["details"]["id"])["Email"] == "lead2@example.com"
 
 
@@ -232,7 +252,10 @@ def test_mixed_insert_is_207_with_per_item_errors_in_input_order(fake, api):
     assert items[2]["details"] == {"expected_data_type": "integer", "api_name": "No_of_Employees"}
     assert items[3]["details"]["api_name"] == "Email"
     assert items[3]["details"]["id"] == fake.crm.records("Leads")[0]["id"]
-    assert v3.json()["data"][1]["details"] == {"api_name": "Last_Name", "json_path": "$.data[1].Last_Name"}
+    assert v3.json()["data"][1]["details"] == {
+        "api_name": "Last_Name",
+        "json_path": "$.data[1].Last_Name",
+    }
     assert configured.status_code == 200
     assert len(fake.crm.records("Leads")) == 5
 
@@ -241,13 +264,23 @@ def test_single_failing_item_is_400_with_a_data_body(api):
     response = api.post("Leads", json={"data": [{"Last_Name": "X"}]})
 
     assert response.status_code == 400
-    assert response.json() == {"data": [{"code": "MANDATORY_NOT_FOUND", "details": {"api_name": "Company"},
-                                         "message": "required field not found", "status": "error"}]}
+    assert response.json() == {
+        "data": [
+            {
+                "code": "MANDATORY_NOT_FOUND",
+                "details": {"api_name": "Company"},
+                "message": "required field not found",
+                "status": "error",
+            }
+        ]
+    }
 
 
 def test_more_than_100_items_is_limit_exceeded(fake, api):
     insert = api.post("Leads", json={"data": [lead(n) for n in range(101)]})
-    delete = api.delete("Leads", params={"ids": ",".join(str(4150868000000400001 + n) for n in range(101))})
+    delete = api.delete(
+        "Leads", params={"ids": ",".join(str(4150868000000400001 + n) for n in range(101))}
+    )
 
     assert insert.status_code == 400 and insert.json()["code"] == "LIMIT_EXCEEDED"
     assert delete.status_code == 400 and delete.json()["code"] == "LIMIT_EXCEEDED"
@@ -256,11 +289,13 @@ def test_more_than_100_items_is_limit_exceeded(fake, api):
 
 def test_lookups_as_strings_or_objects_and_ids_as_numbers_in_bare_json(fake, api):
     account = fake.crm.seed("Accounts", 1)[0]
-    body = {"data": [
-        {"Last_Name": "Plain", "Account_Name": account["id"]},
-        {"Last_Name": "Object", "Account_Name": {"id": int(account["id"])}},
-        {"Last_Name": "Nowhere", "Account_Name": "4150868000009999999"},
-    ]}
+    body = {
+        "data": [
+            {"Last_Name": "Plain", "Account_Name": account["id"]},
+            {"Last_Name": "Object", "Account_Name": {"id": int(account["id"])}},
+            {"Last_Name": "Nowhere", "Account_Name": "4150868000009999999"},
+        ]
+    }
 
     # Old SDKs send the JSON body without a Content-Type header.
     response = api.session.post(api.url("Contacts"), data=json.dumps(body), timeout=10)
@@ -274,38 +309,63 @@ def test_lookups_as_strings_or_objects_and_ids_as_numbers_in_bare_json(fake, api
 
 
 def test_updates_bump_modified_time_and_report_bad_items(fake, api):
-    records = fake.crm.seed("Leads", 2, start=datetime(2024, 1, 1, tzinfo=timezone.utc))
+    records = fake.crm.seed("Leads", 2, start=datetime(2024, 1, 1, tzinfo=UTC))
 
-    batch = api.put("Leads", json={"data": [
-        {"id": records[0]["id"], "Lead_Status": "Contacted"},
-        {"Lead_Status": "Contacted"},
-        {"id": "4150868000009999999", "Lead_Status": "Contacted"},
-    ]})
+    batch = api.put(
+        "Leads",
+        json={
+            "data": [
+                {"id": records[0]["id"], "Lead_Status": "Contacted"},
+                {"Lead_Status": "Contacted"},
+                {"id": "4150868000009999999", "Lead_Status": "Contacted"},
+            ]
+        },
+    )
     single = api.put(f"Leads/{records[1]['id']}", json={"data": [{"Company": ""}]})
 
     assert batch.status_code == 207
     assert [(i["code"], i["message"]) for i in batch.json()["data"]] == [
-        ("SUCCESS", "record updated"), ("MANDATORY_NOT_FOUND", "required field not found"),
-        ("INVALID_DATA", "the id given seems to be invalid")]
+        ("SUCCESS", "record updated"),
+        ("MANDATORY_NOT_FOUND", "required field not found"),
+        ("INVALID_DATA", "the id given seems to be invalid"),
+    ]
     updated = fake.crm.get_record("Leads", records[0]["id"])
     assert updated["Lead_Status"] == "Contacted"
     assert datetime.fromisoformat(updated["Modified_Time"]).timestamp() == fake.crm.now()
-    assert single.status_code == 400 and single.json()["data"][0]["details"]["api_name"] == "Company"
+    assert (
+        single.status_code == 400 and single.json()["data"][0]["details"]["api_name"] == "Company"
+    )
 
 
 def test_upsert_updates_by_duplicate_check_field_and_inserts_otherwise(fake, api):
-    existing = fake.crm.add_records("Contacts", [{"Last_Name": "Old", "Email": "Same@Example.com"}])[0]
+    existing = fake.crm.add_records(
+        "Contacts", [{"Last_Name": "Old", "Email": "Same@Example.com"}]
+    )[0]
 
-    response = api.post("Contacts/upsert", json={"data": [
-        {"Last_Name": "New name", "Email": "same@example.com"},
-        {"Last_Name": "Brand new", "Email": "other@example.com"},
-    ], "duplicate_check_fields": ["Email"]})
+    response = api.post(
+        "Contacts/upsert",
+        json={
+            "data": [
+                {"Last_Name": "New name", "Email": "same@example.com"},
+                {"Last_Name": "Brand new", "Email": "other@example.com"},
+            ],
+            "duplicate_check_fields": ["Email"],
+        },
+    )
 
     assert response.status_code == 200
     first, second = response.json()["data"]
-    assert (first["action"], first["duplicate_field"], first["message"]) == ("update", "Email", "record updated")
+    assert (first["action"], first["duplicate_field"], first["message"]) == (
+        "update",
+        "Email",
+        "record updated",
+    )
     assert first["details"]["id"] == existing["id"]
-    assert (second["action"], second["duplicate_field"], second["message"]) == ("insert", None, "record added")
+    assert (second["action"], second["duplicate_field"], second["message"]) == (
+        "insert",
+        None,
+        "record added",
+    )
     assert fake.crm.get_record("Contacts", existing["id"])["Last_Name"] == "New name"
     assert len(fake.crm.records("Contacts")) == 2
 
@@ -323,23 +383,41 @@ def test_delete_reports_unknown_ids_and_fills_the_recycle_bin(fake, api):
 
     assert response.status_code == 207
     assert response.json()["data"] == [
-        {"code": "SUCCESS", "details": {"id": records[0]["id"]}, "message": "record deleted", "status": "success"},
-        {"code": "INVALID_DATA", "details": {"id": unknown}, "message": "record not deleted", "status": "error"},
+        {
+            "code": "SUCCESS",
+            "details": {"id": records[0]["id"]},
+            "message": "record deleted",
+            "status": "success",
+        },
+        {
+            "code": "INVALID_DATA",
+            "details": {"id": unknown},
+            "message": "record not deleted",
+            "status": "error",
+        },
     ]
     assert single.status_code == 200
     assert sorted(e["id"] for e in recycle) == sorted(r["id"] for r in records[:2])
     assert [e["id"] for e in permanent] == [records[2]["id"]]
-    assert set(everything["data"][0]) == {"deleted_by", "id", "display_name", "type", "created_by",
-                                          "deleted_time"}
+    assert set(everything["data"][0]) == {
+        "deleted_by",
+        "id",
+        "display_name",
+        "type",
+        "created_by",
+        "deleted_time",
+    }
     assert everything["info"]["count"] == 3
     assert fake.crm.records("Deals") == []
-    assert api.get("Deals/deleted", params={"type": "bogus"}).json()["code"] == "PATTERN_NOT_MATCHED"
+    assert (
+        api.get("Deals/deleted", params={"type": "bogus"}).json()["code"] == "PATTERN_NOT_MATCHED"
+    )
 
 
 def test_deleted_listing_honours_if_modified_since(fake, api):
     records = fake.crm.seed("Leads", 2)
     fake.crm.delete("Leads", records[0]["id"])
-    checkpoint = datetime.fromtimestamp(fake.crm.now(), timezone.utc).isoformat()
+    checkpoint = datetime.fromtimestamp(fake.crm.now(), UTC).isoformat()
     fake.clock.advance(10)
     api = Api(fake)
 
@@ -357,20 +435,30 @@ def test_deleted_listing_honours_if_modified_since(fake, api):
 
 
 def test_search_by_criteria_email_phone_and_word(fake, api):
-    fake.crm.add_records("Leads", [
-        lead(1, Last_Name="Burns", First_Name="Bea", Phone="+1 555 123 4567"),
-        lead(2, Last_Name="Burnside", City="Lyon"),
-        lead(3, Last_Name="Adams", Email="adams@example.org"),
-    ])
+    fake.crm.add_records(
+        "Leads",
+        [
+            lead(1, Last_Name="Burns", First_Name="Bea", Phone="+1 555 123 4567"),
+            lead(2, Last_Name="Burnside", City="Lyon"),
+            lead(3, Last_Name="Adams", Email="adams@example.org"),
+        ],
+    )
 
     def names(**params) -> list[str]:
         response = api.get("Leads/search", params=params)
-        return [] if response.status_code == 204 else sorted(r["Last_Name"] for r in response.json()["data"])
+        return (
+            []
+            if response.status_code == 204
+            else sorted(r["Last_Name"] for r in response.json()["data"])
+        )
 
     assert names(criteria="(Last_Name:equals:burns)") == ["Burns"]
     assert names(criteria="(Last_Name:starts_with:Burn)") == ["Burns", "Burnside"]
     assert names(criteria="((Last_Name:starts_with:Burn)and(City:equals:Lyon))") == ["Burnside"]
-    assert names(criteria="((Last_Name:equals:Adams)or(First_Name:equals:Bea))") == ["Adams", "Burns"]
+    assert names(criteria="((Last_Name:equals:Adams)or(First_Name:equals:Bea))") == [
+        "Adams",
+        "Burns",
+    ]
     assert names(email="ADAMS@example.org") == ["Adams"]
     assert names(phone="1234567") == ["Burns"]
     assert names(word="lyon") == ["Burnside"]
@@ -392,21 +480,33 @@ def test_search_cannot_reach_past_2000_records(fake, api):
 
 def test_coql_filters_orders_and_pages(fake, api):
     account = fake.crm.add_records("Accounts", [{"Account_Name": "Globex"}])[0]
-    fake.crm.add_records("Contacts", [
-        {"Last_Name": "Ames", "Loyalty_Points": 10, "Account_Name": account["id"], "Languages": ["German"]},
-        {"Last_Name": "Baker", "Loyalty_Points": 500, "Email": "baker@example.com"},
-        {"Last_Name": "Marsh", "Loyalty_Points": 900, "Account_Name": account["id"]},
-        {"Last_Name": "Mills", "Loyalty_Points": 50},
-    ])
+    fake.crm.add_records(
+        "Contacts",
+        [
+            {
+                "Last_Name": "Ames",
+                "Loyalty_Points": 10,
+                "Account_Name": account["id"],
+                "Languages": ["German"],
+            },
+            {"Last_Name": "Baker", "Loyalty_Points": 500, "Email": "baker@example.com"},
+            {"Last_Name": "Marsh", "Loyalty_Points": 900, "Account_Name": account["id"]},
+            {"Last_Name": "Mills", "Loyalty_Points": 50},
+        ],
+    )
 
     def coql(query: str) -> requests.Response:
         return api.post("coql", json={"select_query": query})
 
-    body = coql("select Last_Name, Account_Name.Account_Name, Account_Name from Contacts "
-                "where (Loyalty_Points >= 50 and Last_Name like 'M%') or Email is not null "
-                "order by Loyalty_Points desc limit 2").json()
-    paged = coql("select Last_Name from Contacts where Last_Name in ('Ames', 'Baker', 'Mills') "
-                 "order by Last_Name limit 1, 1").json()
+    body = coql(
+        "select Last_Name, Account_Name.Account_Name, Account_Name from Contacts "
+        "where (Loyalty_Points >= 50 and Last_Name like 'M%') or Email is not null "
+        "order by Loyalty_Points desc limit 2"
+    ).json()
+    paged = coql(
+        "select Last_Name from Contacts where Last_Name in ('Ames', 'Baker', 'Mills') "
+        "order by Last_Name limit 1, 1"
+    ).json()
 
     assert [r["Last_Name"] for r in body["data"]] == ["Marsh", "Baker"]
     assert body["data"][0]["Account_Name.Account_Name"] == "Globex"
@@ -414,10 +514,16 @@ def test_coql_filters_orders_and_pages(fake, api):
     assert body["info"] == {"count": 2, "more_records": True}
     assert paged["data"] == [{"Last_Name": "Baker", "id": paged["data"][0]["id"]}]
     assert coql("select Last_Name from Contacts where Last_Name = 'Nobody'").status_code == 204
-    assert coql("select Last_Name from Contacts where Languages = 'German'").json()["info"]["count"] == 1
+    assert (
+        coql("select Last_Name from Contacts where Languages = 'German'").json()["info"]["count"]
+        == 1
+    )
     assert coql("select Last_Name Contacts").json()["code"] == "SYNTAX_ERROR"
     assert coql("select Nope from Contacts").json()["code"] == "INVALID_QUERY"
-    assert coql("select Last_Name from Contacts where Loyalty_Points = 'ten'").json()["code"] == "INVALID_QUERY"
+    assert (
+        coql("select Last_Name from Contacts where Loyalty_Points = 'ten'").json()["code"]
+        == "INVALID_QUERY"
+    )
     assert coql("select Last_Name from Contacts limit 5000").json()["code"] == "LIMIT_EXCEEDED"
 
 
@@ -427,9 +533,14 @@ def test_coql_filters_orders_and_pages(fake, api):
 
 
 def test_field_metadata_describes_types_mandatory_fields_and_lookups(api):
-    fields = {f["api_name"]: f for f in api.get("settings/fields", params={"module": "Deals"}).json()["fields"]}
-    v8_fields = {f["api_name"]: f for f in api.at("v8").get("settings/fields", params={"module": "Deals"})
-                 .json()["fields"]}
+    fields = {
+        f["api_name"]: f
+        for f in api.get("settings/fields", params={"module": "Deals"}).json()["fields"]
+    }
+    v8_fields = {
+        f["api_name"]: f
+        for f in api.at("v8").get("settings/fields", params={"module": "Deals"}).json()["fields"]
+    }
 
     assert fields["Deal_Name"]["required"] is True and fields["Stage"]["required"] is True
     assert fields["Amount"]["required"] is False and fields["Amount"]["data_type"] == "currency"
@@ -438,7 +549,16 @@ def test_field_metadata_describes_types_mandatory_fields_and_lookups(api):
     assert v8_fields["Contact_Name"]["lookup"]["module"]["api_name"] == "Contacts"
     assert fields["Owner"]["data_type"] == "ownerlookup"
     assert {f["data_type"] for f in fields.values()} >= {
-        "text", "picklist", "multiselectpicklist", "date", "datetime", "currency", "integer", "double", "lookup"}
+        "text",
+        "picklist",
+        "multiselectpicklist",
+        "date",
+        "datetime",
+        "currency",
+        "integer",
+        "double",
+        "lookup",
+    }
     assert set(fields["Stage"]["view_type"]) == {"view", "edit", "create", "quick_create"}
     assert api.get("settings/fields", params={"module": "Nope"}).json()["code"] == "INVALID_MODULE"
 
@@ -454,18 +574,65 @@ def test_modules_layouts_org_and_users_carry_the_keys_old_sdks_index(fake, api):
     current = api.get("users", params={"type": "CurrentUser"}).json()["users"]
     by_id = api.get(f"users/{current[0]['id']}").json()["users"]
 
-    required_module_keys = {"api_name", "viewable", "creatable", "convertable", "editable", "deletable",
-                            "singular_label", "plural_label", "id", "modified_time", "api_supported",
-                            "scoring_supported", "module_name", "modified_by", "profiles"}
+    required_module_keys = {
+        "api_name",
+        "viewable",
+        "creatable",
+        "convertable",
+        "editable",
+        "deletable",
+        "singular_label",
+        "plural_label",
+        "id",
+        "modified_time",
+        "api_supported",
+        "scoring_supported",
+        "module_name",
+        "modified_by",
+        "profiles",
+    }
     assert {"Leads", "Contacts", "Accounts", "Deals", "Tasks"} <= {m["api_name"] for m in modules}
     assert all(required_module_keys <= set(m) for m in modules)
     assert one["related_lists"] and one["api_name"] == "Leads"
-    assert {"id", "created_time", "modified_time", "name", "visible", "status", "created_by", "modified_by",
-            "profiles", "sections"} <= set(layouts[0])
-    assert {"company_name", "id", "alias", "city", "country", "country_code", "currency_locale",
-            "currency_symbol", "description", "employee_count", "fax", "gapps_enabled", "iso_code",
-            "mc_status", "mobile", "phone", "primary_email", "primary_zuid", "state", "street", "time_zone",
-            "website", "zgid", "zip", "license_details"} <= set(org)
+    assert {
+        "id",
+        "created_time",
+        "modified_time",
+        "name",
+        "visible",
+        "status",
+        "created_by",
+        "modified_by",
+        "profiles",
+        "sections",
+    } <= set(layouts[0])
+    assert {
+        "company_name",
+        "id",
+        "alias",
+        "city",
+        "country",
+        "country_code",
+        "currency_locale",
+        "currency_symbol",
+        "description",
+        "employee_count",
+        "fax",
+        "gapps_enabled",
+        "iso_code",
+        "mc_status",
+        "mobile",
+        "phone",
+        "primary_email",
+        "primary_zuid",
+        "state",
+        "street",
+        "time_zone",
+        "website",
+        "zgid",
+        "zip",
+        "license_details",
+    } <= set(org)
     assert [u["email"] for u in users["users"]] == ["admin@example.com", "second@example.com"]
     assert users["info"]["count"] == 2
     assert current[0]["email"] == "admin@example.com" and by_id == current
@@ -473,11 +640,18 @@ def test_modules_layouts_org_and_users_carry_the_keys_old_sdks_index(fake, api):
 
 def test_related_records_and_relinking(fake, api):
     accounts = fake.crm.add_records("Accounts", [{"Account_Name": "A"}, {"Account_Name": "B"}])
-    contacts = fake.crm.add_records("Contacts", [{"Last_Name": "C1", "Account_Name": accounts[0]["id"]},
-                                                 {"Last_Name": "C2", "Account_Name": accounts[1]["id"]}])
+    contacts = fake.crm.add_records(
+        "Contacts",
+        [
+            {"Last_Name": "C1", "Account_Name": accounts[0]["id"]},
+            {"Last_Name": "C2", "Account_Name": accounts[1]["id"]},
+        ],
+    )
 
     before = api.get(f"Accounts/{accounts[0]['id']}/Contacts").json()["data"]
-    linked = api.put(f"Accounts/{accounts[0]['id']}/Contacts/{contacts[1]['id']}", json={"data": [{}]})
+    linked = api.put(
+        f"Accounts/{accounts[0]['id']}/Contacts/{contacts[1]['id']}", json={"data": [{}]}
+    )
     after = api.get(f"Accounts/{accounts[0]['id']}/Contacts").json()["data"]
     none = api.get(f"Accounts/{accounts[1]['id']}/Contacts")
     bad = api.get(f"Accounts/{accounts[0]['id']}/Nonsense")
@@ -498,14 +672,33 @@ def test_notes_use_a_string_parent_in_v2_and_an_object_in_v8(fake, api):
     parent = fake.crm.seed("Leads", 1)[0]
     v8 = api.at("v8")
 
-    v2_note = api.post("Notes", json={"data": [{"Note_Content": "v2 note", "Parent_Id": parent["id"],
-                                                 "se_module": "Leads"}]})
-    v8_note = v8.post("Notes", json={"data": [{"Note_Content": "v8 note",
-                                               "Parent_Id": {"module": {"api_name": "Leads"}, "id": parent["id"]}}]})
-    v8_with_v2_shape = v8.post("Notes", json={"data": [{"Note_Content": "x", "Parent_Id": parent["id"],
-                                                         "se_module": "Leads"}]})
-    v2_without_module = api.post("Notes", json={"data": [{"Note_Content": "x", "Parent_Id": parent["id"]}]})
-    nested = api.post(f"Leads/{parent['id']}/Notes", json={"data": [{"Note_Title": "T", "Note_Content": "c"}]})
+    v2_note = api.post(
+        "Notes",
+        json={
+            "data": [{"Note_Content": "v2 note", "Parent_Id": parent["id"], "se_module": "Leads"}]
+        },
+    )
+    v8_note = v8.post(
+        "Notes",
+        json={
+            "data": [
+                {
+                    "Note_Content": "v8 note",
+                    "Parent_Id": {"module": {"api_name": "Leads"}, "id": parent["id"]},
+                }
+            ]
+        },
+    )
+    v8_with_v2_shape = v8.post(
+        "Notes",
+        json={"data": [{"Note_Content": "x", "Parent_Id": parent["id"], "se_module": "Leads"}]},
+    )
+    v2_without_module = api.post(
+        "Notes", json={"data": [{"Note_Content": "x", "Parent_Id": parent["id"]}]}
+    )
+    nested = api.post(
+        f"Leads/{parent['id']}/Notes", json={"data": [{"Note_Title": "T", "Note_Content": "c"}]}
+    )
 
     assert v2_note.status_code == 201 and v8_note.status_code == 201 and nested.status_code == 201
     assert v8_with_v2_shape.status_code == 400
@@ -545,7 +738,10 @@ def test_attachment_upload_list_download_delete_round_trip(fake, api):
     download = api.get(f"{path}/{listed[0]['id']}")
     deleted = api.delete(f"{path}/{listed[0]['id']}")
 
-    assert upload.status_code == 200 and upload.json()["data"][0]["message"] == "attachment uploaded successfully"
+    assert (
+        upload.status_code == 200
+        and upload.json()["data"][0]["message"] == "attachment uploaded successfully"
+    )
     assert link.json()["data"][0]["code"] == "SUCCESS"
     assert [a["$type"] for a in listed] == ["Attachment", "Link URL"]
     assert listed[0]["Size"] == str(len(content)) and listed[0]["Parent_Id"]["id"] == parent["id"]
@@ -567,9 +763,13 @@ def test_v2_tags_are_added_and_removed_by_query_parameters(fake, api):
 
     assert added.json()["data"][0]["details"] == {"id": records[0]["id"], "tags": ["vip", "2024"]}
     assert removed.json()["data"][0]["details"]["tags"] == ["2024"]
-    assert [t["name"] for t in fake.crm.get_record("Leads", records[1]["id"])["Tag"]] == ["vip", "2024"]
-    assert {t["name"] for t in api.get("settings/tags", params={"module": "Leads"}).json()["tags"]} == {
-        "vip", "2024"}
+    assert [t["name"] for t in fake.crm.get_record("Leads", records[1]["id"])["Tag"]] == [
+        "vip",
+        "2024",
+    ]
+    assert {
+        t["name"] for t in api.get("settings/tags", params={"module": "Leads"}).json()["tags"]
+    } == {"vip", "2024"}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -584,15 +784,22 @@ def test_only_the_authorization_header_authenticates(fake, api):
     level = urllib3_logger.level
     urllib3_logger.setLevel(logging.INFO)
     try:
-        in_query = requests.get(api.url("Leads"), params={"authtoken": api.token, "access_token": api.token},
-                                timeout=10)
+        in_query = requests.get(
+            api.url("Leads"), params={"authtoken": api.token, "access_token": api.token}, timeout=10
+        )
     finally:
         urllib3_logger.setLevel(level)
-    bearer = requests.get(api.url("Leads"), headers={"Authorization": "Zoho-oauthtoken not-a-token"}, timeout=10)
+    bearer = requests.get(
+        api.url("Leads"), headers={"Authorization": "Zoho-oauthtoken not-a-token"}, timeout=10
+    )
 
     assert in_query.status_code == 401
-    assert in_query.json() == {"code": "INVALID_TOKEN", "details": {}, "message": "invalid oauth token",
-                               "status": "error"}
+    assert in_query.json() == {
+        "code": "INVALID_TOKEN",
+        "details": {},
+        "message": "invalid oauth token",
+        "status": "error",
+    }
     assert bearer.status_code == 401
     assert api.get("Leads").status_code == 200
 
@@ -688,7 +895,11 @@ def test_concurrent_writers_and_readers_see_consistent_data(fake, api):
 
     def read(_: int) -> list[int]:
         client = Api(fake, token=api.token)
-        return [client.get("Leads", params={"page": page}).status_code for page in (1, 2, 3) for _ in range(3)]
+        return [
+            client.get("Leads", params={"page": page}).status_code
+            for page in (1, 2, 3)
+            for _ in range(3)
+        ]
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         writers = [pool.submit(write, w) for w in range(4)]

@@ -27,22 +27,27 @@ PING = "GET /ping"
 
 def _echo(request: FakeRequest) -> FakeResponse:
     form = request.form()
-    files = {name: [filename, content.decode()] for name, (filename, content) in request.files().items()}
+    files = {
+        name: [filename, content.decode()] for name, (filename, content) in request.files().items()
+    }
     try:
         as_json = request.json()
     except ValueError:
         as_json = "not json"
-    return json_response(200, {
-        "kind": request.path_params["kind"],
-        "query": request.query,
-        "form": form,
-        "files": files,
-        "json": as_json,
-        "param_a": request.param("a"),
-        "param_missing": request.param("missing", "fallback"),
-        "x_custom": request.headers.get("x-CUSTOM"),
-        "endpoint": request.endpoint,
-    })
+    return json_response(
+        200,
+        {
+            "kind": request.path_params["kind"],
+            "query": request.query,
+            "form": form,
+            "files": files,
+            "json": as_json,
+            "param_a": request.param("a"),
+            "param_missing": request.param("missing", "fallback"),
+            "x_custom": request.headers.get("x-CUSTOM"),
+            "endpoint": request.endpoint,
+        },
+    )
 
 
 @pytest.fixture
@@ -63,10 +68,12 @@ def session() -> Iterator[requests.Session]:
 # -- routing and request parsing -------------------------------------------------------------------
 
 
-def test_route_receives_path_params_query_headers_and_json_body(fake: FakeZoho,
-                                                                  session: requests.Session) -> None:
-    response = session.post(f"{fake.url}/echo/abc?a=1&a=2&blank=", data=b'{"x": [1]}',
-                            headers={"X-Custom": "yes"})
+def test_route_receives_path_params_query_headers_and_json_body(
+    fake: FakeZoho, session: requests.Session
+) -> None:
+    response = session.post(
+        f"{fake.url}/echo/abc?a=1&a=2&blank=", data=b'{"x": [1]}', headers={"X-Custom": "yes"}
+    )
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/json;charset=utf-8"
     assert int(response.headers["Content-Length"]) == len(response.content)
@@ -81,7 +88,9 @@ def test_route_receives_path_params_query_headers_and_json_body(fake: FakeZoho,
     assert body["endpoint"] == ECHO
 
 
-def test_param_reads_urlencoded_body_when_query_lacks_it(fake: FakeZoho, session: requests.Session) -> None:
+def test_param_reads_urlencoded_body_when_query_lacks_it(
+    fake: FakeZoho, session: requests.Session
+) -> None:
     body = session.post(f"{fake.url}/echo/form", data={"a": "from body", "b": "2"}).json()
     assert body["param_a"] == "from body"
     assert body["form"] == {"a": ["from body"], "b": ["2"]}
@@ -94,8 +103,11 @@ def test_param_prefers_query_string_over_body(fake: FakeZoho, session: requests.
 
 
 def test_multipart_fields_and_files_are_parsed(fake: FakeZoho, session: requests.Session) -> None:
-    body = session.post(f"{fake.url}/echo/multi", data={"a": "field value"},
-                        files={"file": ("notes.csv", b"id,name\r\n1,x\r\n")}).json()
+    body = session.post(
+        f"{fake.url}/echo/multi",
+        data={"a": "field value"},
+        files={"file": ("notes.csv", b"id,name\r\n1,x\r\n")},
+    ).json()
     assert body["param_a"] == "field value"
     assert body["form"] == {"a": ["field value"]}
     assert body["files"] == {"file": ["notes.csv", "id,name\r\n1,x\r\n"]}
@@ -113,19 +125,26 @@ def test_body_null_without_content_type_is_an_empty_form(fake: FakeZoho) -> None
 
 
 def test_chunked_request_body_is_read(fake: FakeZoho, session: requests.Session) -> None:
-    body = session.post(f"{fake.url}/echo/chunked", data=iter([b"a=", b"chun", b"ked"]),
-                        headers={"Content-Type": "application/x-www-form-urlencoded"}).json()
+    body = session.post(
+        f"{fake.url}/echo/chunked",
+        data=iter([b"a=", b"chun", b"ked"]),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    ).json()
     assert body["param_a"] == "chunked"
 
 
-def test_route_must_match_the_whole_path_and_the_method(fake: FakeZoho, session: requests.Session) -> None:
+def test_route_must_match_the_whole_path_and_the_method(
+    fake: FakeZoho, session: requests.Session
+) -> None:
     assert session.get(f"{fake.url}/ping").status_code == 200
     assert session.get(f"{fake.url}/ping/extra").status_code == 404
     assert session.get(f"{fake.url}/xping").status_code == 404
     assert session.post(f"{fake.url}/ping").status_code == 404
 
 
-def test_unknown_route_answers_zoho_invalid_url_pattern(fake: FakeZoho, session: requests.Session) -> None:
+def test_unknown_route_answers_zoho_invalid_url_pattern(
+    fake: FakeZoho, session: requests.Session
+) -> None:
     response = session.get(f"{fake.url}/crm/v2/NoSuchThing/1/2/3")
     assert response.status_code == 404
     assert response.headers["Content-Type"].startswith("application/json")
@@ -138,7 +157,9 @@ def test_unknown_route_answers_zoho_invalid_url_pattern(fake: FakeZoho, session:
     assert fake.requests[-1].endpoint is None
 
 
-def test_empty_response_has_json_content_type_and_no_body(fake: FakeZoho, session: requests.Session) -> None:
+def test_empty_response_has_json_content_type_and_no_body(
+    fake: FakeZoho, session: requests.Session
+) -> None:
     response = session.get(f"{fake.url}/empty")
     assert response.status_code == 204
     assert response.content == b""
@@ -148,7 +169,9 @@ def test_empty_response_has_json_content_type_and_no_body(fake: FakeZoho, sessio
     assert fake.connections_opened == 1
 
 
-def test_handler_exception_answers_500_and_is_recorded(fake: FakeZoho, session: requests.Session) -> None:
+def test_handler_exception_answers_500_and_is_recorded(
+    fake: FakeZoho, session: requests.Session
+) -> None:
     def broken(request: FakeRequest) -> FakeResponse:
         raise KeyError("boom")
 
@@ -167,16 +190,26 @@ def test_handler_exception_answers_500_and_is_recorded(fake: FakeZoho, session: 
 
 def test_handler_errors_fail_the_with_block_on_exit() -> None:
     server = FakeZoho()
-    server.route("GET", r"/broken", lambda request: 1 / 0,  # type: ignore[arg-type,return-value]
-                 "GET /broken")
+    server.route(
+        "GET",
+        r"/broken",
+        lambda request: 1 / 0,  # type: ignore[arg-type,return-value]
+        "GET /broken",
+    )
     with pytest.raises(AssertionError, match="ZeroDivisionError"):
         with server:
             assert requests.get(f"{server.url}/broken", timeout=5).status_code == 500
 
 
-def test_handler_returning_a_wrong_type_is_a_recorded_error(fake: FakeZoho, session: requests.Session) -> None:
-    fake.route("GET", r"/wrong", lambda request: {"not": "a response"},  # type: ignore[arg-type,return-value]
-               "GET /wrong")
+def test_handler_returning_a_wrong_type_is_a_recorded_error(
+    fake: FakeZoho, session: requests.Session
+) -> None:
+    fake.route(
+        "GET",
+        r"/wrong",
+        lambda request: {"not": "a response"},  # type: ignore[arg-type,return-value]
+        "GET /wrong",
+    )
     assert session.get(f"{fake.url}/wrong").status_code == 500
     assert isinstance(fake.errors[0].exception, TypeError)
     fake.errors.clear()
@@ -185,7 +218,9 @@ def test_handler_returning_a_wrong_type_is_a_recorded_error(fake: FakeZoho, sess
 # -- counters --------------------------------------------------------------------------------------
 
 
-def test_count_filters_by_endpoint_method_and_path_prefix(fake: FakeZoho, session: requests.Session) -> None:
+def test_count_filters_by_endpoint_method_and_path_prefix(
+    fake: FakeZoho, session: requests.Session
+) -> None:
     session.get(f"{fake.url}/ping")
     session.get(f"{fake.url}/ping")
     session.post(f"{fake.url}/echo/one", data={})
@@ -197,7 +232,12 @@ def test_count_filters_by_endpoint_method_and_path_prefix(fake: FakeZoho, sessio
     assert fake.count(path_prefix="/echo/") == 1
     assert fake.count(method="GET", path_prefix="/no") == 1
     record = fake.requests[0]
-    assert (record.method, record.path, record.status, record.endpoint) == ("GET", "/ping", 200, PING)
+    assert (record.method, record.path, record.status, record.endpoint) == (
+        "GET",
+        "/ping",
+        200,
+        PING,
+    )
 
 
 def test_reset_counters_forgets_requests_connections_and_peaks(fake: FakeZoho) -> None:
@@ -224,7 +264,9 @@ def test_requests_without_a_session_open_a_connection_each(fake: FakeZoho) -> No
     assert len({r.connection_id for r in fake.requests}) == 3
 
 
-def test_client_connection_close_header_is_honoured(fake: FakeZoho, session: requests.Session) -> None:
+def test_client_connection_close_header_is_honoured(
+    fake: FakeZoho, session: requests.Session
+) -> None:
     first = session.get(f"{fake.url}/ping", headers={"Connection": "close"})
     assert first.headers.get("Connection") == "close"
     session.get(f"{fake.url}/ping")
@@ -257,8 +299,11 @@ def test_peak_concurrency_counts_overlapping_requests(fake: FakeZoho) -> None:
 
     fake.route("GET", r"/together", wait_for_all, "GET /together")
     with ThreadPoolExecutor(4) as pool:
-        statuses = list(pool.map(lambda _: requests.get(f"{fake.url}/together", timeout=10).status_code,
-                                 range(4)))
+        statuses = list(
+            pool.map(
+                lambda _: requests.get(f"{fake.url}/together", timeout=10).status_code, range(4)
+            )
+        )
     assert statuses == [200] * 4
     requests.get(f"{fake.url}/ping", timeout=5)
     assert fake.peak_concurrency() == 4
@@ -268,7 +313,9 @@ def test_peak_concurrency_counts_overlapping_requests(fake: FakeZoho) -> None:
     assert fake.in_flight() == 0
 
 
-def test_sequential_requests_have_peak_concurrency_one(fake: FakeZoho, session: requests.Session) -> None:
+def test_sequential_requests_have_peak_concurrency_one(
+    fake: FakeZoho, session: requests.Session
+) -> None:
     for _ in range(5):
         session.get(f"{fake.url}/ping")
     assert fake.peak_concurrency() == 1
@@ -277,7 +324,9 @@ def test_sequential_requests_have_peak_concurrency_one(fake: FakeZoho, session: 
 # -- fault injection -------------------------------------------------------------------------------
 
 
-def test_drop_closes_the_connection_without_an_answer(fake: FakeZoho, session: requests.Session) -> None:
+def test_drop_closes_the_connection_without_an_answer(
+    fake: FakeZoho, session: requests.Session
+) -> None:
     fake.inject(endpoint=PING, drop=True)
     with pytest.raises(requests.ConnectionError):
         session.get(f"{fake.url}/ping")
@@ -285,7 +334,9 @@ def test_drop_closes_the_connection_without_an_answer(fake: FakeZoho, session: r
     assert [r.status for r in fake.requests] == [0, 200]
 
 
-def test_malformed_answers_200_with_truncated_json(fake: FakeZoho, session: requests.Session) -> None:
+def test_malformed_answers_200_with_truncated_json(
+    fake: FakeZoho, session: requests.Session
+) -> None:
     fake.inject(path_prefix="/ping", malformed=True)
     response = session.get(f"{fake.url}/ping")
     assert response.status_code == 200
@@ -302,16 +353,21 @@ def test_html_answers_502_with_a_proxy_page(fake: FakeZoho, session: requests.Se
     assert "<html>" in response.text
 
 
-def test_status_with_dict_body_and_headers_is_answered_exactly(fake: FakeZoho,
-                                                                session: requests.Session) -> None:
-    fake.inject(endpoint=ECHO, status=429, body={"code": "TOO_MANY_REQUESTS"}, headers={"Retry-After": "7"})
+def test_status_with_dict_body_and_headers_is_answered_exactly(
+    fake: FakeZoho, session: requests.Session
+) -> None:
+    fake.inject(
+        endpoint=ECHO, status=429, body={"code": "TOO_MANY_REQUESTS"}, headers={"Retry-After": "7"}
+    )
     response = session.post(f"{fake.url}/echo/x", data={})
     assert response.status_code == 429
     assert response.json() == {"code": "TOO_MANY_REQUESTS"}
     assert response.headers["Retry-After"] == "7"
 
 
-def test_status_without_body_gets_zoho_error_body(fake: FakeZoho, session: requests.Session) -> None:
+def test_status_without_body_gets_zoho_error_body(
+    fake: FakeZoho, session: requests.Session
+) -> None:
     fake.inject(status=429)
     assert session.get(f"{fake.url}/ping").json()["code"] == "TOO_MANY_REQUESTS"
     fake.inject(status=503)
@@ -324,7 +380,9 @@ def test_string_body_is_sent_verbatim(fake: FakeZoho, session: requests.Session)
     assert session.get(f"{fake.url}/ping").text == "plain failure"
 
 
-def test_fault_fires_times_then_normal_handling_resumes(fake: FakeZoho, session: requests.Session) -> None:
+def test_fault_fires_times_then_normal_handling_resumes(
+    fake: FakeZoho, session: requests.Session
+) -> None:
     fake.inject(endpoint=PING, status=500, times=2)
     assert fake.pending_faults() == 2
     statuses = [session.get(f"{fake.url}/ping").status_code for _ in range(3)]
@@ -358,7 +416,9 @@ def test_delay_with_status_delays_the_fault(fake: FakeZoho, session: requests.Se
     assert time.perf_counter() - started >= 0.2
 
 
-def test_client_read_timeout_is_reachable_with_a_delay(fake: FakeZoho, session: requests.Session) -> None:
+def test_client_read_timeout_is_reachable_with_a_delay(
+    fake: FakeZoho, session: requests.Session
+) -> None:
     fake.inject(delay=0.4)
     with pytest.raises(requests.Timeout):
         session.get(f"{fake.url}/ping", timeout=(2, 0.1))
@@ -370,13 +430,16 @@ def test_clear_faults_discards_pending_faults(fake: FakeZoho, session: requests.
     assert session.get(f"{fake.url}/ping").status_code == 200
 
 
-@pytest.mark.parametrize("kwargs", [
-    {},
-    {"drop": True, "html": True},
-    {"status": 500, "malformed": True},
-    {"body": {"x": 1}},
-    {"status": 500, "times": 0},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"drop": True, "html": True},
+        {"status": 500, "malformed": True},
+        {"body": {"x": 1}},
+        {"status": 500, "times": 0},
+    ],
+)
 def test_inject_rejects_meaningless_combinations(fake: FakeZoho, kwargs: dict) -> None:
     with pytest.raises(ValueError):
         fake.inject(**kwargs)
@@ -385,7 +448,9 @@ def test_inject_rejects_meaningless_combinations(fake: FakeZoho, kwargs: dict) -
 # -- simulated network -----------------------------------------------------------------------------
 
 
-def test_connect_delay_is_paid_once_per_connection(fake: FakeZoho, session: requests.Session) -> None:
+def test_connect_delay_is_paid_once_per_connection(
+    fake: FakeZoho, session: requests.Session
+) -> None:
     fake.set_network(connect_delay=0.3)
     started = time.perf_counter()
     session.get(f"{fake.url}/ping")

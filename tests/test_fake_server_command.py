@@ -27,8 +27,9 @@ class Running:
 
     def __init__(self, args: list[str]) -> None:
         env = {**os.environ, "PYTHONPATH": str(ROOT), "DJANGO_SETTINGS_MODULE": "tests.settings"}
-        self.proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
         threading.Thread(target=self._pump, daemon=True).start()
@@ -100,8 +101,13 @@ def test_manage_py_command_runs_until_ctrl_c(running: list[Running]) -> None:
 
 
 def test_python_m_refuses_a_public_host() -> None:
-    result = subprocess.run([sys.executable, "-m", "django_zcrm.testing", "--host", "0.0.0.0", "--port", "0"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-m", "django_zcrm.testing", "--host", "0.0.0.0", "--port", "0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 2
     assert "not a loopback address" in result.stderr
 
@@ -120,79 +126,139 @@ def test_command_reports_a_busy_port(running: list[Running]) -> None:
         call_command("zcrm_fake_server", port=port)
 
 
-@pytest.mark.parametrize("host,expected", [
-    ("127.0.0.1", True), ("127.8.9.10", True), ("::1", True), ("[::1]", True), ("localhost", True),
-    ("0.0.0.0", False), ("10.0.0.1", False), ("::", False), ("zoho.com", False),
-])
+@pytest.mark.parametrize(
+    "host,expected",
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("10.0.0.1", False),
+        ("::", False),
+        ("zoho.com", False),
+    ],
+)
 def test_is_loopback(host: str, expected: bool) -> None:
     assert is_loopback(host) is expected
 
 
 def _list_leads(url: str, page: int) -> dict:
     code = requests.get(f"{url}/_fake/self-client/grant", timeout=5).json()["code"]
-    token = requests.post(f"{url}/oauth/v2/token", timeout=5, data={
-        "grant_type": "authorization_code", "client_id": FAKE_CLIENT_ID,
-        "client_secret": FAKE_CLIENT_SECRET, "code": code}).json()["access_token"]
-    return requests.get(f"{url}/crm/v2/Leads", params={"per_page": 200, "page": page}, timeout=10,
-                        headers={"Authorization": f"Zoho-oauthtoken {token}"}).json()
+    token = requests.post(
+        f"{url}/oauth/v2/token",
+        timeout=5,
+        data={
+            "grant_type": "authorization_code",
+            "client_id": FAKE_CLIENT_ID,
+            "client_secret": FAKE_CLIENT_SECRET,
+            "code": code,
+        },
+    ).json()["access_token"]
+    return requests.get(
+        f"{url}/crm/v2/Leads",
+        params={"per_page": 200, "page": page},
+        timeout=10,
+        headers={"Authorization": f"Zoho-oauthtoken {token}"},
+    ).json()
 
 
 def test_python_m_seeds_records_before_announcing_it_listens(running: list[Running]) -> None:
-    server = Running([sys.executable, "-m", "django_zcrm.testing", "--port", "0",
-                      "--seed", "Accounts=3", "--seed", "Leads=250"])
+    server = Running(
+        [
+            sys.executable,
+            "-m",
+            "django_zcrm.testing",
+            "--port",
+            "0",
+            "--seed",
+            "Accounts=3",
+            "--seed",
+            "Leads=250",
+        ]
+    )
     running.append(server)
     url = _check_serves(server)
     seeded = [line for line in server.seen if line.startswith("Seeded ")]
-    assert [line.rsplit(" in ", 1)[0] for line in seeded] == ["Seeded 3 Accounts", "Seeded 250 Leads"]
+    assert [line.rsplit(" in ", 1)[0] for line in seeded] == [
+        "Seeded 3 Accounts",
+        "Seeded 250 Leads",
+    ]
     assert server.seen.index(seeded[-1]) < next(
-        i for i, line in enumerate(server.seen) if line.startswith("Fake Zoho listening on "))
+        i for i, line in enumerate(server.seen) if line.startswith("Fake Zoho listening on ")
+    )
     first, second = _list_leads(url, 1), _list_leads(url, 2)
     assert len(first["data"]) == 200 and first["info"]["more_records"] is True
     assert len(second["data"]) == 50 and second["info"]["more_records"] is False
     assert server.stop(signal.SIGTERM) == 0
 
 
-@pytest.mark.parametrize("value,message", [
-    ("Leads", "is not MODULE=COUNT"),
-    ("Leads=many", "is not a whole number"),
-    ("Leads=-1", "cannot be negative"),
-    ("Widgets=5", "the fake has no module 'Widgets'"),
-])
+@pytest.mark.parametrize(
+    "value,message",
+    [
+        ("Leads", "is not MODULE=COUNT"),
+        ("Leads=many", "is not a whole number"),
+        ("Leads=-1", "cannot be negative"),
+        ("Widgets=5", "the fake has no module 'Widgets'"),
+    ],
+)
 def test_python_m_refuses_a_bad_seed(value: str, message: str) -> None:
-    result = subprocess.run([sys.executable, "-m", "django_zcrm.testing", "--port", "0", "--seed", value],
-                            cwd=ROOT, capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-m", "django_zcrm.testing", "--port", "0", "--seed", value],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 2
     assert message in result.stderr
     assert "Fake Zoho listening" not in result.stdout
 
 
-@pytest.mark.parametrize("value,expected", [
-    ("Leads=20000", ("Leads", 20000)), ("Leads=100_000", ("Leads", 100000)),
-    (" Contacts = 0", ("Contacts", 0)), ("Deals=1,500", ("Deals", 1500)),
-])
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        ("Leads=20000", ("Leads", 20000)),
+        ("Leads=100_000", ("Leads", 100000)),
+        (" Contacts = 0", ("Contacts", 0)),
+        ("Deals=1,500", ("Deals", 1500)),
+    ],
+)
 def test_parse_seed(value: str, expected: tuple[str, int]) -> None:
     assert parse_seed(value) == expected
 
 
 def test_python_m_reports_a_seed_the_fake_cannot_make() -> None:
-    result = subprocess.run([sys.executable, "-m", "django_zcrm.testing", "--port", "0", "--seed", "Notes=5"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-m", "django_zcrm.testing", "--port", "0", "--seed", "Notes=5"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 1
     assert "cannot seed: seed('Notes') needs existing Leads" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_manage_py_command_seeds_records_too(running: list[Running]) -> None:
-    server = Running([sys.executable, "-m", "django", "zcrm_fake_server", "--port", "0",
-                      "--seed", "Leads=250"])
+    server = Running(
+        [sys.executable, "-m", "django", "zcrm_fake_server", "--port", "0", "--seed", "Leads=250"]
+    )
     running.append(server)
     url = _check_serves(server)
     assert len(_list_leads(url, 2)["data"]) == 50
     assert server.stop(signal.SIGINT) == 0
 
 
-@pytest.mark.parametrize("value,message", [("Leads=many", "is not a whole number"),
-                                           ("Notes=5", "Cannot seed: seed('Notes') needs existing Leads")])
+@pytest.mark.parametrize(
+    "value,message",
+    [
+        ("Leads=many", "is not a whole number"),
+        ("Notes=5", "Cannot seed: seed('Notes') needs existing Leads"),
+    ],
+)
 def test_manage_py_command_refuses_a_bad_seed_in_words(value: str, message: str) -> None:
     with pytest.raises(CommandError, match=message.replace("(", r"\(").replace(")", r"\)")):
         call_command("zcrm_fake_server", port=0, seed=[value])

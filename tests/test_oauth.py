@@ -57,7 +57,9 @@ def test_grant_exchange_stores_the_four_documented_columns(zcrm_settings, fake_z
     after = int(time.time() * 1000)
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT useridentifier, accesstoken, refreshtoken, expirytime FROM oauthtokens")
+        cursor.execute(
+            "SELECT useridentifier, accesstoken, refreshtoken, expirytime FROM oauthtokens"
+        )
         rows = cursor.fetchall()
     assert len(rows) == 1
     user, access, refresh, expiry = rows[0]
@@ -69,8 +71,9 @@ def test_grant_exchange_stores_the_four_documented_columns(zcrm_settings, fake_z
     assert tokens.api_domain == fake_zoho.url
 
 
-def test_grant_exchange_without_configured_user_asks_zoho_for_the_email(settings, zcrm_settings,
-                                                                          fake_zoho):
+def test_grant_exchange_without_configured_user_asks_zoho_for_the_email(
+    settings, zcrm_settings, fake_zoho
+):
     fake_zoho.accounts.add_user("sales@example.com", "Sal", "Es")
     settings.ZCRM = {**zcrm_settings, "CURRENT_USER_EMAIL": ""}
     code = fake_zoho.accounts.issue_grant_token(user_email="sales@example.com")
@@ -101,12 +104,15 @@ def test_legacy_expires_in_pair_is_read_as_milliseconds(zcrm_settings, fake_zoho
 
 
 @pytest.mark.parametrize("status", [200, 400])
-def test_used_grant_token_is_refused_with_a_clear_error_and_nothing_stored(zcrm_settings,
-                                                                            fake_zoho, status):
+def test_used_grant_token_is_refused_with_a_clear_error_and_nothing_stored(
+    zcrm_settings, fake_zoho, status
+):
     fake_zoho.accounts.error_status = status
     code = fake_zoho.accounts.issue_grant_token()
     get_oauth_client().generate_access_token(code)
-    stored_before = list(OAuthToken.objects.values_list("accesstoken", "refreshtoken", "expirytime"))
+    stored_before = list(
+        OAuthToken.objects.values_list("accesstoken", "refreshtoken", "expirytime")
+    )
 
     with pytest.raises(InvalidGrantTokenError) as info:
         get_oauth_client().generate_access_token(code)
@@ -114,7 +120,10 @@ def test_used_grant_token_is_refused_with_a_clear_error_and_nothing_stored(zcrm_
     message = str(info.value)
     assert "expired" in message and "already used" in message and "generate a new one" in message
     assert code not in message
-    assert list(OAuthToken.objects.values_list("accesstoken", "refreshtoken", "expirytime")) == stored_before
+    assert (
+        list(OAuthToken.objects.values_list("accesstoken", "refreshtoken", "expirytime"))
+        == stored_before
+    )
 
 
 def test_expired_grant_token_is_refused(zcrm_settings, fake_zoho):
@@ -125,8 +134,9 @@ def test_expired_grant_token_is_refused(zcrm_settings, fake_zoho):
     assert not OAuthToken.objects.exists()
 
 
-def test_unknown_client_gives_a_hint_about_client_id_and_data_centre(settings, zcrm_settings,
-                                                                      fake_zoho):
+def test_unknown_client_gives_a_hint_about_client_id_and_data_centre(
+    settings, zcrm_settings, fake_zoho
+):
     settings.ZCRM = {**zcrm_settings, "CLIENT_ID": "1000.UNKNOWNCLIENT"}
     with pytest.raises(InvalidClientError) as info:
         get_oauth_client().generate_access_token(fake_zoho.accounts.issue_grant_token())
@@ -134,8 +144,9 @@ def test_unknown_client_gives_a_hint_about_client_id_and_data_centre(settings, z
     assert not OAuthToken.objects.exists()
 
 
-def test_network_failure_is_a_connection_error_and_leaves_tokens_untouched(settings, zoho_tokens,
-                                                                           zcrm_settings):
+def test_network_failure_is_a_connection_error_and_leaves_tokens_untouched(
+    settings, zoho_tokens, zcrm_settings
+):
     expire_stored_token()
     before = get_persistence().get_oauth_tokens(FAKE_USER_EMAIL)
     settings.ZCRM = {**zcrm_settings, "ACCOUNTS_URL": "http://127.0.0.1:9"}  # nothing listens
@@ -146,7 +157,10 @@ def test_network_failure_is_a_connection_error_and_leaves_tokens_untouched(setti
     assert "Could not reach Zoho Accounts" in str(info.value)
     after = get_persistence().get_oauth_tokens(FAKE_USER_EMAIL)
     assert (after.access_token, after.refresh_token, after.expiry_time) == (
-        before.access_token, before.refresh_token, before.expiry_time)
+        before.access_token,
+        before.refresh_token,
+        before.expiry_time,
+    )
 
 
 def test_dropped_connection_on_the_token_endpoint_is_a_connection_error(zoho_tokens, fake_zoho):
@@ -198,8 +212,9 @@ def test_process_cache_never_serves_an_expired_token(zoho_tokens, fake_zoho):
     assert fake_zoho.accounts.token_requests("refresh_token") == 1
 
 
-def test_refresh_with_stale_token_mints_nothing_when_another_process_already_did(zoho_tokens,
-                                                                                 fake_zoho):
+def test_refresh_with_stale_token_mints_nothing_when_another_process_already_did(
+    zoho_tokens, fake_zoho
+):
     client_a, client_b = make_client(), make_client()
     rejected = client_b.get_access_token()
     renewed = client_a.refresh_access_token(stale_token=rejected).access_token
@@ -212,13 +227,19 @@ def test_refresh_with_stale_token_mints_nothing_when_another_process_already_did
 
 
 @pytest.mark.parametrize("status", [200, 400])
-def test_access_denied_stops_all_token_requests_until_the_window_passes(zoho_tokens, fake_zoho,
-                                                                        status):
+def test_access_denied_stops_all_token_requests_until_the_window_passes(
+    zoho_tokens, fake_zoho, status
+):
     fake_zoho.accounts.error_status = status
-    fake_zoho.inject(path_prefix="/oauth/v2/token", body={
-        "error": "Access Denied", "status": "failure",
-        "error_description": "You have made too many requests continuously. Please try again after some time."},
-        status=status)
+    fake_zoho.inject(
+        path_prefix="/oauth/v2/token",
+        body={
+            "error": "Access Denied",
+            "status": "failure",
+            "error_description": "You have made too many requests continuously. Please try again after some time.",
+        },
+        status=status,
+    )
     expire_stored_token()
     clock = Clock()
     client = make_client(clock=clock)
@@ -289,7 +310,9 @@ def test_tokens_never_appear_in_repr_or_errors(zoho_tokens):
     assert zoho_tokens.refresh_token not in repr(OAuthToken.objects.get())
     assert zoho_tokens.access_token not in str(OAuthToken.objects.get())
     error = ZCRMAuthError(f"bad token {zoho_tokens.access_token}")
-    assert zoho_tokens.access_token not in str(error) and zoho_tokens.access_token not in repr(error)
+    assert zoho_tokens.access_token not in str(error) and zoho_tokens.access_token not in repr(
+        error
+    )
 
 
 @pytest.mark.django_db(transaction=True)

@@ -24,10 +24,16 @@ from .support import custom_stores
 HERE = Path(__file__).resolve().parent
 
 
-def tokens(user: str = "a@example.com", *, access: str = "A" * 40, expiry: int | None = None) -> OAuthTokens:
-    return OAuthTokens(user_identifier=user, access_token=access, refresh_token="R" * 40,
-                       expiry_time=expiry or int(time.time() * 1000) + 3600_000,
-                       api_domain="https://www.zohoapis.eu")
+def tokens(
+    user: str = "a@example.com", *, access: str = "A" * 40, expiry: int | None = None
+) -> OAuthTokens:
+    return OAuthTokens(
+        user_identifier=user,
+        access_token=access,
+        refresh_token="R" * 40,
+        expiry_time=expiry or int(time.time() * 1000) + 3600_000,
+        api_domain="https://www.zohoapis.eu",
+    )
 
 
 @pytest.fixture(params=["database", "file", "custom-dotted", "custom-file"])
@@ -39,11 +45,17 @@ def store(request, settings, tmp_path, db):
         settings.ZCRM = {**base, "TOKEN_PERSISTENCE_PATH": str(tmp_path / "tokens")}
     elif request.param == "custom-dotted":
         custom_stores.clear()
-        settings.ZCRM = {**base, "PERSISTENCE_HANDLER_CLASS": "tests.support.custom_stores.MemoryTokenStore",
-                         "TOKEN_PERSISTENCE_PATH": str(tmp_path / "ignored")}
+        settings.ZCRM = {
+            **base,
+            "PERSISTENCE_HANDLER_CLASS": "tests.support.custom_stores.MemoryTokenStore",
+            "TOKEN_PERSISTENCE_PATH": str(tmp_path / "ignored"),
+        }
     else:
-        settings.ZCRM = {**base, "PERSISTENCE_HANDLER_CLASS": "SDKStyleHandler",
-                         "PERSISTENCE_HANDLER_CLASS_PATH": str(HERE / "support" / "sdk_style_handler.py")}
+        settings.ZCRM = {
+            **base,
+            "PERSISTENCE_HANDLER_CLASS": "SDKStyleHandler",
+            "PERSISTENCE_HANDLER_CLASS_PATH": str(HERE / "support" / "sdk_style_handler.py"),
+        }
     store = get_persistence()
     yield store
     for user in ("a@example.com", "b@example.com"):
@@ -56,11 +68,17 @@ def test_precedence_is_custom_then_file_then_database(settings, tmp_path):
     assert isinstance(get_persistence(), DatabasePersistence)
     settings.ZCRM = {**base, "TOKEN_PERSISTENCE_PATH": str(tmp_path)}
     assert isinstance(get_persistence(), FilePersistence)
-    settings.ZCRM = {**base, "TOKEN_PERSISTENCE_PATH": str(tmp_path),
-                     "PERSISTENCE_HANDLER_CLASS": "tests.support.custom_stores.MemoryTokenStore"}
+    settings.ZCRM = {
+        **base,
+        "TOKEN_PERSISTENCE_PATH": str(tmp_path),
+        "PERSISTENCE_HANDLER_CLASS": "tests.support.custom_stores.MemoryTokenStore",
+    }
     assert isinstance(get_persistence(), custom_stores.MemoryTokenStore)
-    settings.ZCRM = {**base, "PERSISTENCE_HANDLER_CLASS": "SDKStyleHandler",
-                     "PERSISTENCE_HANDLER_CLASS_PATH": str(HERE / "support" / "sdk_style_handler.py")}
+    settings.ZCRM = {
+        **base,
+        "PERSISTENCE_HANDLER_CLASS": "SDKStyleHandler",
+        "PERSISTENCE_HANDLER_CLASS_PATH": str(HERE / "support" / "sdk_style_handler.py"),
+    }
     assert isinstance(get_persistence(), SDKHandlerAdapter)
 
 
@@ -72,9 +90,19 @@ def test_saved_tokens_come_back_unchanged(store):
     saved = tokens()
     store.save_oauth_tokens(saved)
     loaded = store.get_oauth_tokens("a@example.com")
-    assert (loaded.user_identifier, loaded.access_token, loaded.refresh_token, loaded.expiry_time,
-            loaded.api_domain) == (saved.user_identifier, saved.access_token, saved.refresh_token,
-                                   saved.expiry_time, saved.api_domain)
+    assert (
+        loaded.user_identifier,
+        loaded.access_token,
+        loaded.refresh_token,
+        loaded.expiry_time,
+        loaded.api_domain,
+    ) == (
+        saved.user_identifier,
+        saved.access_token,
+        saved.refresh_token,
+        saved.expiry_time,
+        saved.api_domain,
+    )
 
 
 def test_saving_again_replaces_the_users_tokens_and_keeps_others(store):

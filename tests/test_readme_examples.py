@@ -75,23 +75,35 @@ def fenced_blocks(text: str) -> list[tuple[str, str, int, str | None]]:
             end += 1
         previous = lines[start - 1] if start else ""
         mark = MARK_RE.match(previous)
-        blocks.append((lang, "\n".join(lines[start + 1:end]) + "\n", start + 1,
-                       mark.group(1) if mark else None))
+        blocks.append(
+            (
+                lang,
+                "\n".join(lines[start + 1 : end]) + "\n",
+                start + 1,
+                mark.group(1) if mark else None,
+            )
+        )
         i = end + 1
     return blocks
 
 
 def examples(*kinds: str) -> list[Block]:
-    found = [Block(kind, lang, code, line) for lang, code, line, kind in fenced_blocks(readme_text())
-             if kind in kinds]
+    found = [
+        Block(kind, lang, code, line)
+        for lang, code, line, kind in fenced_blocks(readme_text())
+        if kind in kinds
+    ]
     assert found, f"README.md has no block marked readme-example: {', '.join(kinds)}"
     return found
 
 
 def as_test_app(code: str) -> str:
     """The README's app ``crm`` is the test app here."""
-    return (code.replace("from crm.models import", "from tests.testapp.models import")
-            .replace('"crm.Lead"', '"testapp.Lead"').replace("crm.Lead", "testapp.Lead"))
+    return (
+        code.replace("from crm.models import", "from tests.testapp.models import")
+        .replace('"crm.Lead"', '"testapp.Lead"')
+        .replace("crm.Lead", "testapp.Lead")
+    )
 
 
 def run_python(block: Block, namespace: dict) -> None:
@@ -127,14 +139,17 @@ def run_manage(block: Block, args: list[str]) -> str:
     try:
         call_command(*args, stdout=out, stderr=err)
     except Exception as exc:
-        raise AssertionError(f"{block}: `manage.py {' '.join(args)}` failed: {exc}\n"
-                             f"{out.getvalue()}{err.getvalue()}") from exc
+        raise AssertionError(
+            f"{block}: `manage.py {' '.join(args)}` failed: {exc}\n{out.getvalue()}{err.getvalue()}"
+        ) from exc
     return out.getvalue()
 
 
 def store_tokens_for(fake, email: str) -> None:
     fake.accounts.add_user(email, "Sam", "Sales")
-    get_oauth_client().generate_access_token(fake.accounts.issue_grant_token(user_email=email), email)
+    get_oauth_client().generate_access_token(
+        fake.accounts.issue_grant_token(user_email=email), email
+    )
 
 
 # -- the services section --------------------------------------------------------------------------
@@ -183,10 +198,11 @@ SERVICE_OUTPUTS = [
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("version", ["v2", "v8"])
-def test_services_examples_run_against_the_fake_server(fake_zoho, zoho_tokens, settings, version,
-                                                       tmp_path, monkeypatch, capsys):
+def test_services_examples_run_against_the_fake_server(
+    fake_zoho, zoho_tokens, settings, version, tmp_path, monkeypatch, capsys
+):
     settings.ZCRM = {**settings.ZCRM, "API_VERSION": version}
-    fake_zoho.crm.seed("Leads", 2500)       # more than page numbers reach: page_token is needed
+    fake_zoho.crm.seed("Leads", 2500)  # more than page numbers reach: page_token is needed
     fake_zoho.crm.seed("Accounts", 3)
     fake_zoho.crm.seed("Contacts", 6)
     store_tokens_for(fake_zoho, SALES)
@@ -206,15 +222,23 @@ def test_services_examples_run_against_the_fake_server(fake_zoho, zoho_tokens, s
         assert line in printed, f"the README says the examples print {line!r}; they did not"
     unused = [e for e in SERVICE_ENDPOINTS if fake_zoho.count(endpoint=e) == 0]
     assert not unused, f"operations the README documents but its examples never called: {unused}"
-    listed = [r for r in fake_zoho.requests if r.endpoint == "GET /crm/{version}/{module}"
-              and r.path == f"/crm/{version}/Leads"]
+    listed = [
+        r
+        for r in fake_zoho.requests
+        if r.endpoint == "GET /crm/{version}/{module}" and r.path == f"/crm/{version}/Leads"
+    ]
     assert any("page_token" in r.query for r in listed), "the listing never paged past 2,000"
-    assert {r.path.split("/")[2] for r in fake_zoho.requests if r.path.startswith("/crm/")} == {version}
+    assert {r.path.split("/")[2] for r in fake_zoho.requests if r.path.startswith("/crm/")} == {
+        version
+    }
     assert all(r.status < 500 for r in fake_zoho.requests)
     # What the examples claim, checked on the server's side.
     smith = fake_zoho.crm.get_record("Leads", namespace["lead_id"])
     assert (smith["Email"], smith["City"], smith["Lead_Status"]) == (
-        "smith@example.com", "Lyon", "Contacted")
+        "smith@example.com",
+        "Lyon",
+        "Contacted",
+    )
     assert {t["name"] for t in smith["Tag"]} == {"vip"}
     assert fake_zoho.crm.get_record("Leads", namespace["jones_id"]) is None
     assert namespace["attachment"].content == b"%PDF-1.4 a quote \x00\xff"
@@ -248,7 +272,9 @@ def test_sync_examples_run_against_the_fake_server(fake_zoho, zoho_tokens, setti
 
     def output_of(command_line: str) -> str:
         found = [out for line, out in runs if line == command_line]
-        assert found, f"the README no longer runs `{command_line}`; ran {[line for line, _ in runs]}"
+        assert found, (
+            f"the README no longer runs `{command_line}`; ran {[line for line, _ in runs]}"
+        )
         return found[0]
 
     for block in examples("sync-commands", "sync-settings", "sync"):
@@ -261,8 +287,13 @@ def test_sync_examples_run_against_the_fake_server(fake_zoho, zoho_tokens, setti
         elif block.kind == "sync-settings":
             namespace["ZCRM"] = dict(settings.ZCRM)
             run_python(block, namespace)
-            settings.ZCRM = {**namespace["ZCRM"], "SYNC_MODELS": {
-                module: as_test_app(label) for module, label in namespace["ZCRM"]["SYNC_MODELS"].items()}}
+            settings.ZCRM = {
+                **namespace["ZCRM"],
+                "SYNC_MODELS": {
+                    module: as_test_app(label)
+                    for module, label in namespace["ZCRM"]["SYNC_MODELS"].items()
+                },
+            }
         else:
             run_python(block, namespace)
 
@@ -326,8 +357,9 @@ def test_celery_example_runs_the_sync(fake_zoho, zoho_tokens, tmp_path):
 
 
 @pytest.mark.django_db
-def test_django_tasks_example_runs_the_sync_and_the_push(fake_zoho, zoho_tokens, settings,
-                                                         tmp_path):
+def test_django_tasks_example_runs_the_sync_and_the_push(
+    fake_zoho, zoho_tokens, settings, tmp_path
+):
     pytest.importorskip("django.tasks", reason="django.tasks needs Django 6")
     settings.ZCRM = {**settings.ZCRM, "SYNC_MODELS": {"Leads": "testapp.Lead"}}
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
@@ -358,7 +390,9 @@ def _default_options() -> set[str]:
     return {opt for action in parser._actions for opt in action.option_strings}
 
 
-OUR_COMMANDS = sorted(p.stem for p in (ROOT / "django_zcrm" / "management" / "commands").glob("zcrm_*.py"))
+OUR_COMMANDS = sorted(
+    p.stem for p in (ROOT / "django_zcrm" / "management" / "commands").glob("zcrm_*.py")
+)
 COMMAND_RE = re.compile(r"(?<![\w/.-])zcrm_[a-z_]+\b")  # not in a URL or file name
 OPTION_RE = re.compile(r"(?<![\w-])--[a-z][a-z-]*")
 NOT_COMMANDS = {"zcrm_oauthtokens"}  # zcrm_oauthtokens.txt, the token file
@@ -367,10 +401,14 @@ NOT_COMMANDS = {"zcrm_oauthtokens"}  # zcrm_oauthtokens.txt, the token file
 def test_every_command_the_readme_names_exists_and_every_command_is_in_its_table():
     text = readme_text()
     named = set(COMMAND_RE.findall(text)) - NOT_COMMANDS
-    assert named <= set(OUR_COMMANDS), f"the README names unknown commands: {named - set(OUR_COMMANDS)}"
+    assert named <= set(OUR_COMMANDS), (
+        f"the README names unknown commands: {named - set(OUR_COMMANDS)}"
+    )
     section = text.split("## Management commands", 1)[1].split("\n## ", 1)[0]
     in_table = {m.group(1) for m in re.finditer(r"^\| `(zcrm_[a-z_]+)", section, re.MULTILINE)}
-    assert in_table == set(OUR_COMMANDS), f"missing from the commands table: {set(OUR_COMMANDS) - in_table}"
+    assert in_table == set(OUR_COMMANDS), (
+        f"missing from the commands table: {set(OUR_COMMANDS) - in_table}"
+    )
 
 
 def test_every_option_the_readme_gives_a_command_exists_in_its_parser():
@@ -379,10 +417,12 @@ def test_every_option_the_readme_gives_a_command_exists_in_its_parser():
         spots = [m for m in COMMAND_RE.finditer(line) if m.group(0) not in NOT_COMMANDS]
         for i, match in enumerate(spots):
             end = spots[i + 1].start() if i + 1 < len(spots) else len(line)
-            options = set(OPTION_RE.findall(line[match.end():end]))
+            options = set(OPTION_RE.findall(line[match.end() : end]))
             unknown = options - _options_of(match.group(0))
             checked += len(options)
-            problems += [f"line {number}: {match.group(0)} has no option {o}" for o in sorted(unknown)]
+            problems += [
+                f"line {number}: {match.group(0)} has no option {o}" for o in sorted(unknown)
+            ]
     assert not problems, "\n".join(problems)
     assert checked >= 20  # the check really looked at the command lines
 
@@ -406,12 +446,16 @@ def test_the_settings_table_lists_exactly_the_keys_of_conf_defaults_with_their_d
     rows = re.findall(r"^\| `([A-Z_]+)` \| (.+?) \| .+\|$", table, re.MULTILINE)
     keys = [key for key, _ in rows]
     assert len(keys) == len(set(keys)), "a key is listed twice"
-    assert set(keys) == set(DEFAULTS), (f"missing: {sorted(set(DEFAULTS) - set(keys))}, "
-                                        f"unknown: {sorted(set(keys) - set(DEFAULTS))}")
+    assert set(keys) == set(DEFAULTS), (
+        f"missing: {sorted(set(DEFAULTS) - set(keys))}, "
+        f"unknown: {sorted(set(keys) - set(DEFAULTS))}"
+    )
     for key, default in rows:
         literal = default.strip()
         if literal.startswith("`") and literal.endswith("`") and literal.count("`") == 2:
-            assert ast.literal_eval(literal.strip("`")) == DEFAULTS[key], f"{key}: default {literal}"
+            assert ast.literal_eval(literal.strip("`")) == DEFAULTS[key], (
+                f"{key}: default {literal}"
+            )
 
 
 def test_every_zcrm_key_the_readme_names_is_a_setting():
@@ -442,7 +486,9 @@ def test_links_anchors_and_screenshots_resolve():
         assert (ROOT / path).exists(), f"the README links to {path}, which does not exist"
     shots = set(re.findall(r"!\[[^\]]*\]\((docs/screenshots/[^)]+)\)", text))
     on_disk = {f"docs/screenshots/{p.name}" for p in (ROOT / "docs" / "screenshots").glob("*.png")}
-    assert shots == on_disk, f"not shown: {sorted(on_disk - shots)}, missing: {sorted(shots - on_disk)}"
+    assert shots == on_disk, (
+        f"not shown: {sorted(on_disk - shots)}, missing: {sorted(shots - on_disk)}"
+    )
 
 
 def test_every_other_python_block_at_least_compiles():

@@ -16,7 +16,6 @@ from django_zcrm.exceptions import (
     ZCRMValidationError,
 )
 from django_zcrm.redaction import TOKEN_RE
-from django_zcrm.testing import FAKE_USER_EMAIL
 from django_zcrm.services import (
     FAILED,
     NOT_ATTEMPTED,
@@ -30,6 +29,7 @@ from django_zcrm.services import (
     Users,
     coql,
 )
+from django_zcrm.testing import FAKE_USER_EMAIL
 from tests.support.sleeps import SleepRecorder
 
 LIST = "GET /crm/{version}/{module}"
@@ -47,13 +47,20 @@ def leads(client):
 
 
 def crm_requests(fake, method: str | None = None, prefix: str = "/crm/"):
-    return [r for r in fake.requests
-            if r.path.startswith(prefix) and (method is None or r.method == method)]
+    return [
+        r
+        for r in fake.requests
+        if r.path.startswith(prefix) and (method is None or r.method == method)
+    ]
 
 
 def new_lead(n: int, **extra) -> dict:
-    return {"Last_Name": f"Lead {n}", "Company": f"Company {n}", "Email": f"lead{n}@example.com",
-            **extra}
+    return {
+        "Last_Name": f"Lead {n}",
+        "Company": f"Company {n}",
+        "Email": f"lead{n}@example.com",
+        **extra,
+    }
 
 
 # -- listing ---------------------------------------------------------------------------------------
@@ -62,7 +69,8 @@ def new_lead(n: int, **extra) -> dict:
 @pytest.mark.django_db
 @pytest.mark.parametrize("version", ["v2", "v8"])
 def test_listing_5001_records_yields_each_once_in_26_requests_through_the_2000_cap(
-        fake_zoho, leads, settings, version):
+    fake_zoho, leads, settings, version
+):
     settings.ZCRM = {**settings.ZCRM, "API_VERSION": version}
     fake_zoho.crm.seed("Leads", 5001)
     fake_zoho.reset_counters()
@@ -163,8 +171,14 @@ def test_fields_sort_and_other_params_are_sent(fake_zoho, leads):
     fake_zoho.crm.seed("Leads", 5)
     fake_zoho.reset_counters()
 
-    records = list(leads.iter_records(fields=["Last_Name", "Modified_Time"], sort_by="Modified_Time",
-                                      sort_order="asc", params={"converted": "false"}))
+    records = list(
+        leads.iter_records(
+            fields=["Last_Name", "Modified_Time"],
+            sort_by="Modified_Time",
+            sort_order="asc",
+            params={"converted": "false"},
+        )
+    )
 
     assert len(records) == 5
     assert set(records[0]) == {"id", "Last_Name", "Modified_Time"}
@@ -244,9 +258,9 @@ def test_creating_250_records_takes_exactly_three_posts_of_100_100_and_50(fake_z
 @pytest.mark.django_db
 def test_a_batch_with_three_invalid_records_reports_them_and_creates_the_rest(fake_zoho, leads):
     records = [new_lead(i) for i in range(250)]
-    del records[7]["Last_Name"]                      # MANDATORY_NOT_FOUND
-    records[120]["No_of_Employees"] = "many"         # INVALID_DATA
-    records[249]["Email"] = records[3]["Email"]      # DUPLICATE_DATA
+    del records[7]["Last_Name"]  # MANDATORY_NOT_FOUND
+    records[120]["No_of_Employees"] = "many"  # INVALID_DATA
+    records[249]["Email"] = records[3]["Email"]  # DUPLICATE_DATA
 
     result = leads.create(records, key="Email")
 
@@ -269,8 +283,10 @@ def test_upsert_by_email_updates_existing_inserts_new_and_says_which(fake_zoho, 
     created = leads.create([new_lead(i) for i in range(3)])
     fake_zoho.reset_counters()
 
-    result = leads.upsert([new_lead(1, City="Lyon"), new_lead(7), new_lead(2, City="Oslo"),
-                           new_lead(8)], duplicate_check_fields=["Email"])
+    result = leads.upsert(
+        [new_lead(1, City="Lyon"), new_lead(7), new_lead(2, City="Oslo"), new_lead(8)],
+        duplicate_check_fields=["Email"],
+    )
 
     assert [r.action for r in result] == ["updated", "created", "updated", "created"]
     assert result[0].id == created[1].id and result[2].id == created[2].id
@@ -321,7 +337,8 @@ def test_delete_in_batches_of_100_reports_each_id(fake_zoho, leads):
 
 @pytest.mark.django_db
 def test_a_server_error_on_insert_is_not_repeated_and_every_record_is_accounted_for(
-        fake_zoho, leads):
+    fake_zoho, leads
+):
     fake_zoho.inject(method="POST", path_prefix="/crm/v2/Leads", status=500)
 
     result = leads.create(new_lead(i) for i in range(250))
@@ -337,7 +354,8 @@ def test_a_server_error_on_insert_is_not_repeated_and_every_record_is_accounted_
 
 @pytest.mark.django_db
 def test_a_server_error_on_the_second_insert_keeps_the_first_batch_and_reports_the_rest(
-        fake_zoho, leads):
+    fake_zoho, leads
+):
     def records():
         for i in range(250):
             if i == 100:  # the first POST has been answered; make the next one fail
@@ -355,7 +373,8 @@ def test_a_server_error_on_the_second_insert_keeps_the_first_batch_and_reports_t
 
 @pytest.mark.django_db
 def test_an_insert_applied_but_answered_with_500_is_not_repeated_so_nothing_is_duplicated(
-        fake_zoho, leads):
+    fake_zoho, leads
+):
     fake_zoho.crm.fail_next("500", endpoint="POST /crm/{version}/{module}", after_write=True)
 
     result = leads.create([new_lead(1), new_lead(2)])
@@ -424,9 +443,17 @@ def test_records_that_could_not_reach_zoho_are_not_attempted(fake_zoho, leads, s
 
 @pytest.mark.django_db
 def test_a_rejected_whole_call_fails_its_records_and_stops_the_run(fake_zoho, leads):
-    fake_zoho.inject(method="POST", path_prefix="/crm/v2/Leads", status=400,
-                     body={"code": "LIMIT_EXCEEDED", "details": {}, "message": "limit exceeded",
-                           "status": "error"})
+    fake_zoho.inject(
+        method="POST",
+        path_prefix="/crm/v2/Leads",
+        status=400,
+        body={
+            "code": "LIMIT_EXCEEDED",
+            "details": {},
+            "message": "limit exceeded",
+            "status": "error",
+        },
+    )
 
     result = leads.create(new_lead(i) for i in range(150))
 
@@ -472,14 +499,19 @@ def test_search_by_criteria_email_and_word(fake_zoho, leads):
 def test_coql_returns_records_of_the_queried_module(fake_zoho, client):
     fake_zoho.crm.seed("Leads", 30)
 
-    page = coql("select Last_Name, Email from Leads where Last_Name is not null limit 10",
-                client=client)
+    page = coql(
+        "select Last_Name, Email from Leads where Last_Name is not null limit 10", client=client
+    )
 
     assert len(page.records) == 10
     assert all(r.module == "Leads" and r.id for r in page.records)
     assert page.more_records is True
-    assert Module("Leads", client=client).coql(
-        "select Last_Name from Leads where Last_Name is not null limit 200").more_records is False
+    assert (
+        Module("Leads", client=client)
+        .coql("select Last_Name from Leads where Last_Name is not null limit 200")
+        .more_records
+        is False
+    )
 
 
 # -- metadata --------------------------------------------------------------------------------------
@@ -553,7 +585,8 @@ def test_notes_can_be_added_listed_and_deleted(fake_zoho, leads):
     assert {n["Note_Content"] for n in notes} == {"Called, wants a demo", "Second note"}
     leads.delete_note(lead_id, note_id)
     assert [n.id for n in leads.notes(lead_id)] != [] and note_id not in {
-        n.id for n in leads.notes(lead_id)}
+        n.id for n in leads.notes(lead_id)
+    }
 
 
 @pytest.mark.django_db
@@ -619,8 +652,9 @@ def test_every_api_version_speaks_its_own_rules(fake_zoho, client, settings, ver
 
 
 @pytest.mark.django_db
-def test_no_token_outside_the_authorization_header_or_in_logs(fake_zoho, leads, zoho_tokens,
-                                                               caplog):
+def test_no_token_outside_the_authorization_header_or_in_logs(
+    fake_zoho, leads, zoho_tokens, caplog
+):
     caplog.set_level(logging.DEBUG, logger="django_zcrm")
     fake_zoho.crm.seed("Leads", 250)
     list(leads.iter_records())
@@ -631,8 +665,12 @@ def test_no_token_outside_the_authorization_header_or_in_logs(fake_zoho, leads, 
 
     for record in crm_requests(fake_zoho):
         others = {k: v for k, v in record.headers.items() if k.lower() != "authorization"}
-        for place in (record.path, repr(record.query), record.body.decode("utf-8", "replace"),
-                      repr(others)):
+        for place in (
+            record.path,
+            repr(record.query),
+            record.body.decode("utf-8", "replace"),
+            repr(others),
+        ):
             assert not TOKEN_RE.search(place), record
     assert any(r.name == "django_zcrm.client" for r in caplog.records)
     assert not any(TOKEN_RE.search(r.getMessage()) for r in caplog.records)

@@ -17,8 +17,7 @@ from django.utils import timezone
 
 from django_zcrm.exceptions import SyncAlreadyRunning, ZCRMServerError, ZCRMValidationError
 from django_zcrm.models import CRMRecord, SyncState
-from django_zcrm.sync import SyncProgress, sync_module
-from django_zcrm.sync import locking
+from django_zcrm.sync import SyncProgress, locking, sync_module
 
 LIST = "GET /crm/{version}/{module}"
 DELETED = "GET /crm/{version}/{module}/deleted"
@@ -31,19 +30,21 @@ def server_records(fake, module="Leads") -> dict[str, dict]:
 
 
 def local_records(module="Leads") -> dict[str, dict]:
-    return {row.zoho_id: row.data
-            for row in CRMRecord.objects.filter(module=module, deleted=False)}
+    return {row.zoho_id: row.data for row in CRMRecord.objects.filter(module=module, deleted=False)}
 
 
 def assert_mirror_equals_server(fake, module="Leads") -> None:
     server = server_records(fake, module)
     local = local_records(module)
     assert sorted(local) == sorted(server), (
-        f"missing {sorted(set(server) - set(local))[:5]}, extra {sorted(set(local) - set(server))[:5]}")
+        f"missing {sorted(set(server) - set(local))[:5]}, extra {sorted(set(local) - set(server))[:5]}"
+    )
     stale = [rid for rid in server if local[rid] != server[rid]]
     assert not stale, f"{len(stale)} rows differ from the server, e.g. {stale[:3]}"
-    assert CRMRecord.objects.filter(module=module).values("zoho_id").distinct().count() == \
-        CRMRecord.objects.filter(module=module).count()
+    assert (
+        CRMRecord.objects.filter(module=module).values("zoho_id").distinct().count()
+        == CRMRecord.objects.filter(module=module).count()
+    )
 
 
 def statuses(fake, endpoint: str) -> list[int]:
@@ -57,7 +58,9 @@ def leads_5000(zoho_tokens, fake_zoho):
     return fake_zoho
 
 
-def test_first_sync_of_5000_leads_stores_them_with_25_list_requests_and_one_deleted_sweep(leads_5000):
+def test_first_sync_of_5000_leads_stores_them_with_25_list_requests_and_one_deleted_sweep(
+    leads_5000,
+):
     fake = leads_5000
 
     result = sync_module("Leads")
@@ -89,7 +92,9 @@ def test_incremental_sync_reads_30_changes_and_10_deletions_with_two_requests(le
     assert fake.count(endpoint=DELETED) == 1
     assert result.api_calls == 2
     assert (result.created, result.updated, result.deleted, result.failed) == (0, 30, 10, 0)
-    assert set(CRMRecord.objects.filter(deleted=True).values_list("zoho_id", flat=True)) == set(removed)
+    assert set(CRMRecord.objects.filter(deleted=True).values_list("zoho_id", flat=True)) == set(
+        removed
+    )
     assert all(CRMRecord.objects.get(zoho_id=rid).deleted_at is not None for rid in removed)
     assert {row.data["City"] for row in CRMRecord.objects.filter(zoho_id__in=changed)} == {"Lisbon"}
     assert_mirror_equals_server(fake)
@@ -141,7 +146,8 @@ def test_an_older_version_never_overwrites_a_newer_row(zoho_tokens, fake_zoho):
     # A newer version already stored (say, by a webhook) than the one Zoho lists.
     newer = {**row.data, "City": "Newer City"}
     CRMRecord.objects.filter(pk=row.pk).update(
-        data=newer, modified_time=row.modified_time.replace(year=row.modified_time.year + 1))
+        data=newer, modified_time=row.modified_time.replace(year=row.modified_time.year + 1)
+    )
 
     result = sync_module("Leads", full=True)
 
@@ -164,7 +170,9 @@ def test_full_sync_flags_rows_zoho_no_longer_has(zoho_tokens, fake_zoho):
     assert_mirror_equals_server(fake_zoho)
 
 
-def test_records_changed_and_deleted_while_paging_are_caught_by_the_next_run(zoho_tokens, fake_zoho):
+def test_records_changed_and_deleted_while_paging_are_caught_by_the_next_run(
+    zoho_tokens, fake_zoho
+):
     fake_zoho.crm.seed("Leads", 1000)
     ids = [r["id"] for r in fake_zoho.crm.records("Leads")]
     done = []
@@ -261,7 +269,9 @@ def test_since_reads_only_records_modified_after_it(zoho_tokens, fake_zoho):
     result = sync_module("Leads", since=cut)
 
     assert result.created == 39
-    assert set(CRMRecord.objects.values_list("zoho_id", flat=True)) == {r["id"] for r in records[61:]}
+    assert set(CRMRecord.objects.values_list("zoho_id", flat=True)) == {
+        r["id"] for r in records[61:]
+    }
 
 
 def test_a_second_run_of_the_same_module_is_refused_before_any_api_call(zoho_tokens, fake_zoho):
@@ -279,12 +289,17 @@ def test_a_second_run_of_the_same_module_is_refused_before_any_api_call(zoho_tok
 
 def test_the_lease_of_a_process_that_died_on_this_host_is_taken_over(zoho_tokens, fake_zoho):
     fake_zoho.crm.seed("Leads", 10)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     holder = f"{socket.gethostname()[:80]}:{dead.stdout.strip()}:abc"
     state = locking.get_state("Leads", "django_zcrm.crmrecord")
     SyncState.objects.filter(pk=state.pk).update(
-        lease_owner=holder, lease_until=timezone.now() + timedelta(hours=1))
+        lease_owner=holder, lease_until=timezone.now() + timedelta(hours=1)
+    )
 
     assert sync_module("Leads").created == 10
 
@@ -300,5 +315,6 @@ def test_other_modules_sync_independently(zoho_tokens, fake_zoho):
     assert CRMRecord.objects.filter(module="Contacts").count() == 8
     contact = CRMRecord.objects.filter(module="Contacts").first()
     assert contact.data["Account_Name"]["id"] in set(
-        CRMRecord.objects.filter(module="Accounts").values_list("zoho_id", flat=True))
+        CRMRecord.objects.filter(module="Accounts").values_list("zoho_id", flat=True)
+    )
     assert SyncState.objects.count() == 2

@@ -26,7 +26,9 @@ def run(*args: str, **kwargs) -> tuple[str, str]:
     return out.getvalue(), err.getvalue()
 
 
-def test_zcrm_sync_prints_one_summary_line_per_module_and_no_bar_off_a_terminal(zoho_tokens, fake_zoho):
+def test_zcrm_sync_prints_one_summary_line_per_module_and_no_bar_off_a_terminal(
+    zoho_tokens, fake_zoho
+):
     fake_zoho.crm.seed("Leads", 250)
     fake_zoho.crm.seed("Accounts", 3)
 
@@ -34,8 +36,10 @@ def test_zcrm_sync_prints_one_summary_line_per_module_and_no_bar_off_a_terminal(
 
     lines = out.strip().splitlines()
     assert len(lines) == 2
-    assert lines[0].startswith("Leads -> django_zcrm.crmrecord: 250 created, 0 updated, 0 deleted, "
-                               "0 unchanged, 0 failed, 3 API calls, ")
+    assert lines[0].startswith(
+        "Leads -> django_zcrm.crmrecord: 250 created, 0 updated, 0 deleted, "
+        "0 unchanged, 0 failed, 3 API calls, "
+    )
     assert lines[1].startswith("Accounts -> django_zcrm.crmrecord: 3 created")
     assert lines[0].endswith(" s")
     assert err == ""
@@ -93,15 +97,20 @@ def test_zcrm_sync_without_modules_or_sync_models_explains_what_to_do(zoho_token
         run("zcrm_sync")
 
 
-@pytest.mark.parametrize("args, message", [
-    (["Leads", "--batch-size", "0"], "between 1 and 200"),
-    (["Leads", "--batch-size", "500"], "between 1 and 200"),
-    (["Leads", "--full", "--since", "2024-01-01"], "either --full or --since"),
-    (["Leads", "Deals", "--model", "testapp.Lead"], "exactly one module"),
-    (["Leads", "--since", "yesterday"], "not an ISO date"),
-    (["Leads", "--model", "testapp.Missing"], "not an installed model"),
-])
-def test_zcrm_sync_refuses_bad_arguments_with_a_clear_message(zoho_tokens, fake_zoho, args, message):
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["Leads", "--batch-size", "0"], "between 1 and 200"),
+        (["Leads", "--batch-size", "500"], "between 1 and 200"),
+        (["Leads", "--full", "--since", "2024-01-01"], "either --full or --since"),
+        (["Leads", "Deals", "--model", "testapp.Lead"], "exactly one module"),
+        (["Leads", "--since", "yesterday"], "not an ISO date"),
+        (["Leads", "--model", "testapp.Missing"], "not an installed model"),
+    ],
+)
+def test_zcrm_sync_refuses_bad_arguments_with_a_clear_message(
+    zoho_tokens, fake_zoho, args, message
+):
     with pytest.raises(CommandError, match=message):
         run("zcrm_sync", *args)
     assert fake_zoho.count(endpoint="GET /crm/{version}/{module}") == 0
@@ -135,24 +144,33 @@ def test_zcrm_sync_goes_on_with_other_modules_when_one_fails(zoho_tokens, fake_z
 
 
 def test_zcrm_sync_says_how_many_records_wait_for_a_retry_and_lists_them_at_verbosity_2(
-        zoho_tokens, fake_zoho, settings, monkeypatch):
+    zoho_tokens, fake_zoho, settings, monkeypatch
+):
     settings.ZCRM = {**settings.ZCRM, "SYNC_MODELS": {"Leads": "testapp.Lead"}}
     # Lead.phone as if it were an integer column: the spaced phone cannot be stored.
     mapping = get_mapping(Lead)
     monkeypatch.setitem(mapping.converters, "Phone", zoho.Integer("phone").bind(Lead, "Phone"))
-    leads = fake_zoho.crm.seed("Leads", 3, start=fake_zoho.crm.now() - 3600, factory=lambda i: {
-        "Phone": "+1 555 010 0101" if i == 1 else f"555010{i:04d}"})
+    leads = fake_zoho.crm.seed(
+        "Leads",
+        3,
+        start=fake_zoho.crm.now() - 3600,
+        factory=lambda i: {"Phone": "+1 555 010 0101" if i == 1 else f"555010{i:04d}"},
+    )
 
     out, _ = run("zcrm_sync", "Leads", verbosity=2)
     again, _ = run("zcrm_sync", "Leads")
 
     first_line, detail = out.strip().splitlines()
-    assert first_line.startswith("Leads -> testapp.lead: 2 created, 0 updated, 0 deleted, "
-                                 "0 unchanged, 1 failed, 2 API calls, ")
+    assert first_line.startswith(
+        "Leads -> testapp.lead: 2 created, 0 updated, 0 deleted, "
+        "0 unchanged, 1 failed, 2 API calls, "
+    )
     assert first_line.endswith(" s (1 pending retry)")
     assert detail.startswith(f"    {leads[1]['id']}: Phone: not an integer")
-    assert again.startswith("Leads -> testapp.lead: 0 created, 0 updated, 0 deleted, "
-                            "0 unchanged, 1 failed, 3 API calls, ")
+    assert again.startswith(
+        "Leads -> testapp.lead: 0 created, 0 updated, 0 deleted, "
+        "0 unchanged, 1 failed, 3 API calls, "
+    )
     assert again.strip().endswith(" s (1 pending retry)")
     assert SyncState.objects.get(module="Leads").failed_ids.keys() == {leads[1]["id"]}
 
@@ -175,7 +193,9 @@ def test_zcrm_inspect_prints_model_code(zoho_tokens, fake_zoho):
     out, _ = run("zcrm_inspect", "Contacts")
 
     assert "class Contact(ZohoSyncedModel):" in out
-    assert '"Account_Name": zoho.Lookup("account_id", name="account_name", module="Accounts")' in out
+    assert (
+        '"Account_Name": zoho.Lookup("account_id", name="account_name", module="Accounts")' in out
+    )
     compile(out, "<zcrm_inspect>", "exec")
 
 
@@ -210,7 +230,9 @@ def test_test_app_and_sample_app_have_their_migrations():
     assert "No changes detected" in out.getvalue()
 
 
-def test_zcrm_sync_warns_that_debug_makes_large_syncs_use_more_memory(zoho_tokens, fake_zoho, settings):
+def test_zcrm_sync_warns_that_debug_makes_large_syncs_use_more_memory(
+    zoho_tokens, fake_zoho, settings
+):
     settings.DEBUG = True
     fake_zoho.crm.seed("Leads", 3)
     out, err = run("zcrm_sync", "Leads")

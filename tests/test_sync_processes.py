@@ -36,8 +36,14 @@ def start_worker(zcrm: dict, *args: str) -> subprocess.Popen:
         "ZCRM_TEST_DB_NAME_OVERRIDE": connection.settings_dict["NAME"],
         "PYTHONPATH": str(ROOT),
     }
-    proc = subprocess.Popen([sys.executable, "-m", "tests.sync_worker", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.sync_worker", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     line = proc.stdout.readline().strip()
     if line != "started":
         proc.kill()
@@ -49,8 +55,10 @@ def wait_for(condition, what: str, proc: subprocess.Popen) -> None:
     deadline = time.monotonic() + WAIT_SECONDS
     while not condition():
         if proc.poll() is not None:
-            raise AssertionError(f"worker exited ({proc.returncode}) before {what}: "
-                                 f"{proc.stdout.read()[-1000:]} {proc.stderr.read()[-2000:]}")
+            raise AssertionError(
+                f"worker exited ({proc.returncode}) before {what}: "
+                f"{proc.stdout.read()[-1000:]} {proc.stderr.read()[-2000:]}"
+            )
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.005)
@@ -58,11 +66,14 @@ def wait_for(condition, what: str, proc: subprocess.Popen) -> None:
 
 def assert_mirror_equals_server(fake) -> None:
     server = {r["id"]: r for r in fake.crm.records("Leads")}
-    rows = list(CRMRecord.objects.filter(module="Leads", deleted=False).values_list("zoho_id", "data"))
+    rows = list(
+        CRMRecord.objects.filter(module="Leads", deleted=False).values_list("zoho_id", "data")
+    )
     local = dict(rows)
     assert len(rows) == len(local), "a record is stored twice"
     assert sorted(local) == sorted(server), (
-        f"missing {len(set(server) - set(local))}, extra {len(set(local) - set(server))}")
+        f"missing {len(set(server) - set(local))}, extra {len(set(local) - set(server))}"
+    )
     assert all(local[rid] == server[rid] for rid in server), "a row differs from the server"
 
 
@@ -78,7 +89,8 @@ def leads_in_worker_reach(settings, fake_zoho):
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("kill_at_rows", [200, 2400, 5000])
 def test_sync_killed_part_way_and_rerun_ends_with_exactly_the_servers_records(
-        settings, leads_in_worker_reach, kill_at_rows):
+    settings, leads_in_worker_reach, kill_at_rows
+):
     fake = leads_in_worker_reach
     # A slow network widens every request, so the kill lands mid-request or mid-write.
     fake.set_network(request_delay=0.03)
@@ -114,13 +126,21 @@ def test_sync_killed_part_way_and_rerun_ends_with_exactly_the_servers_records(
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_a_second_sync_of_the_same_module_exits_with_already_running(settings, leads_in_worker_reach):
+def test_a_second_sync_of_the_same_module_exits_with_already_running(
+    settings, leads_in_worker_reach
+):
     fake = leads_in_worker_reach
     fake.inject(endpoint=LIST, delay=1.5)  # hold the first page while the second run starts
     proc = start_worker(settings.ZCRM, "Leads", "--no-progress")
     try:
-        wait_for(lambda: SyncState.objects.filter(lease_owner__isnull=False).exists()
-                 and fake.in_flight() > 0, "the first run to hold the lease", proc)
+        wait_for(
+            lambda: (
+                SyncState.objects.filter(lease_owner__isnull=False).exists()
+                and fake.in_flight() > 0
+            ),
+            "the first run to hold the lease",
+            proc,
+        )
         requests_before = len(fake.requests)
 
         with pytest.raises(CommandError, match="already running"):

@@ -25,8 +25,8 @@ from django_zcrm.exceptions import ZCRMImproperlyConfigured, ZCRMServerError
 from django_zcrm.models import SyncState
 from django_zcrm.oauth import get_oauth_client
 from django_zcrm.services import parse_datetime
-from django_zcrm.sync import ZohoSyncedModel, generate_models, mapping as zoho, push_model, sync_module
-from django_zcrm.sync import engine
+from django_zcrm.sync import ZohoSyncedModel, engine, generate_models, push_model, sync_module
+from django_zcrm.sync import mapping as zoho
 from django_zcrm.sync.mapping import get_mapping
 from tests.testapp.models import Deal, Lead
 
@@ -43,7 +43,10 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def typed(settings, zoho_tokens, fake_zoho):
-    settings.ZCRM = {**settings.ZCRM, "SYNC_MODELS": {"Leads": "testapp.Lead", "Deals": "testapp.Deal"}}
+    settings.ZCRM = {
+        **settings.ZCRM,
+        "SYNC_MODELS": {"Leads": "testapp.Lead", "Deals": "testapp.Deal"},
+    }
     return fake_zoho
 
 
@@ -76,8 +79,11 @@ def test_inspected_models_of_every_module_pass_djangos_model_checks(typed):
 
     with isolate_apps("tests.testapp"):
         exec(compile(source, "<zcrm_inspect>", "exec"), namespace)  # noqa: S102 - our own output
-        classes = [v for v in namespace.values()
-                   if isinstance(v, type) and issubclass(v, ZohoSyncedModel) and v is not ZohoSyncedModel]
+        classes = [
+            v
+            for v in namespace.values()
+            if isinstance(v, type) and issubclass(v, ZohoSyncedModel) and v is not ZohoSyncedModel
+        ]
         problems = [str(e) for cls in classes for e in cls.check()]
         mappings = {cls.__name__: get_mapping(cls) for cls in classes}
 
@@ -184,9 +190,14 @@ def test_a_value_the_model_cannot_hold_fails_that_record_only(typed):
     fake = typed
     good = fake.crm.seed("Leads", 2)
     bad = {**good[0], "id": "4150868000000555555", "Follow_Up_Date": "next tuesday"}
-    fake.inject(endpoint=LIST, status=200, body={
-        "data": [good[0], bad, good[1]],
-        "info": {"per_page": 200, "count": 3, "page": 1, "more_records": False}})
+    fake.inject(
+        endpoint=LIST,
+        status=200,
+        body={
+            "data": [good[0], bad, good[1]],
+            "info": {"per_page": 200, "count": 3, "page": 1, "more_records": False},
+        },
+    )
 
     result = sync_module("Leads")
 
@@ -208,8 +219,11 @@ def lead_state() -> SyncState:
 
 def retry_calls(fake) -> list[list[str]]:
     """The ids asked for by each `GET /{module}?ids=...` (the retries), in order."""
-    return [r.query["ids"][0].split(",") for r in fake.requests
-            if r.endpoint == LIST and "ids" in r.query]
+    return [
+        r.query["ids"][0].split(",")
+        for r in fake.requests
+        if r.endpoint == LIST and "ids" in r.query
+    ]
 
 
 def listing_calls(fake) -> int:
@@ -233,13 +247,18 @@ def phone_as_number(monkeypatch):
 
 def seed_leads(fake, count: int, bad: set[int] = frozenset(), step: int = 1) -> list[dict]:
     """Leads modified an hour ago (outside any lookback): those in ``bad`` have a spaced phone."""
-    return fake.crm.seed("Leads", count, start=fake.crm.now() - 7200, step_seconds=step,
-                         factory=lambda i: {
-                             "Phone": f"+1 555 010 {i:04d}" if i in bad else f"555010{i:04d}"})
+    return fake.crm.seed(
+        "Leads",
+        count,
+        start=fake.crm.now() - 7200,
+        step_seconds=step,
+        factory=lambda i: {"Phone": f"+1 555 010 {i:04d}" if i in bad else f"555010{i:04d}"},
+    )
 
 
 def test_a_record_the_model_cannot_hold_is_retried_by_id_until_the_fixed_model_stores_it(
-        typed, phone_as_number):
+    typed, phone_as_number
+):
     fake = typed
     leads = seed_leads(fake, 5, bad={2})
     bad = leads[2]["id"]
@@ -283,7 +302,8 @@ def test_a_record_the_model_cannot_hold_is_retried_by_id_until_the_fixed_model_s
 
 
 def test_a_failed_record_the_listing_reads_again_and_stores_leaves_the_retry_list(
-        typed, phone_as_number):
+    typed, phone_as_number
+):
     fake = typed
     bad = seed_leads(fake, 3, bad={0})[0]["id"]
     assert sync_module("Leads").pending_failures == 1
@@ -298,7 +318,8 @@ def test_a_failed_record_the_listing_reads_again_and_stores_leaves_the_retry_lis
 
 
 def test_a_pending_record_deleted_in_zoho_is_flagged_and_dropped_from_the_retry_list(
-        typed, phone_as_number):
+    typed, phone_as_number
+):
     fake = typed
     leads = seed_leads(fake, 4)
     sync_module("Leads")
@@ -343,8 +364,9 @@ def test_a_full_run_keeps_only_the_ids_that_fail_again_and_retries_nothing(typed
     assert Lead.objects.filter(zoho_deleted=False).count() == 5
 
 
-def test_a_full_retry_list_is_reported_and_asks_for_a_full_run(typed, phone_as_number, monkeypatch,
-                                                                caplog):
+def test_a_full_retry_list_is_reported_and_asks_for_a_full_run(
+    typed, phone_as_number, monkeypatch, caplog
+):
     monkeypatch.setattr(engine, "MAX_PENDING_FAILURES", 2)
     fake = typed
     leads = seed_leads(fake, 5, bad={0, 1, 3})
@@ -354,13 +376,16 @@ def test_a_full_retry_list_is_reported_and_asks_for_a_full_run(typed, phone_as_n
 
     assert (first.failed, first.pending_failures, first.retry_overflow) == (3, 2, 1)
     assert first.full_sync_needed
-    assert ("2 pending retry; 1 failed records not kept for retry (list full): run --full once "
-            "the model is fixed") in first.summary()
+    assert (
+        "2 pending retry; 1 failed records not kept for retry (list full): run --full once "
+        "the model is fixed"
+    ) in first.summary()
     assert any("were not kept for retry" in m and "--full" in m for m in caplog.messages)
     state = lead_state()
     assert sorted(state.failed_ids) == sorted(kept) and state.failed_overflow_at is not None
     assert SyncStateAdmin(SyncState, admin.site).pending_retry(state) == (
-        "2 (list full: run zcrm_sync --full)")
+        "2 (list full: run zcrm_sync --full)"
+    )
 
     # Later runs still retry what they kept, and keep saying that only --full finds the rest.
     fake.reset_counters()
@@ -409,9 +434,16 @@ def test_a_retry_zoho_refuses_to_batch_reads_the_records_one_by_one(typed, phone
 
     def refuse_ids_once(report) -> None:
         if report.phase == "records":  # the next listing request is the retry by ids
-            fake.inject(endpoint=LIST, status=400, body={
-                "code": "INVALID_DATA", "details": {"param_name": "ids"},
-                "message": "invalid data", "status": "error"})
+            fake.inject(
+                endpoint=LIST,
+                status=400,
+                body={
+                    "code": "INVALID_DATA",
+                    "details": {"param_name": "ids"},
+                    "message": "invalid data",
+                    "status": "error",
+                },
+            )
 
     phone_as_number()
     result = sync_module("Leads", progress=refuse_ids_once)
@@ -475,8 +507,12 @@ def test_zcrm_push_of_150_local_changes_makes_two_upsert_calls_and_records_every
             lead.email = "not-an-email"  # Zoho refuses these two
         lead.save()
     for n in range(40):
-        Lead.objects.create(last_name="" if n < 3 else f"New {n}", company="Fresh Co",
-                            email=f"new{n}@example.org", lead_status="Not Contacted")
+        Lead.objects.create(
+            last_name="" if n < 3 else f"New {n}",
+            company="Fresh Co",
+            email=f"new{n}@example.org",
+            lead_status="Not Contacted",
+        )
     fake.reset_counters()
     out = io.StringIO()
 
@@ -487,7 +523,10 @@ def test_zcrm_push_of_150_local_changes_makes_two_upsert_calls_and_records_every
     assert "150 local changes, 37 created, 108 updated, 5 failed" in out.getvalue()
     failed = Lead.objects.filter(zoho_dirty=True)
     assert failed.count() == 5
-    assert {row.zoho_push_error.split(" ")[0] for row in failed} == {"INVALID_DATA", "MANDATORY_NOT_FOUND"}
+    assert {row.zoho_push_error.split(" ")[0] for row in failed} == {
+        "INVALID_DATA",
+        "MANDATORY_NOT_FOUND",
+    }
     assert all("on Email" in r.zoho_push_error for r in failed if r.email == "not-an-email")
     assert all("on Last_Name" in r.zoho_push_error for r in failed if r.last_name == "")
     accepted = Lead.objects.filter(zoho_dirty=False)
@@ -501,7 +540,10 @@ def test_zcrm_push_of_150_local_changes_makes_two_upsert_calls_and_records_every
             assert record["City"] == row.city
         else:
             assert (record["Last_Name"], record["Company"], record["Lead_Status"]) == (
-                row.last_name, "Fresh Co", "Not Contacted")
+                row.last_name,
+                "Fresh Co",
+                "Not Contacted",
+            )
 
     # Nothing is lost: fix the five and push again; only they are sent.
     for row in failed:
@@ -563,7 +605,9 @@ def test_a_row_edited_while_its_push_is_in_flight_stays_marked(settings, fake_zo
 def test_sync_models_naming_a_missing_model_says_which_setting_to_fix(typed, settings):
     settings.ZCRM = {**settings.ZCRM, "SYNC_MODELS": {"Leads": "testapp.Nope"}}
 
-    with pytest.raises(ZCRMImproperlyConfigured, match=r"SYNC_MODELS.*Leads.*not an installed model"):
+    with pytest.raises(
+        ZCRMImproperlyConfigured, match=r"SYNC_MODELS.*Leads.*not an installed model"
+    ):
         sync_module("Leads")
 
 
@@ -598,7 +642,8 @@ def test_syncing_a_module_into_another_modules_model_is_refused(typed, settings)
 
 
 def test_a_run_that_fails_during_its_retries_keeps_the_retry_list_for_the_next_run(
-        typed, phone_as_number, settings):
+    typed, phone_as_number, settings
+):
     settings.ZCRM = {**settings.ZCRM, "RETRY_BACKOFF_BASE": 0, "MAX_RETRIES": 1}
     fake = typed
     leads = seed_leads(fake, 4, bad={1})
@@ -626,7 +671,8 @@ def test_a_run_that_fails_during_its_retries_keeps_the_retry_list_for_the_next_r
 
 
 def test_an_interrupted_full_run_keeps_the_ids_it_failed_before_the_interruption(
-        typed, phone_as_number, settings):
+    typed, phone_as_number, settings
+):
     settings.ZCRM = {**settings.ZCRM, "RETRY_BACKOFF_BASE": 0, "MAX_RETRIES": 1}
     fake = typed
     # A minute apart: the resumed listing's lookback does not reach back to the first page.

@@ -48,8 +48,12 @@ def consent(auth_url: str, *, email: str = FAKE_USER_EMAIL, decision: str = "acc
     form = {k: v[0] for k, v in parse_qs(urlsplit(auth_url).query).items()}
     form.update(email=email, decision=decision)
     parts = urlsplit(auth_url)
-    answer = requests.post(f"{parts.scheme}://{parts.netloc}/oauth/v2/auth/decide", data=form,
-                           allow_redirects=False, timeout=5)
+    answer = requests.post(
+        f"{parts.scheme}://{parts.netloc}/oauth/v2/auth/decide",
+        data=form,
+        allow_redirects=False,
+        timeout=5,
+    )
     assert answer.status_code in (302, 303), answer.text
     return answer.headers["Location"]
 
@@ -83,8 +87,11 @@ def test_connect_redirects_to_zoho_consent_with_the_documented_parameters(web, f
 
 
 def test_scopes_setting_and_redirect_uri_setting_are_used(web, settings, zcrm_settings):
-    settings.ZCRM = {**zcrm_settings, "SCOPES": "ZohoCRM.modules.leads.READ, AaaServer.profile.READ",
-                     "REDIRECT_URI": "https://crm.example.com/zoho/callback/"}
+    settings.ZCRM = {
+        **zcrm_settings,
+        "SCOPES": "ZohoCRM.modules.leads.READ, AaaServer.profile.READ",
+        "REDIRECT_URI": "https://crm.example.com/zoho/callback/",
+    }
 
     query = query_of(start(web))
 
@@ -144,7 +151,9 @@ def test_several_zoho_users_can_be_connected(web, fake_zoho):
         web.get(consent(start(web), email=email))
 
     assert sorted(OAuthToken.objects.values_list("useridentifier", flat=True)) == [
-        "first@example.com", "second@example.com"]
+        "first@example.com",
+        "second@example.com",
+    ]
     page = text(web.get(reverse(CHANGELIST)))
     assert "first@example.com" in page and "second@example.com" in page
 
@@ -162,7 +171,7 @@ def test_callback_without_state_is_refused_and_exchanges_nothing(web, fake_zoho)
     response = callback_with(web, code=code, **{"accounts-server": fake_zoho.url})
 
     assert response.status_code == 400
-    assert "does not belong to a \"Connect to Zoho\" request" in text(response)
+    assert 'does not belong to a "Connect to Zoho" request' in text(response)
     assert fake_zoho.count(TOKEN_ENDPOINT) == 0
     assert not OAuthToken.objects.exists()
 
@@ -171,8 +180,13 @@ def test_forged_state_is_refused(web, fake_zoho):
     start(web)
     code = fake_zoho.accounts.issue_grant_token()
 
-    response = callback_with(web, code=code, state="forged-" + "x" * 40, location="us",
-                             **{"accounts-server": fake_zoho.url})
+    response = callback_with(
+        web,
+        code=code,
+        state="forged-" + "x" * 40,
+        location="us",
+        **{"accounts-server": fake_zoho.url},
+    )
 
     assert response.status_code == 400
     assert "nothing was stored" in text(response)
@@ -248,26 +262,34 @@ def test_callback_answers_only_get(web):
 # -- which accounts server the code goes to ----------------------------------------------------
 
 
-@pytest.mark.parametrize("candidate", [
-    "https://accounts.zoho.com", "https://accounts.zoho.eu/", "https://accounts.zohocloud.ca",
-    "https://accounts.zoho.com.au",
-])
+@pytest.mark.parametrize(
+    "candidate",
+    [
+        "https://accounts.zoho.com",
+        "https://accounts.zoho.eu/",
+        "https://accounts.zohocloud.ca",
+        "https://accounts.zoho.com.au",
+    ],
+)
 def test_zoho_accounts_servers_are_trusted(settings, candidate):
     settings.ZCRM = {"CLIENT_ID": "1000.X", "CLIENT_SECRET": "s" * 20}
 
     assert trusted_accounts_server(candidate, None) == candidate.rstrip("/")
 
 
-@pytest.mark.parametrize("candidate", [
-    "http://accounts.zoho.eu",                      # not https
-    "https://accounts.zoho.eu.evil.example",        # lookalike host
-    "https://evil.example/accounts.zoho.eu",        # Zoho name in the path only
-    "https://accounts.zoho.eu@evil.example",        # userinfo trick
-    "https://accounts.zoho.eu:8443",                # another port
-    "https://zoho.eu",                              # not an accounts host
-    "https://accounts.zoho.eu/oauth?x=1",           # path and query
-    "javascript:alert(1)",
-])
+@pytest.mark.parametrize(
+    "candidate",
+    [
+        "http://accounts.zoho.eu",  # not https
+        "https://accounts.zoho.eu.evil.example",  # lookalike host
+        "https://evil.example/accounts.zoho.eu",  # Zoho name in the path only
+        "https://accounts.zoho.eu@evil.example",  # userinfo trick
+        "https://accounts.zoho.eu:8443",  # another port
+        "https://zoho.eu",  # not an accounts host
+        "https://accounts.zoho.eu/oauth?x=1",  # path and query
+        "javascript:alert(1)",
+    ],
+)
 def test_other_accounts_servers_are_refused(settings, candidate):
     settings.ZCRM = {"CLIENT_ID": "1000.X", "CLIENT_SECRET": "s" * 20}
 
@@ -276,8 +298,11 @@ def test_other_accounts_servers_are_refused(settings, candidate):
 
 
 def test_configured_accounts_url_is_trusted_exactly(settings):
-    settings.ZCRM = {"CLIENT_ID": "1000.X", "CLIENT_SECRET": "s" * 20,
-                     "ACCOUNTS_URL": "http://127.0.0.1:8765"}
+    settings.ZCRM = {
+        "CLIENT_ID": "1000.X",
+        "CLIENT_SECRET": "s" * 20,
+        "ACCOUNTS_URL": "http://127.0.0.1:8765",
+    }
 
     assert trusted_accounts_server("http://127.0.0.1:8765/", None) == "http://127.0.0.1:8765"
     with pytest.raises(OAuthFlowError):

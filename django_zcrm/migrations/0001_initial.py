@@ -4,37 +4,63 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='OAuthToken',
+            name="OAuthToken",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('useridentifier', models.CharField(db_column='useridentifier', max_length=255, unique=True, verbose_name='user identifier')),
-                ('accesstoken', models.CharField(db_column='accesstoken', max_length=1024, verbose_name='access token')),
-                ('refreshtoken', models.CharField(db_column='refreshtoken', max_length=1024, verbose_name='refresh token')),
-                ('expirytime', models.BigIntegerField(db_column='expirytime', verbose_name='expiry time (epoch ms)')),
-                ('api_domain', models.CharField(blank=True, max_length=255, null=True)),
-                ('accounts_server', models.CharField(blank=True, max_length=255, null=True)),
-                ('refresh_lease_until', models.BigIntegerField(blank=True, null=True)),
-                ('refresh_lease_owner', models.CharField(blank=True, max_length=64, null=True)),
-                ('throttled_until', models.BigIntegerField(blank=True, null=True)),
-                ('needs_reauth', models.BooleanField(default=False)),
-                ('last_error', models.TextField(blank=True, default='')),
-                ('last_refreshed_at', models.BigIntegerField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True, null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "useridentifier",
+                    models.CharField(
+                        db_column="useridentifier",
+                        max_length=255,
+                        unique=True,
+                        verbose_name="user identifier",
+                    ),
+                ),
+                (
+                    "accesstoken",
+                    models.CharField(
+                        db_column="accesstoken", max_length=1024, verbose_name="access token"
+                    ),
+                ),
+                (
+                    "refreshtoken",
+                    models.CharField(
+                        db_column="refreshtoken", max_length=1024, verbose_name="refresh token"
+                    ),
+                ),
+                (
+                    "expirytime",
+                    models.BigIntegerField(
+                        db_column="expirytime", verbose_name="expiry time (epoch ms)"
+                    ),
+                ),
+                ("api_domain", models.CharField(blank=True, max_length=255, null=True)),
+                ("accounts_server", models.CharField(blank=True, max_length=255, null=True)),
+                ("refresh_lease_until", models.BigIntegerField(blank=True, null=True)),
+                ("refresh_lease_owner", models.CharField(blank=True, max_length=64, null=True)),
+                ("throttled_until", models.BigIntegerField(blank=True, null=True)),
+                ("needs_reauth", models.BooleanField(default=False)),
+                ("last_error", models.TextField(blank=True, default="")),
+                ("last_refreshed_at", models.BigIntegerField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True, null=True)),
+                ("updated_at", models.DateTimeField(auto_now=True, null=True)),
             ],
             options={
-                'verbose_name': 'Zoho OAuth token',
-                'verbose_name_plural': 'Zoho OAuth tokens',
-                'db_table': 'oauthtokens',
-                'ordering': ('useridentifier',),
+                "verbose_name": "Zoho OAuth token",
+                "verbose_name_plural": "Zoho OAuth tokens",
+                "db_table": "oauthtokens",
+                "ordering": ("useridentifier",),
             },
         ),
     ]

@@ -4,61 +4,138 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('django_zcrm', '0001_initial'),
+        ("django_zcrm", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CRMRecord',
+            name="CRMRecord",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('module', models.CharField(max_length=100, verbose_name='module')),
-                ('zoho_id', models.CharField(max_length=32, verbose_name='Zoho id')),
-                ('data', models.JSONField(default=dict, verbose_name='record')),
-                ('modified_time', models.DateTimeField(blank=True, null=True, verbose_name='modified in Zoho')),
-                ('deleted', models.BooleanField(default=False, verbose_name='deleted in Zoho')),
-                ('deleted_at', models.DateTimeField(blank=True, null=True, verbose_name='deleted at')),
-                ('synced_at', models.DateTimeField(blank=True, null=True, verbose_name='synced at')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("module", models.CharField(max_length=100, verbose_name="module")),
+                ("zoho_id", models.CharField(max_length=32, verbose_name="Zoho id")),
+                ("data", models.JSONField(default=dict, verbose_name="record")),
+                (
+                    "modified_time",
+                    models.DateTimeField(blank=True, null=True, verbose_name="modified in Zoho"),
+                ),
+                ("deleted", models.BooleanField(default=False, verbose_name="deleted in Zoho")),
+                (
+                    "deleted_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="deleted at"),
+                ),
+                (
+                    "synced_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="synced at"),
+                ),
             ],
             options={
-                'verbose_name': 'Zoho CRM record',
-                'verbose_name_plural': 'Zoho CRM records',
-                'ordering': ('module', 'zoho_id'),
-                'indexes': [models.Index(fields=['module', 'modified_time'], name='django_zcrm_record_mtime')],
-                'constraints': [models.UniqueConstraint(fields=('module', 'zoho_id'), name='django_zcrm_crmrecord_unique')],
+                "verbose_name": "Zoho CRM record",
+                "verbose_name_plural": "Zoho CRM records",
+                "ordering": ("module", "zoho_id"),
+                "indexes": [
+                    models.Index(
+                        fields=["module", "modified_time"], name="django_zcrm_record_mtime"
+                    )
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("module", "zoho_id"), name="django_zcrm_crmrecord_unique"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='SyncState',
+            name="SyncState",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('module', models.CharField(max_length=100, verbose_name='module')),
-                ('target', models.CharField(help_text='app_label.model_name of the local model.', max_length=200, verbose_name='local model')),
-                ('direction', models.CharField(choices=[('pull', 'Zoho to local'), ('push', 'local to Zoho')], default='pull', max_length=8)),
-                ('cursor', models.DateTimeField(blank=True, help_text='Last Modified_Time fully synced.', null=True, verbose_name='synced up to')),
-                ('deleted_cursor', models.DateTimeField(blank=True, null=True, verbose_name='deletions synced up to')),
-                ('status', models.CharField(choices=[('idle', 'idle'), ('running', 'running'), ('done', 'done'), ('failed', 'failed')], default='idle', max_length=16)),
-                ('run_id', models.CharField(blank=True, default='', max_length=32)),
-                ('run_kind', models.CharField(blank=True, default='', max_length=16)),
-                ('run_started_at', models.DateTimeField(blank=True, null=True)),
-                ('run_since', models.DateTimeField(blank=True, null=True)),
-                ('run_cursor', models.DateTimeField(blank=True, null=True)),
-                ('rewind_to', models.DateTimeField(blank=True, help_text='Records changed in Zoho while this run was paging: the checkpoint goes back here at the end of the run.', null=True)),
-                ('lease_owner', models.CharField(blank=True, max_length=128, null=True)),
-                ('lease_until', models.DateTimeField(blank=True, null=True)),
-                ('last_success_at', models.DateTimeField(blank=True, null=True)),
-                ('last_full_sync_at', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.TextField(blank=True, default='')),
-                ('last_result', models.JSONField(blank=True, default=dict)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("module", models.CharField(max_length=100, verbose_name="module")),
+                (
+                    "target",
+                    models.CharField(
+                        help_text="app_label.model_name of the local model.",
+                        max_length=200,
+                        verbose_name="local model",
+                    ),
+                ),
+                (
+                    "direction",
+                    models.CharField(
+                        choices=[("pull", "Zoho to local"), ("push", "local to Zoho")],
+                        default="pull",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "cursor",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="Last Modified_Time fully synced.",
+                        null=True,
+                        verbose_name="synced up to",
+                    ),
+                ),
+                (
+                    "deleted_cursor",
+                    models.DateTimeField(
+                        blank=True, null=True, verbose_name="deletions synced up to"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("idle", "idle"),
+                            ("running", "running"),
+                            ("done", "done"),
+                            ("failed", "failed"),
+                        ],
+                        default="idle",
+                        max_length=16,
+                    ),
+                ),
+                ("run_id", models.CharField(blank=True, default="", max_length=32)),
+                ("run_kind", models.CharField(blank=True, default="", max_length=16)),
+                ("run_started_at", models.DateTimeField(blank=True, null=True)),
+                ("run_since", models.DateTimeField(blank=True, null=True)),
+                ("run_cursor", models.DateTimeField(blank=True, null=True)),
+                (
+                    "rewind_to",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="Records changed in Zoho while this run was paging: the checkpoint goes back here at the end of the run.",
+                        null=True,
+                    ),
+                ),
+                ("lease_owner", models.CharField(blank=True, max_length=128, null=True)),
+                ("lease_until", models.DateTimeField(blank=True, null=True)),
+                ("last_success_at", models.DateTimeField(blank=True, null=True)),
+                ("last_full_sync_at", models.DateTimeField(blank=True, null=True)),
+                ("last_error", models.TextField(blank=True, default="")),
+                ("last_result", models.JSONField(blank=True, default=dict)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'verbose_name': 'Zoho sync state',
-                'verbose_name_plural': 'Zoho sync states',
-                'ordering': ('module', 'target', 'direction'),
-                'constraints': [models.UniqueConstraint(fields=('module', 'target', 'direction'), name='django_zcrm_syncstate_unique')],
+                "verbose_name": "Zoho sync state",
+                "verbose_name_plural": "Zoho sync states",
+                "ordering": ("module", "target", "direction"),
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("module", "target", "direction"),
+                        name="django_zcrm_syncstate_unique",
+                    )
+                ],
             },
         ),
     ]

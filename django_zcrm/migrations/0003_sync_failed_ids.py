@@ -4,20 +4,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('django_zcrm', '0002_sync'),
+        ("django_zcrm", "0002_sync"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='syncstate',
-            name='failed_ids',
-            field=models.JSONField(blank=True, default=dict, help_text='Zoho ids of records that could not be stored locally, each with the time it last failed. Every run reads them again until they store or Zoho no longer has them.', verbose_name='records to retry'),
+            model_name="syncstate",
+            name="failed_ids",
+            field=models.JSONField(
+                blank=True,
+                default=dict,
+                help_text="Zoho ids of records that could not be stored locally, each with the time it last failed. Every run reads them again until they store or Zoho no longer has them.",
+                verbose_name="records to retry",
+            ),
         ),
         migrations.AddField(
-            model_name='syncstate',
-            name='failed_overflow_at',
-            field=models.DateTimeField(blank=True, help_text='Last time a record that could not be stored was not kept for retry because the list was full: run zcrm_sync --full once the model is fixed.', null=True, verbose_name='retry list overflowed at'),
+            model_name="syncstate",
+            name="failed_overflow_at",
+            field=models.DateTimeField(
+                blank=True,
+                help_text="Last time a record that could not be stored was not kept for retry because the list was full: run zcrm_sync --full once the model is fixed.",
+                null=True,
+                verbose_name="retry list overflowed at",
+            ),
         ),
     ]

@@ -16,8 +16,15 @@ from .database import DatabasePersistence
 from .file import FILE_NAME, FilePersistence
 
 __all__ = [
-    "FILE_NAME", "DatabasePersistence", "FilePersistence", "SDKHandlerAdapter", "TokenPersistence",
-    "build_persistence", "clear_cache", "get_persistence", "load_custom_handler_class",
+    "FILE_NAME",
+    "DatabasePersistence",
+    "FilePersistence",
+    "SDKHandlerAdapter",
+    "TokenPersistence",
+    "build_persistence",
+    "clear_cache",
+    "get_persistence",
+    "load_custom_handler_class",
 ]
 
 REQUIRED_METHODS = ("save_oauth_tokens", "get_oauth_tokens", "delete_oauth_tokens")
@@ -51,7 +58,8 @@ def load_custom_handler_class(conf: ZCRMSettings | None = None) -> type | None:
             ) from exc
     if not isinstance(cls, type):
         raise ZCRMImproperlyConfigured(
-            f"ZCRM['PERSISTENCE_HANDLER_CLASS'] = {name!r} is not a class.")
+            f"ZCRM['PERSISTENCE_HANDLER_CLASS'] = {name!r} is not a class."
+        )
     missing = [m for m in REQUIRED_METHODS if not callable(getattr(cls, m, None))]
     if missing and not issubclass(cls, TokenPersistence):
         raise ZCRMImproperlyConfigured(
@@ -71,8 +79,10 @@ def _load_from_file(name: str, file_path: str) -> type:
     module_name = "django_zcrm_custom_persistence_" + str(abs(hash(path)))
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
-        raise ZCRMImproperlyConfigured(f"ZCRM['PERSISTENCE_HANDLER_CLASS_PATH'] = {file_path!r} "
-                                       "cannot be loaded as a Python module.")
+        raise ZCRMImproperlyConfigured(
+            f"ZCRM['PERSISTENCE_HANDLER_CLASS_PATH'] = {file_path!r} "
+            "cannot be loaded as a Python module."
+        )
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
@@ -81,7 +91,8 @@ def _load_from_file(name: str, file_path: str) -> type:
         sys.modules.pop(module_name, None)
         raise ZCRMImproperlyConfigured(
             f"Loading ZCRM['PERSISTENCE_HANDLER_CLASS_PATH'] = {file_path!r} failed: "
-            f"{type(exc).__name__}: {exc}") from exc
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
     try:
         return getattr(module, name.rsplit(".", 1)[-1])
     except AttributeError as exc:

@@ -40,8 +40,7 @@ class TokenPersistence(abc.ABC):
     # The lease. The default keeps it in lock files in the system temp folder, which is right
     # for every process on one host; a store shared by several hosts should override both.
 
-    def acquire_refresh_lease(self, user_identifier: str, owner: str, until: int,
-                              now: int) -> bool:
+    def acquire_refresh_lease(self, user_identifier: str, owner: str, until: int, now: int) -> bool:
         """Claim the right to refresh until ``until`` (epoch ms); False if someone holds it."""
         path = _local_lease_path(user_identifier)
         with file_lock(path + ".lock"):
@@ -82,8 +81,7 @@ class SDKHandlerAdapter(TokenPersistence):
         lister = getattr(self.handler, "list_user_identifiers", None)
         return list(lister()) if callable(lister) else []
 
-    def acquire_refresh_lease(self, user_identifier: str, owner: str, until: int,
-                              now: int) -> bool:
+    def acquire_refresh_lease(self, user_identifier: str, owner: str, until: int, now: int) -> bool:
         """Use the handler's own lease when it has one, else the host-local default."""
         own = getattr(self.handler, "acquire_refresh_lease", None)
         if callable(own):

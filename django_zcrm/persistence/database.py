@@ -10,8 +10,14 @@ from ..models import OAuthToken
 from ..tokens import OAuthTokens
 from .base import TokenPersistence
 
-_STATE_FIELDS = ("api_domain", "accounts_server", "throttled_until", "needs_reauth", "last_error",
-                 "last_refreshed_at")
+_STATE_FIELDS = (
+    "api_domain",
+    "accounts_server",
+    "throttled_until",
+    "needs_reauth",
+    "last_error",
+    "last_refreshed_at",
+)
 
 
 def tokens_from_row(row: OAuthToken) -> OAuthTokens:
@@ -50,7 +56,9 @@ class DatabasePersistence(TokenPersistence):
         values["last_error"] = values["last_error"] or ""
         try:
             with transaction.atomic(using=self.using):
-                updated = self._rows().filter(useridentifier=tokens.user_identifier).update(**values)
+                updated = (
+                    self._rows().filter(useridentifier=tokens.user_identifier).update(**values)
+                )
                 if not updated:
                     self._rows().create(useridentifier=tokens.user_identifier, **values)
         except IntegrityError:
@@ -79,10 +87,11 @@ class DatabasePersistence(TokenPersistence):
 
     def list_user_identifiers(self) -> list[str]:
         """Every user with a row."""
-        return list(self._rows().order_by("useridentifier").values_list("useridentifier", flat=True))
+        return list(
+            self._rows().order_by("useridentifier").values_list("useridentifier", flat=True)
+        )
 
-    def acquire_refresh_lease(self, user_identifier: str, owner: str, until: int,
-                              now: int) -> bool:
+    def acquire_refresh_lease(self, user_identifier: str, owner: str, until: int, now: int) -> bool:
         """One conditional UPDATE: it succeeds for exactly one process while the lease is free."""
         claimed = (
             self._rows()
@@ -95,4 +104,5 @@ class DatabasePersistence(TokenPersistence):
     def release_refresh_lease(self, user_identifier: str, owner: str) -> None:
         """Clear the lease if ``owner`` still holds it."""
         self._rows().filter(useridentifier=user_identifier, refresh_lease_owner=owner).update(
-            refresh_lease_until=None, refresh_lease_owner=None)
+            refresh_lease_until=None, refresh_lease_owner=None
+        )

@@ -54,8 +54,11 @@ class FilePersistence(TokenPersistence):
         if stat.S_ISLNK(info.st_mode):
             raise PersistenceError(f"Refusing to read {self.path}: it is a symbolic link.")
         if info.st_mode & 0o077:
-            logger.warning("Token file %s is readable by other users (mode %o); tightening to 0600.",
-                           self.path, stat.S_IMODE(info.st_mode))
+            logger.warning(
+                "Token file %s is readable by other users (mode %o); tightening to 0600.",
+                self.path,
+                stat.S_IMODE(info.st_mode),
+            )
             os.chmod(self.path, 0o600)
         try:
             with open(self.path, encoding="utf-8") as fh:
@@ -122,7 +125,9 @@ class FilePersistence(TokenPersistence):
         try:
             return OAuthTokens(**{k: v for k, v in record.items() if k in _TOKEN_FIELDS})
         except TypeError as exc:
-            raise PersistenceError(f"The entry for {user_identifier} in {self.path} is incomplete.") from exc
+            raise PersistenceError(
+                f"The entry for {user_identifier} in {self.path} is incomplete."
+            ) from exc
 
     def delete_oauth_tokens(self, user_identifier: str) -> None:
         """Remove one user's tokens."""
@@ -136,8 +141,7 @@ class FilePersistence(TokenPersistence):
         with self._locked():
             return sorted(self._read())
 
-    def acquire_refresh_lease(self, user_identifier: str, owner: str, until: int,
-                              now: int) -> bool:
+    def acquire_refresh_lease(self, user_identifier: str, owner: str, until: int, now: int) -> bool:
         """Claim the lease stored beside the user's tokens, under the file lock."""
         with self._locked():
             users = self._read()

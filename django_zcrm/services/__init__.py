@@ -1,11 +1,11 @@
 """CRM services: records of a module, users, the organisation and module metadata.
 
-    from django_zcrm.services import Module
+from django_zcrm.services import Module
 
-    leads = Module("Leads")
-    for lead in leads.iter_records(fields=["Last_Name", "Email"]):
-        ...
-    result = leads.create([{"Last_Name": "Smith", "Company": "ACME"}])
+leads = Module("Leads")
+for lead in leads.iter_records(fields=["Last_Name", "Email"]):
+    ...
+result = leads.create([{"Last_Name": "Smith", "Company": "ACME"}])
 """
 
 from __future__ import annotations

@@ -59,8 +59,9 @@ class Page:
 class Service:
     """Base class: holds the client and knows the configured API version."""
 
-    def __init__(self, user_identifier: str | None = None,
-                 client: ZCRMClient | None = None) -> None:
+    def __init__(
+        self, user_identifier: str | None = None, client: ZCRMClient | None = None
+    ) -> None:
         self.client = client if client is not None else get_client(user_identifier)
 
     @property
@@ -106,7 +107,9 @@ class Service:
             if not isinstance(items, list):
                 raise ZCRMMalformedResponseError(
                     f"GET {path}: expected a list under {key!r}, got {type(items).__name__}.",
-                    status=response.status, request_id=response.request_id)
+                    status=response.status,
+                    request_id=response.request_id,
+                )
             info = response.data.get("info") or {}
             number += 1
             records = [record_class(item, module) for item in items]

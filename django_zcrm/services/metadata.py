@@ -17,9 +17,11 @@ class Org(Service):
         response = self.client.get("org")
         items = (response.data or {}).get("org") if not response.is_empty else None
         if not isinstance(items, list) or not items:
-            raise ZCRMMalformedResponseError("GET org: expected a list under 'org'.",
-                                             status=response.status,
-                                             request_id=response.request_id)
+            raise ZCRMMalformedResponseError(
+                "GET org: expected a list under 'org'.",
+                status=response.status,
+                request_id=response.request_id,
+            )
         return items[0]
 
 
@@ -33,9 +35,11 @@ class Modules(Service):
             return []
         items = response.data.get("modules")
         if not isinstance(items, list):
-            raise ZCRMMalformedResponseError("GET settings/modules: expected a list under "
-                                             "'modules'.", status=response.status,
-                                             request_id=response.request_id)
+            raise ZCRMMalformedResponseError(
+                "GET settings/modules: expected a list under 'modules'.",
+                status=response.status,
+                request_id=response.request_id,
+            )
         return items
 
     def get(self, api_name: str) -> dict[str, Any]:
@@ -43,11 +47,13 @@ class Modules(Service):
         response = self.client.get(f"settings/modules/{quote_segment(api_name)}")
         items = (response.data or {}).get("modules") if not response.is_empty else None
         if not items:
-            raise ZCRMNotFoundError(f"No module {api_name!r}.", status=response.status,
-                                    request_id=response.request_id)
+            raise ZCRMNotFoundError(
+                f"No module {api_name!r}.", status=response.status, request_id=response.request_id
+            )
         return items[0]
 
     def api_names(self) -> list[str]:
         """API names of the modules the API can be used on."""
-        return [m["api_name"] for m in self.list()
-                if m.get("api_name") and m.get("api_supported", True)]
+        return [
+            m["api_name"] for m in self.list() if m.get("api_name") and m.get("api_supported", True)
+        ]

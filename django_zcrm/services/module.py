@@ -62,8 +62,9 @@ class Attachment:
 class Module(Service):
     """Records of one module (``Leads``, ``Contacts``, a custom ``Projects__c`` ...)."""
 
-    def __init__(self, api_name: str, user_identifier: str | None = None,
-                 client: ZCRMClient | None = None) -> None:
+    def __init__(
+        self, api_name: str, user_identifier: str | None = None, client: ZCRMClient | None = None
+    ) -> None:
         if not api_name or "/" in api_name:
             raise ValueError(f"not a module API name: {api_name!r}")
         super().__init__(user_identifier, client)
@@ -92,8 +93,9 @@ class Module(Service):
         and a 304 (nothing changed) simply yields nothing. ``params`` adds other query
         parameters (``converted``, ``approved``, ``territory_id`` ...).
         """
-        for page in self.iter_pages(fields, modified_since, sort_by, sort_order, cvid, per_page,
-                                    params=params):
+        for page in self.iter_pages(
+            fields, modified_since, sort_by, sort_order, cvid, per_page, params=params
+        ):
             yield from page.records
 
     def iter_pages(
@@ -109,10 +111,16 @@ class Module(Service):
     ) -> Iterator[Page]:
         """Like :meth:`iter_records`, one :class:`Page` (records + ``info``) at a time."""
         query: dict[str, Any] = dict(params or {})
-        query.update(fields=self._list_fields(fields), sort_by=sort_by, sort_order=sort_order,
-                     cvid=cvid)
-        return self._iter_pages(self.api_name, query, module=self.api_name,
-                                headers=_modified_since_header(modified_since), per_page=per_page)
+        query.update(
+            fields=self._list_fields(fields), sort_by=sort_by, sort_order=sort_order, cvid=cvid
+        )
+        return self._iter_pages(
+            self.api_name,
+            query,
+            module=self.api_name,
+            headers=_modified_since_header(modified_since),
+            per_page=per_page,
+        )
 
     def get(self, record_id: str | int, fields: Sequence[str] | str | None = None) -> Record:
         """One record by id; raises :class:`ZCRMNotFoundError` when there is none."""
@@ -123,14 +131,21 @@ class Module(Service):
         except ZCRMValidationError as exc:
             # Newer versions answer 400 INVALID_DATA ("the id given seems to be invalid").
             if exc.code == "INVALID_DATA":
-                raise ZCRMNotFoundError(f"No {self.api_name} record with id {record_id}.",
-                                        status=exc.status, code=exc.code, details=exc.details,
-                                        request_id=exc.request_id) from exc
+                raise ZCRMNotFoundError(
+                    f"No {self.api_name} record with id {record_id}.",
+                    status=exc.status,
+                    code=exc.code,
+                    details=exc.details,
+                    request_id=exc.request_id,
+                ) from exc
             raise
         items = (response.data or {}).get("data") if not response.is_empty else None
         if not items:
-            raise ZCRMNotFoundError(f"No {self.api_name} record with id {record_id}.",
-                                    status=response.status, request_id=response.request_id)
+            raise ZCRMNotFoundError(
+                f"No {self.api_name} record with id {record_id}.",
+                status=response.status,
+                request_id=response.request_id,
+            )
         return Record(items[0], self.api_name)
 
     def search(
@@ -153,10 +168,16 @@ class Module(Service):
         if not any(v is not None for v in (criteria, email, phone, word)):
             raise ZCRMValidationError("search() needs one of criteria=, email=, phone= or word=.")
         query: dict[str, Any] = dict(params or {})
-        query.update(criteria=build_criteria(criteria) if criteria is not None else None,
-                     email=email, phone=phone, word=word, fields=_join_fields(fields))
-        for page in self._iter_pages(f"{self.api_name}/search", query, module=self.api_name,
-                                     per_page=per_page):
+        query.update(
+            criteria=build_criteria(criteria) if criteria is not None else None,
+            email=email,
+            phone=phone,
+            word=word,
+            fields=_join_fields(fields),
+        )
+        for page in self._iter_pages(
+            f"{self.api_name}/search", query, module=self.api_name, per_page=per_page
+        ):
             yield from page.records
 
     def coql(self, query: str) -> Page:
@@ -171,11 +192,17 @@ class Module(Service):
     ) -> Iterator[DeletedRecord]:
         """Deleted records (``all``, ``recycle`` or ``permanent``), lazily."""
         if type not in DELETED_TYPES:
-            raise ZCRMValidationError(f"type must be one of {', '.join(DELETED_TYPES)}, not {type!r}.")
-        for page in self._iter_pages(f"{self.api_name}/deleted", {"type": type},
-                                     module=self.api_name,
-                                     headers=_modified_since_header(modified_since),
-                                     per_page=per_page, record_class=DeletedRecord):
+            raise ZCRMValidationError(
+                f"type must be one of {', '.join(DELETED_TYPES)}, not {type!r}."
+            )
+        for page in self._iter_pages(
+            f"{self.api_name}/deleted",
+            {"type": type},
+            module=self.api_name,
+            headers=_modified_since_header(modified_since),
+            per_page=per_page,
+            record_class=DeletedRecord,
+        ):
             yield from page.records
 
     # -- metadata -------------------------------------------------------------------------------
@@ -203,28 +230,56 @@ class Module(Service):
 
     # -- writing --------------------------------------------------------------------------------
 
-    def create(self, records: Iterable[Mapping[str, Any]], *,
-               trigger: Sequence[str] | None = None,
-               key: str | KeyFunction | None = None) -> BatchResult:
+    def create(
+        self,
+        records: Iterable[Mapping[str, Any]],
+        *,
+        trigger: Sequence[str] | None = None,
+        key: str | KeyFunction | None = None,
+    ) -> BatchResult:
         """Insert any number of records, 100 per call; every input gets an outcome.
 
         An insert is never repeated after a 5xx or a timeout (that could create duplicates):
         the records of that call are reported ``unknown`` and the run stops.
         """
-        return self._write("create", "POST", self.api_name, records, trigger=trigger, key=key,
-                           idempotent=False, default_action="created")
+        return self._write(
+            "create",
+            "POST",
+            self.api_name,
+            records,
+            trigger=trigger,
+            key=key,
+            idempotent=False,
+            default_action="created",
+        )
 
-    def update(self, records: Iterable[Mapping[str, Any]], *,
-               trigger: Sequence[str] | None = None,
-               key: str | KeyFunction | None = None) -> BatchResult:
+    def update(
+        self,
+        records: Iterable[Mapping[str, Any]],
+        *,
+        trigger: Sequence[str] | None = None,
+        key: str | KeyFunction | None = None,
+    ) -> BatchResult:
         """Update any number of records (each with its ``id``), 100 per call."""
-        return self._write("update", "PUT", self.api_name, records, trigger=trigger, key=key,
-                           idempotent=True, default_action="updated")
+        return self._write(
+            "update",
+            "PUT",
+            self.api_name,
+            records,
+            trigger=trigger,
+            key=key,
+            idempotent=True,
+            default_action="updated",
+        )
 
-    def upsert(self, records: Iterable[Mapping[str, Any]],
-               duplicate_check_fields: Sequence[str] | None = None, *,
-               trigger: Sequence[str] | None = None,
-               key: str | KeyFunction | None = None) -> BatchResult:
+    def upsert(
+        self,
+        records: Iterable[Mapping[str, Any]],
+        duplicate_check_fields: Sequence[str] | None = None,
+        *,
+        trigger: Sequence[str] | None = None,
+        key: str | KeyFunction | None = None,
+    ) -> BatchResult:
         """Insert or update by ``duplicate_check_fields`` (e.g. ``["Email"]``), 100 per call.
 
         Each result's ``action`` says ``created`` or ``updated``.
@@ -232,18 +287,30 @@ class Module(Service):
         extra = {}
         if duplicate_check_fields:
             extra["duplicate_check_fields"] = list(duplicate_check_fields)
-        return self._write("upsert", "POST", f"{self.api_name}/upsert", records,
-                           trigger=trigger, key=key, idempotent=True, default_action=None,
-                           extra=extra)
+        return self._write(
+            "upsert",
+            "POST",
+            f"{self.api_name}/upsert",
+            records,
+            trigger=trigger,
+            key=key,
+            idempotent=True,
+            default_action=None,
+            extra=extra,
+        )
 
-    def delete(self, ids: Iterable[str | int], *, trigger_workflow: bool | None = None) -> BatchResult:
+    def delete(
+        self, ids: Iterable[str | int], *, trigger_workflow: bool | None = None
+    ) -> BatchResult:
         """Delete records by id, 100 per call; every id gets an outcome."""
         ids = _id_list(ids)
         result = BatchResult("delete", self.api_name)
         stop: ZCRMError | None = None
         for chunk in iter_chunks(ids, MAX_PER_WRITE):
-            entries = [RecordResult(len(result.results) + i, rid, NOT_ATTEMPTED, key=str(rid))
-                       for i, rid in enumerate(chunk)]
+            entries = [
+                RecordResult(len(result.results) + i, rid, NOT_ATTEMPTED, key=str(rid))
+                for i, rid in enumerate(chunk)
+            ]
             result.results.extend(entries)
             if stop is not None:
                 _not_attempted(entries, stop)
@@ -252,8 +319,9 @@ class Module(Service):
             if trigger_workflow is not None:
                 params["wf_trigger"] = "true" if trigger_workflow else "false"
             try:
-                response = self.client.request("DELETE", self.api_name, params=params,
-                                               allow_item_errors=True)
+                response = self.client.request(
+                    "DELETE", self.api_name, params=params, allow_item_errors=True
+                )
             except ZCRMError as exc:
                 result.requests += int(exc.request_sent)
                 stop = result.error = exc
@@ -265,10 +333,19 @@ class Module(Service):
                 stop = result.error = problem
         return result
 
-    def _write(self, operation: str, method: str, path: str,
-               records: Iterable[Mapping[str, Any]], *, trigger: Sequence[str] | None,
-               key: str | KeyFunction | None, idempotent: bool, default_action: str | None,
-               extra: Mapping[str, Any] | None = None) -> BatchResult:
+    def _write(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        records: Iterable[Mapping[str, Any]],
+        *,
+        trigger: Sequence[str] | None,
+        key: str | KeyFunction | None,
+        idempotent: bool,
+        default_action: str | None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> BatchResult:
         if isinstance(records, Mapping):
             raise TypeError(f"{operation}() takes a list of records; wrap a single one in [ ].")
         result = BatchResult(operation, self.api_name)
@@ -276,8 +353,10 @@ class Module(Service):
         stop: ZCRMError | None = None
         for chunk in iter_chunks(records, MAX_PER_WRITE):
             start = len(result.results)
-            entries = [RecordResult(start + i, rec, NOT_ATTEMPTED, key=key_of(rec))
-                       for i, rec in enumerate(chunk)]
+            entries = [
+                RecordResult(start + i, rec, NOT_ATTEMPTED, key=key_of(rec))
+                for i, rec in enumerate(chunk)
+            ]
             result.results.extend(entries)
             if stop is not None:
                 _not_attempted(entries, stop)
@@ -287,19 +366,24 @@ class Module(Service):
                 if isinstance(entry.input, Mapping):
                     sendable.append(entry)
                 else:
-                    _local_failure(entry, f"expected a mapping of field names to values, got "
-                                          f"{type(entry.input).__name__}")
+                    _local_failure(
+                        entry,
+                        f"expected a mapping of field names to values, got "
+                        f"{type(entry.input).__name__}",
+                    )
             if not sendable:
                 continue
             payload: dict[str, Any] = {
-                "data": [e.input if isinstance(e.input, dict) else dict(e.input) for e in sendable]}
+                "data": [e.input if isinstance(e.input, dict) else dict(e.input) for e in sendable]
+            }
             if trigger is not None:
                 payload["trigger"] = list(trigger)
             if extra:
                 payload.update(extra)
             try:
-                response = self.client.request(method, path, json=payload, idempotent=idempotent,
-                                               allow_item_errors=True)
+                response = self.client.request(
+                    method, path, json=payload, idempotent=idempotent, allow_item_errors=True
+                )
             except ZCRMError as exc:
                 result.requests += int(exc.request_sent)
                 stop = result.error = exc
@@ -313,29 +397,42 @@ class Module(Service):
 
     # -- related records ------------------------------------------------------------------------
 
-    def iter_related(self, record_id: str | int, related_list: str,
-                     fields: Sequence[str] | str | None = None,
-                     per_page: int = MAX_PER_PAGE) -> Iterator[Record]:
+    def iter_related(
+        self,
+        record_id: str | int,
+        related_list: str,
+        fields: Sequence[str] | str | None = None,
+        per_page: int = MAX_PER_PAGE,
+    ) -> Iterator[Record]:
         """Records of a related list (``Contacts`` of an Account, ``Deals`` ...), lazily."""
         path = f"{self.api_name}/{quote_segment(record_id)}/{quote_segment(related_list)}"
         query = {"fields": _join_fields(fields)}
         for page in self._iter_pages(path, query, module=related_list, per_page=per_page):
             yield from page.records
 
-    def link_related(self, record_id: str | int, related_list: str, related_id: str | int,
-                     data: Mapping[str, Any] | None = None) -> RecordResult:
+    def link_related(
+        self,
+        record_id: str | int,
+        related_list: str,
+        related_id: str | int,
+        data: Mapping[str, Any] | None = None,
+    ) -> RecordResult:
         """Relate ``related_id`` to the record (with relation fields in ``data``)."""
-        path = (f"{self.api_name}/{quote_segment(record_id)}/{quote_segment(related_list)}/"
-                f"{quote_segment(related_id)}")
-        response = self.client.put(path, json={"data": [dict(data or {})]},
-                                   allow_item_errors=True)
+        path = (
+            f"{self.api_name}/{quote_segment(record_id)}/{quote_segment(related_list)}/"
+            f"{quote_segment(related_id)}"
+        )
+        response = self.client.put(path, json={"data": [dict(data or {})]}, allow_item_errors=True)
         return _single_item(response, related_id, "linked")
 
-    def unlink_related(self, record_id: str | int, related_list: str,
-                       related_id: str | int) -> RecordResult:
+    def unlink_related(
+        self, record_id: str | int, related_list: str, related_id: str | int
+    ) -> RecordResult:
         """Remove the relation between the record and ``related_id``."""
-        path = (f"{self.api_name}/{quote_segment(record_id)}/{quote_segment(related_list)}/"
-                f"{quote_segment(related_id)}")
+        path = (
+            f"{self.api_name}/{quote_segment(record_id)}/{quote_segment(related_list)}/"
+            f"{quote_segment(related_id)}"
+        )
         response = self.client.delete(path, allow_item_errors=True)
         return _single_item(response, related_id, "unlinked")
 
@@ -344,8 +441,9 @@ class Module(Service):
     def notes(self, record_id: str | int, per_page: int = MAX_PER_PAGE) -> Iterator[Record]:
         """The notes of one record, lazily."""
         path = f"{self.api_name}/{quote_segment(record_id)}/Notes"
-        for page in self._iter_pages(path, {"fields": self._notes_fields()}, module="Notes",
-                                     per_page=per_page):
+        for page in self._iter_pages(
+            path, {"fields": self._notes_fields()}, module="Notes", per_page=per_page
+        ):
             yield from page.records
 
     def add_note(self, record_id: str | int, content: str, title: str | None = None) -> str:
@@ -358,8 +456,11 @@ class Module(Service):
             note["Parent_Id"] = {"module": {"api_name": self.api_name}, "id": str(record_id)}
             response = self.client.post("Notes", json={"data": [note]}, allow_item_errors=True)
         else:
-            response = self.client.post(f"{self.api_name}/{quote_segment(record_id)}/Notes",
-                                        json={"data": [note]}, allow_item_errors=True)
+            response = self.client.post(
+                f"{self.api_name}/{quote_segment(record_id)}/Notes",
+                json={"data": [note]},
+                allow_item_errors=True,
+            )
         return _single_item(response, note, "created", raise_on_failure=True).id or ""
 
     def delete_note(self, record_id: str | int, note_id: str | int) -> None:
@@ -381,12 +482,18 @@ class Module(Service):
         fields = None
         if self.version >= FIELDS_REQUIRED_FROM:
             fields = "id,File_Name,Size,Created_Time,Modified_Time,Owner,Parent_Id"
-        for page in self._iter_pages(path, {"fields": fields}, module="Attachments",
-                                     per_page=per_page):
+        for page in self._iter_pages(
+            path, {"fields": fields}, module="Attachments", per_page=per_page
+        ):
             yield from page.records
 
-    def upload_attachment(self, record_id: str | int, file: IO[bytes] | bytes | str | os.PathLike,
-                          filename: str | None = None, content_type: str | None = None) -> str:
+    def upload_attachment(
+        self,
+        record_id: str | int,
+        file: IO[bytes] | bytes | str | os.PathLike,
+        filename: str | None = None,
+        content_type: str | None = None,
+    ) -> str:
         """Attach a file (bytes, an open binary file or a path) to the record; return its id."""
         if isinstance(file, (str, os.PathLike)):
             filename = filename or os.path.basename(os.fspath(file))
@@ -398,32 +505,41 @@ class Module(Service):
             content = file.read()
             filename = filename or os.path.basename(getattr(file, "name", "") or "")
         filename = filename or "attachment"
-        content_type = (content_type or mimetypes.guess_type(filename)[0]
-                        or "application/octet-stream")
+        content_type = (
+            content_type or mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        )
         response = self.client.request(
-            "POST", f"{self.api_name}/{quote_segment(record_id)}/Attachments",
-            files={"file": (filename, content, content_type)}, allow_item_errors=True)
+            "POST",
+            f"{self.api_name}/{quote_segment(record_id)}/Attachments",
+            files={"file": (filename, content, content_type)},
+            allow_item_errors=True,
+        )
         return _single_item(response, filename, "created", raise_on_failure=True).id or ""
 
     def download_attachment(self, record_id: str | int, attachment_id: str | int) -> Attachment:
         """Download one attachment's content."""
-        path = (f"{self.api_name}/{quote_segment(record_id)}/Attachments/"
-                f"{quote_segment(attachment_id)}")
+        path = (
+            f"{self.api_name}/{quote_segment(record_id)}/Attachments/{quote_segment(attachment_id)}"
+        )
         response = self.client.request("GET", path, raw=True)
         if response.status == 204:
-            raise ZCRMNotFoundError(f"No attachment {attachment_id} on {self.api_name} "
-                                    f"record {record_id}.", status=204,
-                                    request_id=response.request_id)
+            raise ZCRMNotFoundError(
+                f"No attachment {attachment_id} on {self.api_name} record {record_id}.",
+                status=204,
+                request_id=response.request_id,
+            )
         return Attachment(
-            filename=_filename(response.headers.get("Content-Disposition", "")) or str(attachment_id),
+            filename=_filename(response.headers.get("Content-Disposition", ""))
+            or str(attachment_id),
             content_type=response.headers.get("Content-Type", "application/octet-stream"),
             content=response.content,
         )
 
     def delete_attachment(self, record_id: str | int, attachment_id: str | int) -> None:
         """Delete one attachment of the record."""
-        path = (f"{self.api_name}/{quote_segment(record_id)}/Attachments/"
-                f"{quote_segment(attachment_id)}")
+        path = (
+            f"{self.api_name}/{quote_segment(record_id)}/Attachments/{quote_segment(attachment_id)}"
+        )
         response = self.client.delete(path, allow_item_errors=True)
         _single_item(response, attachment_id, "deleted", raise_on_failure=True)
 
@@ -453,8 +569,10 @@ class Module(Service):
         stop: ZCRMError | None = None
         path = f"{self.api_name}/actions/{action}"
         for chunk in iter_chunks(ids, MAX_PER_WRITE):
-            entries = [RecordResult(len(result.results) + i, rid, NOT_ATTEMPTED, key=str(rid))
-                       for i, rid in enumerate(chunk)]
+            entries = [
+                RecordResult(len(result.results) + i, rid, NOT_ATTEMPTED, key=str(rid))
+                for i, rid in enumerate(chunk)
+            ]
             result.results.extend(entries)
             if stop is not None:
                 _not_attempted(entries, stop)
@@ -462,21 +580,32 @@ class Module(Service):
             try:
                 if self.version >= TAGS_JSON_FROM:
                     response = self.client.request(
-                        "POST", path, json={"tags": [{"name": n} for n in names],
-                                            "ids": [str(i) for i in chunk]},
-                        idempotent=True, allow_item_errors=True)
+                        "POST",
+                        path,
+                        json={"tags": [{"name": n} for n in names], "ids": [str(i) for i in chunk]},
+                        idempotent=True,
+                        allow_item_errors=True,
+                    )
                 else:
                     response = self.client.request(
-                        "POST", path, params={"ids": ",".join(str(i) for i in chunk),
-                                              "tag_names": ",".join(names)},
-                        idempotent=True, allow_item_errors=True)
+                        "POST",
+                        path,
+                        params={
+                            "ids": ",".join(str(i) for i in chunk),
+                            "tag_names": ",".join(names),
+                        },
+                        idempotent=True,
+                        allow_item_errors=True,
+                    )
             except ZCRMError as exc:
                 result.requests += int(exc.request_sent)
                 stop = result.error = exc
                 _failed_call(entries, exc, idempotent=True)
                 continue
             result.requests += 1
-            problem = _apply_items(entries, response, "tagged" if action == "add_tags" else "untagged")
+            problem = _apply_items(
+                entries, response, "tagged" if action == "add_tags" else "untagged"
+            )
             if problem is not None:
                 stop = result.error = problem
         return result
@@ -492,7 +621,8 @@ class Module(Service):
         if len(names) > MAX_FIELDS:
             raise ZCRMValidationError(
                 f"API_VERSION {self.api_version} requires list calls to name their fields (at "
-                f"most {MAX_FIELDS}) and {self.api_name} has {len(names)}: pass fields=[...].")
+                f"most {MAX_FIELDS}) and {self.api_name} has {len(names)}: pass fields=[...]."
+            )
         return ",".join(names)
 
 
@@ -502,8 +632,13 @@ class Module(Service):
 _FROM_RE = re.compile(r"\bfrom\s+([A-Za-z0-9_]+)", re.IGNORECASE)
 
 
-def coql(query: str, *, user_identifier: str | None = None, client: ZCRMClient | None = None,
-         module: str | None = None) -> Page:
+def coql(
+    query: str,
+    *,
+    user_identifier: str | None = None,
+    client: ZCRMClient | None = None,
+    module: str | None = None,
+) -> Page:
     """Run one COQL query (``POST /coql``); return its records (``module`` from the FROM clause)."""
     service = Service(user_identifier, client)
     response = service.client.post("coql", json={"select_query": query}, idempotent=True)
@@ -514,10 +649,14 @@ def coql(query: str, *, user_identifier: str | None = None, client: ZCRMClient |
         return Page([], {"count": 0, "more_records": False}, response=response)
     items = response.data.get("data") or []
     if not isinstance(items, list):
-        raise ZCRMMalformedResponseError("POST coql: expected a list under 'data'.",
-                                         status=response.status, request_id=response.request_id)
-    return Page([Record(item, module) for item in items], response.data.get("info") or {},
-                response=response)
+        raise ZCRMMalformedResponseError(
+            "POST coql: expected a list under 'data'.",
+            status=response.status,
+            request_id=response.request_id,
+        )
+    return Page(
+        [Record(item, module) for item in items], response.data.get("info") or {}, response=response
+    )
 
 
 def build_criteria(criteria: str | Sequence[Criterion]) -> str:
@@ -530,7 +669,8 @@ def build_criteria(criteria: str | Sequence[Criterion]) -> str:
             field_name, operator, value = item
         except (TypeError, ValueError):
             raise ZCRMValidationError(
-                f"criteria items must be (field, operator, value) triples, not {item!r}") from None
+                f"criteria items must be (field, operator, value) triples, not {item!r}"
+            ) from None
         if isinstance(value, (list, tuple, set)):
             text = ",".join(_escape_criteria(v) for v in value)
         else:
@@ -571,8 +711,10 @@ def _metadata_list(response: APIResponse, key: str) -> list[dict[str, Any]]:
     items = response.data.get(key)
     if not isinstance(items, list):
         raise ZCRMMalformedResponseError(
-            f"GET {response.path}: expected a list under {key!r}.", status=response.status,
-            request_id=response.request_id)
+            f"GET {response.path}: expected a list under {key!r}.",
+            status=response.status,
+            request_id=response.request_id,
+        )
     return items
 
 
@@ -594,8 +736,13 @@ def _field_of(details: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _apply_items(entries: list[RecordResult], response: APIResponse, default_action: str | None,
-                 *, forgiving_delete: bool = False) -> ZCRMError | None:
+def _apply_items(
+    entries: list[RecordResult],
+    response: APIResponse,
+    default_action: str | None,
+    *,
+    forgiving_delete: bool = False,
+) -> ZCRMError | None:
     """Copy Zoho's per-item answers onto the entries; return an error if the answer is unusable."""
     items = response.data.get("data") if isinstance(response.data, dict) else None
     if not isinstance(items, list) or len(items) != len(entries):
@@ -603,11 +750,13 @@ def _apply_items(entries: list[RecordResult], response: APIResponse, default_act
         error = ZCRMMalformedResponseError(
             f"{response.method} {response.path}: sent {len(entries)} records, Zoho answered with "
             f"{got} per-record results (HTTP {response.status}); their outcome is unknown.",
-            status=response.status, request_id=response.request_id)
+            status=response.status,
+            request_id=response.request_id,
+        )
         for entry in entries:
             entry.status, entry.message = UNKNOWN, str(error)
         return error
-    for entry, item in zip(entries, items):
+    for entry, item in zip(entries, items, strict=False):
         if not isinstance(item, Mapping):
             entry.status, entry.message = UNKNOWN, "Zoho's per-record result is not an object"
             continue
@@ -622,8 +771,11 @@ def _apply_items(entries: list[RecordResult], response: APIResponse, default_act
             rid = details.get("id")
             entry.id = str(rid) if rid is not None else _input_id(entry.input)
             entry.action = ACTIONS.get(str(item.get("action") or ""), default_action)
-        elif (forgiving_delete and response.repeated_after_ambiguous
-              and code in ("INVALID_DATA", "RECORD_NOT_FOUND")):
+        elif (
+            forgiving_delete
+            and response.repeated_after_ambiguous
+            and code in ("INVALID_DATA", "RECORD_NOT_FOUND")
+        ):
             # Our first attempt (whose answer was lost) deleted it: the goal is reached.
             entry.status, entry.id, entry.action = SUCCEEDED, _input_id(entry.input), "deleted"
         else:
@@ -655,8 +807,11 @@ def _failed_call(entries: list[RecordResult], error: ZCRMError, *, idempotent: b
             entry.message = f"not sent: {error}"
         elif may_be_applied:
             entry.status = UNKNOWN
-            advice = ("safe to send again" if idempotent else
-                      "look the records up before sending them again")
+            advice = (
+                "safe to send again"
+                if idempotent
+                else "look the records up before sending them again"
+            )
             entry.message = f"Zoho may or may not have applied this call ({advice}): {error}"
         else:
             entry.status = FAILED
@@ -673,8 +828,9 @@ def _local_failure(entry: RecordResult, message: str) -> None:
     entry.status, entry.code, entry.message = FAILED, "INVALID_INPUT", message
 
 
-def _single_item(response: APIResponse, value: Any, default_action: str, *,
-                 raise_on_failure: bool = False) -> RecordResult:
+def _single_item(
+    response: APIResponse, value: Any, default_action: str, *, raise_on_failure: bool = False
+) -> RecordResult:
     entry = RecordResult(0, value, NOT_ATTEMPTED)
     problem = _apply_items([entry], response, default_action)
     if problem is not None:
@@ -682,8 +838,11 @@ def _single_item(response: APIResponse, value: Any, default_action: str, *,
     if raise_on_failure and entry.status != SUCCEEDED:
         raise ZCRMValidationError(
             f"{response.method} {response.path}: {entry.message or 'refused'}",
-            status=response.status, code=entry.code, details=entry.details,
-            request_id=response.request_id)
+            status=response.status,
+            code=entry.code,
+            details=entry.details,
+            request_id=response.request_id,
+        )
     return entry
 
 

@@ -7,7 +7,7 @@ and it can be sent back, stored in a ``JSONField`` or serialised as it is.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone as dt_timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from django.utils import timezone
@@ -18,7 +18,7 @@ def parse_datetime(value: Any) -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt_timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     text = str(value).strip()
     try:
         parsed = datetime.fromisoformat(text)
@@ -26,7 +26,7 @@ def parse_datetime(value: Any) -> datetime | None:
         return None
     if parsed.tzinfo is None:
         # Zoho always sends an offset; a bare value is read as UTC rather than the server's zone.
-        parsed = parsed.replace(tzinfo=dt_timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return parsed
 
 
@@ -42,8 +42,9 @@ def format_datetime(value: datetime | date | str) -> str:
             value = timezone.make_aware(value, timezone.get_default_timezone())
         return value.replace(microsecond=0).isoformat()
     if isinstance(value, date):
-        return datetime(value.year, value.month, value.day,
-                        tzinfo=timezone.get_default_timezone()).isoformat()
+        return datetime(
+            value.year, value.month, value.day, tzinfo=timezone.get_default_timezone()
+        ).isoformat()
     raise TypeError(f"expected a datetime, date or ISO string, not {type(value).__name__}")
 
 

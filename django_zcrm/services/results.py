@@ -13,7 +13,8 @@ four states:
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from typing import Any
 
 from ..exceptions import ZCRMError
@@ -154,8 +155,11 @@ class BatchResult(Sequence[RecordResult]):
         if counts[NOT_ATTEMPTED]:
             parts.append(f"{counts[NOT_ATTEMPTED]} not attempted")
         records = len(self.results)
-        text = (f"{self.operation} {self.module}: {records} record{'s' * (records != 1)}, "
-                + ", ".join(parts) + f" in {self.requests} request{'s' * (self.requests != 1)}")
+        text = (
+            f"{self.operation} {self.module}: {records} record{'s' * (records != 1)}, "
+            + ", ".join(parts)
+            + f" in {self.requests} request{'s' * (self.requests != 1)}"
+        )
         if self.error is not None:
             text += f"; stopped by {type(self.error).__name__}: {self.error}"
         return text

@@ -9,21 +9,34 @@ from ..client import quote_segment
 from ..exceptions import ZCRMNotFoundError, ZCRMValidationError
 from .base import MAX_PER_PAGE, Service
 
-USER_TYPES = ("AllUsers", "ActiveUsers", "DeactiveUsers", "ConfirmedUsers", "NotConfirmedUsers",
-              "DeletedUsers", "ActiveConfirmedUsers", "AdminUsers", "ActiveConfirmedAdmins",
-              "CurrentUser")
+USER_TYPES = (
+    "AllUsers",
+    "ActiveUsers",
+    "DeactiveUsers",
+    "ConfirmedUsers",
+    "NotConfirmedUsers",
+    "DeletedUsers",
+    "ActiveConfirmedUsers",
+    "AdminUsers",
+    "ActiveConfirmedAdmins",
+    "CurrentUser",
+)
 
 
 class Users(Service):
     """The organisation's CRM users."""
 
-    def iter_users(self, type: str = "AllUsers",  # noqa: A002 - Zoho's parameter name
-                   per_page: int = MAX_PER_PAGE) -> Iterator[dict[str, Any]]:
+    def iter_users(
+        self,
+        type: str = "AllUsers",  # noqa: A002 - Zoho's parameter name
+        per_page: int = MAX_PER_PAGE,
+    ) -> Iterator[dict[str, Any]]:
         """Users of one ``type`` (``AllUsers``, ``ActiveUsers``, ``AdminUsers`` ...), lazily."""
         if type not in USER_TYPES:
             raise ZCRMValidationError(f"type must be one of {', '.join(USER_TYPES)}, not {type!r}.")
-        for page in self._iter_pages("users", {"type": type}, key="users", per_page=per_page,
-                                     record_class=_user):
+        for page in self._iter_pages(
+            "users", {"type": type}, key="users", per_page=per_page, record_class=_user
+        ):
             yield from page.records
 
     def list(self, type: str = "AllUsers") -> list[dict[str, Any]]:  # noqa: A002
@@ -35,8 +48,11 @@ class Users(Service):
         response = self.client.get(f"users/{quote_segment(user_id)}")
         items = (response.data or {}).get("users") if not response.is_empty else None
         if not items:
-            raise ZCRMNotFoundError(f"No CRM user with id {user_id}.", status=response.status,
-                                    request_id=response.request_id)
+            raise ZCRMNotFoundError(
+                f"No CRM user with id {user_id}.",
+                status=response.status,
+                request_id=response.request_id,
+            )
         return items[0]
 
     def current(self) -> dict[str, Any]:

@@ -47,8 +47,13 @@ from django.db import DatabaseError, models, transaction
 
 from ..client import ZCRMClient
 from ..conf import get_settings
-from ..exceptions import (SyncError, ZCRMError, ZCRMImproperlyConfigured, ZCRMNotFoundError,
-                          ZCRMValidationError)
+from ..exceptions import (
+    SyncError,
+    ZCRMError,
+    ZCRMImproperlyConfigured,
+    ZCRMNotFoundError,
+    ZCRMValidationError,
+)
 from ..models import SyncState
 from ..redaction import get_logger, redact
 from ..services import MAX_PER_PAGE, MAX_PER_WRITE, Module
@@ -57,15 +62,22 @@ from . import locking
 from .mapping import MappingError
 from .metering import MeteredClient
 from .targets import Target, resolve_target
-from .timeutil import aware, earliest, latest, minus_seconds, now as current_time, parse_zoho_datetime, to_db
+from .timeutil import aware, earliest, latest, minus_seconds, parse_zoho_datetime, to_db
+from .timeutil import now as current_time
 
 logger = get_logger(__name__)
 
 __all__ = ["SyncProgress", "SyncResult", "sync_many", "sync_module"]
 
 #: Zoho's answers that mean "this listing cannot go further": start a new one from the checkpoint.
-RESTART_CODES = frozenset({"DISCRETE_PAGINATION_LIMIT_EXCEEDED", "PAGINATION_LIMIT_EXCEEDED",
-                           "EXPIRED_VALUE", "TOKEN_BOUND_DATA_MISMATCH"})
+RESTART_CODES = frozenset(
+    {
+        "DISCRETE_PAGINATION_LIMIT_EXCEEDED",
+        "PAGINATION_LIMIT_EXCEEDED",
+        "EXPIRED_VALUE",
+        "TOKEN_BOUND_DATA_MISMATCH",
+    }
+)
 DELETE_MODES = ("mark", "delete")
 #: Seconds taken off Zoho's clock: a record written in the same second as the answer counts as later.
 SIGNPOST_MARGIN = 1.0
@@ -122,20 +134,25 @@ class SyncResult:
     def summary(self) -> str:
         """One line: ``Leads -> crm.lead: 5000 created, 0 updated, ... 26 API calls, 3.1 s``."""
         prefix = "[dry run] " if self.dry_run else ""
-        text = (f"{prefix}{self.module} -> {self.model}: {self.created} created, {self.updated} "
-                f"updated, {self.deleted} deleted, {self.unchanged} unchanged, {self.failed} failed, "
-                f"{self.api_calls} API calls, {self.elapsed:.1f} s")
+        text = (
+            f"{prefix}{self.module} -> {self.model}: {self.created} created, {self.updated} "
+            f"updated, {self.deleted} deleted, {self.unchanged} unchanged, {self.failed} failed, "
+            f"{self.api_calls} API calls, {self.elapsed:.1f} s"
+        )
         extras = []
         if self.kept_local:
             extras.append(f"{self.kept_local} kept (local changes not pushed yet)")
         if self.pending_failures:
             extras.append(f"{self.pending_failures} pending retry")
         if self.retry_overflow:
-            extras.append(f"{self.retry_overflow} failed records not kept for retry (list full): "
-                          "run --full once the model is fixed")
+            extras.append(
+                f"{self.retry_overflow} failed records not kept for retry (list full): "
+                "run --full once the model is fixed"
+            )
         elif self.full_sync_needed:
-            extras.append("failed records were not kept for retry: run --full once the model "
-                          "is fixed")
+            extras.append(
+                "failed records were not kept for retry: run --full once the model is fixed"
+            )
         if self.resumed:
             extras.append("resumed an interrupted run")
         if self.rewound:
@@ -197,19 +214,31 @@ def sync_module(
     if full and since is not None:
         raise ZCRMValidationError("Give either full=True or since=..., not both.")
     if not 1 <= int(batch_size) <= MAX_PER_PAGE:
-        raise ZCRMValidationError(f"batch_size must be between 1 and {MAX_PER_PAGE} (Zoho's page "
-                                  f"size limit), not {batch_size}.")
+        raise ZCRMValidationError(
+            f"batch_size must be between 1 and {MAX_PER_PAGE} (Zoho's page "
+            f"size limit), not {batch_size}."
+        )
     conf = get_settings()
     delete_mode = str(conf.SYNC_DELETE_MODE).lower()
     if delete_mode not in DELETE_MODES:
         raise ZCRMImproperlyConfigured(
-            f"ZCRM['SYNC_DELETE_MODE'] is {conf.SYNC_DELETE_MODE!r}; use \"mark\" or \"delete\".")
+            f'ZCRM[\'SYNC_DELETE_MODE\'] is {conf.SYNC_DELETE_MODE!r}; use "mark" or "delete".'
+        )
     target = resolve_target(module, model, using)
     metered = MeteredClient(client, user)
     service = Module(module, user, client=metered)  # type: ignore[arg-type]
-    run = _Run(target, service, metered, full=full, since=_parse_since(since), dry_run=dry_run,
-               batch_size=int(batch_size), progress=progress, delete_mode=delete_mode,
-               lookback=float(conf.SYNC_LOOKBACK_SECONDS))
+    run = _Run(
+        target,
+        service,
+        metered,
+        full=full,
+        since=_parse_since(since),
+        dry_run=dry_run,
+        batch_size=int(batch_size),
+        progress=progress,
+        delete_mode=delete_mode,
+        lookback=float(conf.SYNC_LOOKBACK_SECONDS),
+    )
     started = time.monotonic()
     try:
         run.execute()
@@ -233,7 +262,8 @@ def _parse_since(value: datetime | date | str | None) -> datetime | None:
         except ValueError:
             raise ZCRMValidationError(
                 f"since={value!r} is not an ISO date or datetime (e.g. 2024-05-01 or "
-                "2024-05-01T09:30:00+02:00).") from None
+                "2024-05-01T09:30:00+02:00)."
+            ) from None
     if isinstance(value, datetime):
         return aware(value)
     return aware(datetime(value.year, value.month, value.day))
@@ -242,10 +272,20 @@ def _parse_since(value: datetime | date | str | None) -> datetime | None:
 class _Run:
     """One execution of the algorithm for one module (see the module docstring)."""
 
-    def __init__(self, target: Target, service: Module, metered: MeteredClient, *, full: bool,
-                 since: datetime | None,
-                 dry_run: bool, batch_size: int, progress: ProgressCallback | None,
-                 delete_mode: str, lookback: float) -> None:
+    def __init__(
+        self,
+        target: Target,
+        service: Module,
+        metered: MeteredClient,
+        *,
+        full: bool,
+        since: datetime | None,
+        dry_run: bool,
+        batch_size: int,
+        progress: ProgressCallback | None,
+        delete_mode: str,
+        lookback: float,
+    ) -> None:
         self.target = target
         self.service = service
         self.metered = metered
@@ -288,8 +328,12 @@ class _Run:
             self._sweep_deleted()
             self.result.cursor = self.run_cursor
             return
-        self.lease = locking.acquire(self.target.module, self.target.label, using=self.using,
-                                     label=f"{self.target.module} -> {self.target.label}")
+        self.lease = locking.acquire(
+            self.target.module,
+            self.target.label,
+            using=self.using,
+            label=f"{self.target.module} -> {self.target.label}",
+        )
         try:
             self._plan()
             self._list_records()
@@ -298,17 +342,21 @@ class _Run:
             self._finish()
         except DatabaseError as exc:
             self._failed(exc)
-            raise SyncError(f"The database refused a write while syncing {self.target.module} "
-                            f"into {self.target.label}: {exc}. The run can be resumed once the "
-                            "cause is fixed.") from exc
+            raise SyncError(
+                f"The database refused a write while syncing {self.target.module} "
+                f"into {self.target.label}: {exc}. The run can be resumed once the "
+                "cause is fixed."
+            ) from exc
         except BaseException as exc:
             self._failed(exc)
             raise
 
     def _plan_dry_run(self) -> None:
-        state = (SyncState.objects.using(self.using)
-                 .filter(module=self.target.module, target=self.target.label,
-                         direction=SyncState.PULL).first())
+        state = (
+            SyncState.objects.using(self.using)
+            .filter(module=self.target.module, target=self.target.label, direction=SyncState.PULL)
+            .first()
+        )
         self.state = state
         if state is not None:
             self.result.pending_failures = len(_load_pending(state.failed_ids))
@@ -330,8 +378,12 @@ class _Run:
         resume = unfinished and (
             (self.full and state.run_kind == FULL)
             or (not self.full and self.since is None and state.run_kind in (FULL, INCREMENTAL))
-            or (self.since is not None and state.run_kind == SINCE
-                and aware(state.run_since) == self.since))
+            or (
+                self.since is not None
+                and state.run_kind == SINCE
+                and aware(state.run_since) == self.since
+            )
+        )
         if resume:
             self.kind = state.run_kind
             self.full = self.kind == FULL
@@ -340,20 +392,31 @@ class _Run:
             self.run_started_at = aware(state.run_started_at)
             self.run_cursor = aware(state.run_cursor)
             self.rewind = aware(state.rewind_to)
-            logger.warning("Resuming the interrupted %s sync of %s -> %s from %s.", self.kind,
-                           self.target.module, self.target.label,
-                           self.run_cursor.isoformat() if self.run_cursor else "the start")
+            logger.warning(
+                "Resuming the interrupted %s sync of %s -> %s from %s.",
+                self.kind,
+                self.target.module,
+                self.target.label,
+                self.run_cursor.isoformat() if self.run_cursor else "the start",
+            )
             return
         self.kind = FULL if self.full else SINCE if self.since is not None else INCREMENTAL
         self.run_started_at = current_time()
-        self.run_cursor = (None if self.kind == FULL else self.since if self.kind == SINCE
-                           else aware(state.cursor))
+        self.run_cursor = (
+            None if self.kind == FULL else self.since if self.kind == SINCE else aware(state.cursor)
+        )
         self.exact_start = self.kind == SINCE
         with transaction.atomic(using=self.using):
-            self.lease.renew(run_id=uuid.uuid4().hex, run_kind=self.kind,
-                             run_started_at=to_db(self.run_started_at),
-                             run_since=to_db(self.since), run_cursor=to_db(self.run_cursor),
-                             rewind_to=None, status=SyncState.RUNNING, last_error="")
+            self.lease.renew(
+                run_id=uuid.uuid4().hex,
+                run_kind=self.kind,
+                run_started_at=to_db(self.run_started_at),
+                run_since=to_db(self.since),
+                run_cursor=to_db(self.run_cursor),
+                rewind_to=None,
+                status=SyncState.RUNNING,
+                last_error="",
+            )
 
     def _failed(self, exc: BaseException) -> None:
         """Keep the run's progress for a resume; record the error; give the lease up."""
@@ -380,23 +443,35 @@ class _Run:
             header = position if self.exact_start else minus_seconds(position, self.lookback)
             self.exact_start = False
             try:
-                pages = self.service.iter_pages(self.target.zoho_fields(), header,
-                                                sort_by="Modified_Time", sort_order="asc",
-                                                per_page=self.batch_size)
+                pages = self.service.iter_pages(
+                    self.target.zoho_fields(),
+                    header,
+                    sort_by="Modified_Time",
+                    sort_order="asc",
+                    per_page=self.batch_size,
+                )
                 for page in pages:
                     self._records_page(page.records)
                 return
             except ZCRMValidationError as exc:
                 if exc.code not in RESTART_CODES:
                     raise
-                if self.run_cursor is None or (position is not None and self.run_cursor <= position):
+                if self.run_cursor is None or (
+                    position is not None and self.run_cursor <= position
+                ):
                     raise SyncError(
                         f"Zoho stopped the listing of {self.target.module} ({exc.code}) before "
                         "the checkpoint could move: more records share the same Modified_Time "
                         "than one listing can reach. Sync this module with a smaller "
-                        "SYNC_LOOKBACK_SECONDS or report the case.", code=exc.code) from exc
-                logger.info("Zoho ended the listing of %s (%s); continuing from %s.",
-                            self.target.module, exc.code, self.run_cursor.isoformat())
+                        "SYNC_LOOKBACK_SECONDS or report the case.",
+                        code=exc.code,
+                    ) from exc
+                logger.info(
+                    "Zoho ended the listing of %s (%s); continuing from %s.",
+                    self.target.module,
+                    exc.code,
+                    self.run_cursor.isoformat(),
+                )
                 position = self.run_cursor
 
     def _records_page(self, records: list[Mapping[str, Any]]) -> None:
@@ -405,8 +480,9 @@ class _Run:
         self.records_seen += len(records)
         self._report("records", self.records_seen)
 
-    def _store(self, records: list[Mapping[str, Any]], *, listing: bool,
-               gone: Iterable[str] = ()) -> None:
+    def _store(
+        self, records: list[Mapping[str, Any]], *, listing: bool, gone: Iterable[str] = ()
+    ) -> None:
         """Write one page of records in one transaction, with the run's progress.
 
         ``listing``: the page comes from the listing (it moves the run's cursor and watches for
@@ -480,11 +556,15 @@ class _Run:
                 assert self.lease is not None
                 # The retry list changes in the same transaction as the rows: a record that
                 # could not be stored is never both past the checkpoint and off the list.
-                self.lease.renew(run_cursor=to_db(self.run_cursor), rewind_to=to_db(self.rewind),
-                                 **self._settle(unique, failed, gone, now))
+                self.lease.renew(
+                    run_cursor=to_db(self.run_cursor),
+                    rewind_to=to_db(self.rewind),
+                    **self._settle(unique, failed, gone, now),
+                )
 
-    def _settle(self, read: Iterable[str], failed: Mapping[str, None], gone: Iterable[str],
-                now: datetime) -> dict[str, Any]:
+    def _settle(
+        self, read: Iterable[str], failed: Mapping[str, None], gone: Iterable[str], now: datetime
+    ) -> dict[str, Any]:
         """Update the retry list for a page; return the ``SyncState`` changes (none: ``{}``).
 
         Ids read and not failed leave it (stored, or already held at that version or newer, or
@@ -500,8 +580,13 @@ class _Run:
         dropped = [rid for rid in gone if self.pending.pop(rid, None) is not None]
         if dropped:
             changed = True
-            logger.info("Dropped %d records of %s from the retry list: Zoho no longer has them "
-                        "(deleted), e.g. %s.", len(dropped), self.target.module, dropped[0])
+            logger.info(
+                "Dropped %d records of %s from the retry list: Zoho no longer has them "
+                "(deleted), e.g. %s.",
+                len(dropped),
+                self.target.module,
+                dropped[0],
+            )
         stamp = latest(now, self.run_started_at)
         assert stamp is not None
         for rid in failed:
@@ -518,9 +603,14 @@ class _Run:
 
     def _notice_move(self, old: Any, modified: datetime | None) -> None:
         """A record read earlier in this run that is now newer moved behind the listing's offset."""
-        if (self.run_started_at is not None and old.synced_at is not None
-                and old.synced_at >= self.run_started_at and modified is not None
-                and old.modified is not None and modified > old.modified):
+        if (
+            self.run_started_at is not None
+            and old.synced_at is not None
+            and old.synced_at >= self.run_started_at
+            and modified is not None
+            and old.modified is not None
+            and modified > old.modified
+        ):
             self.rewind = earliest(self.rewind, old.modified)
 
     # -- deletions ----------------------------------------------------------------------------------
@@ -530,8 +620,9 @@ class _Run:
         since = minus_seconds(aware(state.deleted_cursor), self.lookback) if state else None
         batch: list[Mapping[str, Any]] = []
         self.metered.mark()
-        for entry in self.service.iter_deleted("all", modified_since=since,
-                                               per_page=self.batch_size):
+        for entry in self.service.iter_deleted(
+            "all", modified_since=since, per_page=self.batch_size
+        ):
             batch.append(entry)
             if len(batch) >= self.batch_size:
                 self._deleted_page(batch)
@@ -558,10 +649,18 @@ class _Run:
                 old = existing.get(rid)
                 if old is None or old.deleted:
                     continue
-                if deleted_time is not None and old.modified is not None and old.modified > deleted_time:
+                if (
+                    deleted_time is not None
+                    and old.modified is not None
+                    and old.modified > deleted_time
+                ):
                     continue  # changed after that deletion: restored from the recycle bin
-                if (self.run_started_at is not None and old.synced_at is not None
-                        and old.synced_at >= self.run_started_at and old.modified is not None):
+                if (
+                    self.run_started_at is not None
+                    and old.synced_at is not None
+                    and old.synced_at >= self.run_started_at
+                    and old.modified is not None
+                ):
                     # Read in this run, deleted since: the listing's offsets shifted under it.
                     self.rewind = earliest(self.rewind, old.modified)
                 if self.delete_mode == "delete" and not old.dirty:
@@ -572,8 +671,9 @@ class _Run:
             if self.dry_run:
                 self.result.deleted += len(marks) + len(removals)
             else:
-                self.result.deleted += (self.target.mark_deleted(marks)
-                                        + self.target.delete_rows(removals))
+                self.result.deleted += self.target.mark_deleted(marks) + self.target.delete_rows(
+                    removals
+                )
                 assert self.lease is not None
                 self.lease.renew(rewind_to=to_db(self.rewind))
         self.deletions_seen += len(entries)
@@ -612,14 +712,22 @@ class _Run:
         """
         wanted = set(ids)
         try:
-            return [record for page in self.service.iter_pages(
-                        self.target.zoho_fields(), params={"ids": ",".join(ids)},
-                        per_page=MAX_PER_PAGE)
-                    for record in page.records if str(record.get("id")) in wanted]
+            return [
+                record
+                for page in self.service.iter_pages(
+                    self.target.zoho_fields(), params={"ids": ",".join(ids)}, per_page=MAX_PER_PAGE
+                )
+                for record in page.records
+                if str(record.get("id")) in wanted
+            ]
         except ZCRMValidationError as exc:
-            logger.warning("Zoho refused to read %d records of %s by id in one call (%s); "
-                           "reading them one by one.", len(ids), self.target.module,
-                           exc.code or exc.status)
+            logger.warning(
+                "Zoho refused to read %d records of %s by id in one call (%s); "
+                "reading them one by one.",
+                len(ids),
+                self.target.module,
+                exc.code or exc.status,
+            )
         records: list[Mapping[str, Any]] = []
         for rid in ids:
             try:
@@ -640,37 +748,58 @@ class _Run:
                 if self.rewind is None:
                     self.result.deleted += self._reconcile(now)
                 else:
-                    logger.warning("Skipped flagging rows of %s not seen by the full run: records "
-                                   "changed while it was paging.", self.target.module)
+                    logger.warning(
+                        "Skipped flagging rows of %s not seen by the full run: records "
+                        "changed while it was paging.",
+                        self.target.module,
+                    )
                 changes["last_full_sync_at"] = to_db(now)
             old_cursor = aware(state.cursor)
-            contiguous = (self.kind != SINCE or old_cursor is None
-                          or self.since is None or self.since <= old_cursor)
+            contiguous = (
+                self.kind != SINCE
+                or old_cursor is None
+                or self.since is None
+                or self.since <= old_cursor
+            )
             if self.kind == FULL:
                 cursor = latest(self.run_cursor, self.listing_signpost)
             elif contiguous:
                 cursor = latest(old_cursor, self.run_cursor, self.listing_signpost)
             else:
                 cursor = old_cursor
-                logger.warning("The checkpoint of %s stays at %s: the --since run started later, "
-                               "so records between the two were not read.", self.target.module,
-                               old_cursor.isoformat() if old_cursor else None)
+                logger.warning(
+                    "The checkpoint of %s stays at %s: the --since run started later, "
+                    "so records between the two were not read.",
+                    self.target.module,
+                    old_cursor.isoformat() if old_cursor else None,
+                )
             if self.rewind is not None and cursor is not None and self.rewind < cursor:
                 cursor = self.rewind
                 self.result.rewound = True
                 logger.warning(
                     "Records of %s changed or were deleted in Zoho while this run was paging; "
                     "the checkpoint moves back to %s so the next run re-reads what paging may "
-                    "have skipped.", self.target.module, cursor.isoformat())
+                    "have skipped.",
+                    self.target.module,
+                    cursor.isoformat(),
+                )
             self.result.cursor = cursor
             changes.update(self._settle_retry_list())
             changes.update(
                 cursor=to_db(cursor),
-                deleted_cursor=to_db(latest(aware(state.deleted_cursor), self.newest_deletion,
-                                            self.deleted_signpost)),
-                status=SyncState.DONE, run_id="", run_kind="", run_started_at=None,
-                run_since=None, run_cursor=None, rewind_to=None, last_success_at=to_db(now),
-                last_error="", last_result=self.result.as_dict(),
+                deleted_cursor=to_db(
+                    latest(aware(state.deleted_cursor), self.newest_deletion, self.deleted_signpost)
+                ),
+                status=SyncState.DONE,
+                run_id="",
+                run_kind="",
+                run_started_at=None,
+                run_since=None,
+                run_cursor=None,
+                rewind_to=None,
+                last_success_at=to_db(now),
+                last_error="",
+                last_result=self.result.as_dict(),
             )
             self.lease.renew(**changes)
         self.lease.release()
@@ -691,22 +820,36 @@ class _Run:
             for rid in stale:
                 del self.pending[rid]
             if stale:
-                logger.info("The full run of %s dropped %d ids from the retry list that it did "
-                            "not read (no longer in Zoho).", self.target.module, len(stale))
+                logger.info(
+                    "The full run of %s dropped %d ids from the retry list that it did "
+                    "not read (no longer in Zoho).",
+                    self.target.module,
+                    len(stale),
+                )
             if self.overflow_at is not None and self.overflow_at < self.run_started_at:
                 self.overflow_at = None  # whatever was not kept then, this run read again
         self.result.pending_failures = len(self.pending)
         self.result.full_sync_needed = self.overflow_at is not None
         if self.result.full_sync_needed and not self.result.retry_overflow:
-            logger.warning("Records of %s -> %s that could not be stored were not kept for retry "
-                           "(the list was full on %s): fix the model, then run `zcrm_sync %s "
-                           "--full` to read them again.", self.target.module, self.target.label,
-                           self.overflow_at.isoformat(), self.target.module)
+            logger.warning(
+                "Records of %s -> %s that could not be stored were not kept for retry "
+                "(the list was full on %s): fix the model, then run `zcrm_sync %s "
+                "--full` to read them again.",
+                self.target.module,
+                self.target.label,
+                self.overflow_at.isoformat(),
+                self.target.module,
+            )
         if self.result.retry_overflow:
-            logger.warning("%d records of %s -> %s could not be stored and were not kept for retry "
-                           "(the list holds %d): fix the model, then run `zcrm_sync %s --full`.",
-                           self.result.retry_overflow, self.target.module, self.target.label,
-                           MAX_PENDING_FAILURES, self.target.module)
+            logger.warning(
+                "%d records of %s -> %s could not be stored and were not kept for retry "
+                "(the list holds %d): fix the model, then run `zcrm_sync %s --full`.",
+                self.result.retry_overflow,
+                self.target.module,
+                self.target.label,
+                MAX_PENDING_FAILURES,
+                self.target.module,
+            )
         return {"failed_ids": self.pending, "failed_overflow_at": to_db(self.overflow_at)}
 
     def _reconcile(self, now: datetime) -> int:
@@ -716,8 +859,11 @@ class _Run:
         target = self.target
         if self.delete_mode == "delete":
             # Rows with unpushed local changes are flagged, never dropped; the rest go.
-            flagged = (unseen.filter(**{target.dirty_field: True}).update(**{target.deleted_field: True})
-                       if target.dirty_field else 0)
+            flagged = (
+                unseen.filter(**{target.dirty_field: True}).update(**{target.deleted_field: True})
+                if target.dirty_field
+                else 0
+            )
             ids = list(unseen.values_list(target.key, flat=True))
             return flagged + target.delete_rows(ids)
         updates: dict[str, Any] = {target.deleted_field: True}
@@ -729,8 +875,11 @@ class _Run:
 
     def _report(self, phase: str, records: int) -> None:
         if self.progress is not None:
-            self.progress(SyncProgress(self.target.module, phase, self.result.pages, records,
-                                       None, self.result))
+            self.progress(
+                SyncProgress(
+                    self.target.module, phase, self.result.pages, records, None, self.result
+                )
+            )
 
 
 def _load_pending(value: Any) -> dict[str, str]:
@@ -764,6 +913,8 @@ def sync_many(modules: Iterable[str], **kwargs: Any) -> list[SyncResult]:
         except ZCRMError as exc:
             errors.append(f"{module}: {exc}")
     if errors:
-        raise SyncError("Some modules failed to sync: " + "; ".join(errors),
-                        details={"results": [r.as_dict() for r in results]})
+        raise SyncError(
+            "Some modules failed to sync: " + "; ".join(errors),
+            details={"results": [r.as_dict() for r in results]},
+        )
     return results

@@ -21,16 +21,47 @@ __all__ = ["generate_models", "model_source"]
 #: Kept by ZohoSyncedModel itself, never generated.
 SKIPPED_API_NAMES = frozenset({"id", "Modified_Time"})
 #: Data types with no single-column form (subforms, files, multi-lookups): left out, with a note.
-UNSUPPORTED_TYPES = frozenset({"subform", "multiselectlookup", "multiuserlookup", "fileupload",
-                               "imageupload", "profileimage", "territories"})
+UNSUPPORTED_TYPES = frozenset(
+    {
+        "subform",
+        "multiselectlookup",
+        "multiuserlookup",
+        "fileupload",
+        "imageupload",
+        "profileimage",
+        "territories",
+    }
+)
 #: Names a model field must not take (Django, Python or ZohoSyncedModel already use them).
-RESERVED = frozenset({
-    "id", "pk", "objects", "save", "delete", "clean", "check", "full_clean", "refresh_from_db",
-    "validate_unique", "from_db", "get_deferred_fields", "serializable_value", "Meta", "ZohoMeta",
-    "zoho_id", "zoho_modified_time", "zoho_deleted", "synced_at", "zoho_dirty",
-    "local_modified_at", "zoho_push_error", "zoho_pushed_at", "zoho_pending_fields",
-    "zoho_unsaved_changes",
-})
+RESERVED = frozenset(
+    {
+        "id",
+        "pk",
+        "objects",
+        "save",
+        "delete",
+        "clean",
+        "check",
+        "full_clean",
+        "refresh_from_db",
+        "validate_unique",
+        "from_db",
+        "get_deferred_fields",
+        "serializable_value",
+        "Meta",
+        "ZohoMeta",
+        "zoho_id",
+        "zoho_modified_time",
+        "zoho_deleted",
+        "synced_at",
+        "zoho_dirty",
+        "local_modified_at",
+        "zoho_push_error",
+        "zoho_pushed_at",
+        "zoho_pending_fields",
+        "zoho_unsaved_changes",
+    }
+)
 ID_LENGTH = 32
 NAME_LENGTH = 255
 PICKLIST_MIN_LENGTH = 120
@@ -49,7 +80,11 @@ class _Names:
     used: set[str] = field(default_factory=set)
 
     def take(self, wanted: str) -> str:
-        base = wanted if wanted not in RESERVED and not keyword.iskeyword(wanted) else f"{wanted}_field"
+        base = (
+            wanted
+            if wanted not in RESERVED and not keyword.iskeyword(wanted)
+            else f"{wanted}_field"
+        )
         name, counter = base, 2
         while name in self.used or name in RESERVED:
             name, counter = f"{base}_{counter}", counter + 1
@@ -143,8 +178,9 @@ def _length(meta: Mapping[str, Any], default: int) -> int:
 
 
 def _converter(kind: str, field_name: str, /, **kwargs: Any) -> str:
-    parts = [_literal(field_name)] + [f"{k}={_literal(v)}" for k, v in kwargs.items()
-                                      if v not in (None, False)]
+    parts = [_literal(field_name)] + [
+        f"{k}={_literal(v)}" for k, v in kwargs.items() if v not in (None, False)
+    ]
     return f"zoho.{kind}({', '.join(parts)})"
 
 
@@ -158,25 +194,31 @@ def _lookup_module(meta: Mapping[str, Any]) -> str | None:
     return str(target) if target else None
 
 
-def _scalar(data_type: str, meta: Mapping[str, Any], label: str, name: str, required: bool,
-            read_only: bool) -> tuple[str, str] | None:
+def _scalar(
+    data_type: str, meta: Mapping[str, Any], label: str, name: str, required: bool, read_only: bool
+) -> tuple[str, str] | None:
     """``(model field code, converter code)`` for a one-column data type, or None."""
     blank = "True" if (not required or read_only) else "False"
     if data_type in ("text", "autonumber", "phone"):
-        code = _call("CharField", label, max_length=_length(meta, NAME_LENGTH), blank=blank,
-                     default='""')
+        code = _call(
+            "CharField", label, max_length=_length(meta, NAME_LENGTH), blank=blank, default='""'
+        )
         return code, _converter("Text", name, read_only=read_only)
     if data_type == "email":
-        code = _call("EmailField", label, max_length=_length(meta, NAME_LENGTH), blank=blank,
-                     default='""')
+        code = _call(
+            "EmailField", label, max_length=_length(meta, NAME_LENGTH), blank=blank, default='""'
+        )
         return code, _converter("Text", name, read_only=read_only)
     if data_type == "website":
-        code = _call("URLField", label, max_length=_length(meta, NAME_LENGTH), blank=blank,
-                     default='""')
+        code = _call(
+            "URLField", label, max_length=_length(meta, NAME_LENGTH), blank=blank, default='""'
+        )
         return code, _converter("Text", name, read_only=read_only)
     if data_type in ("textarea", "string"):
-        return (_call("TextField", label, blank=blank, default='""'),
-                _converter("Text", name, read_only=read_only))
+        return (
+            _call("TextField", label, blank=blank, default='""'),
+            _converter("Text", name, read_only=read_only),
+        )
     if data_type == "picklist":
         choices = _choices(meta)
         longest = max((len(v) for v, _ in choices), default=0)
@@ -185,17 +227,25 @@ def _scalar(data_type: str, meta: Mapping[str, Any], label: str, name: str, requ
         code.choices = choices
         return code, _converter("Picklist", name, read_only=read_only)
     if data_type == "multiselectpicklist":
-        return (_call("JSONField", label, default="list", blank="True"),
-                _converter("MultiSelect", name, read_only=read_only))
+        return (
+            _call("JSONField", label, default="list", blank="True"),
+            _converter("MultiSelect", name, read_only=read_only),
+        )
     if data_type in ("integer",):
-        return (_call("IntegerField", label, null="True", blank="True"),
-                _converter("Integer", name, read_only=read_only))
+        return (
+            _call("IntegerField", label, null="True", blank="True"),
+            _converter("Integer", name, read_only=read_only),
+        )
     if data_type in ("bigint", "long"):
-        return (_call("BigIntegerField", label, null="True", blank="True"),
-                _converter("Integer", name, read_only=read_only))
+        return (
+            _call("BigIntegerField", label, null="True", blank="True"),
+            _converter("Integer", name, read_only=read_only),
+        )
     if data_type in ("double", "percent"):
-        return (_call("FloatField", label, null="True", blank="True"),
-                _converter("Float", name, read_only=read_only))
+        return (
+            _call("FloatField", label, null="True", blank="True"),
+            _converter("Float", name, read_only=read_only),
+        )
     if data_type in ("currency", "decimal"):
         currency = meta.get("currency") if isinstance(meta.get("currency"), Mapping) else {}
         places = currency.get("precision") if currency else None
@@ -206,30 +256,53 @@ def _scalar(data_type: str, meta: Mapping[str, Any], label: str, name: str, requ
         except (TypeError, ValueError):
             places = 2
         digits = min(_length(meta, 16) + places, 38)
-        return (_call("DecimalField", label, max_digits=digits, decimal_places=places, null="True",
-                      blank="True"),
-                _converter("Decimal", name, read_only=read_only))
+        return (
+            _call(
+                "DecimalField",
+                label,
+                max_digits=digits,
+                decimal_places=places,
+                null="True",
+                blank="True",
+            ),
+            _converter("Decimal", name, read_only=read_only),
+        )
     if data_type == "boolean":
-        return (_call("BooleanField", label, default="False"),
-                _converter("Boolean", name, read_only=read_only))
+        return (
+            _call("BooleanField", label, default="False"),
+            _converter("Boolean", name, read_only=read_only),
+        )
     if data_type == "date":
-        return (_call("DateField", label, null="True", blank="True"),
-                _converter("Date", name, read_only=read_only))
+        return (
+            _call("DateField", label, null="True", blank="True"),
+            _converter("Date", name, read_only=read_only),
+        )
     if data_type == "datetime":
-        return (_call("DateTimeField", label, null="True", blank="True"),
-                _converter("DateTime", name, read_only=read_only))
+        return (
+            _call("DateTimeField", label, null="True", blank="True"),
+            _converter("DateTime", name, read_only=read_only),
+        )
     if data_type in ("jsonobject", "jsonarray"):
-        return (_call("JSONField", label, null="True", blank="True"),
-                _converter("Raw", name, read_only=read_only))
+        return (
+            _call("JSONField", label, null="True", blank="True"),
+            _converter("Raw", name, read_only=read_only),
+        )
     return None
 
 
 def _formula_type(meta: Mapping[str, Any]) -> str:
     formula = meta.get("formula") if isinstance(meta.get("formula"), Mapping) else {}
     kind = str((formula or {}).get("return_type") or meta.get("json_type") or "string").lower()
-    return {"double": "double", "currency": "currency", "decimal": "decimal",
-            "boolean": "boolean", "date": "date", "datetime": "datetime", "integer": "bigint",
-            "long": "bigint"}.get(kind, "textarea")
+    return {
+        "double": "double",
+        "currency": "currency",
+        "decimal": "decimal",
+        "boolean": "boolean",
+        "date": "date",
+        "datetime": "datetime",
+        "integer": "bigint",
+        "long": "bigint",
+    }.get(kind, "textarea")
 
 
 def _fields_of(fields: Sequence[Mapping[str, Any]]) -> tuple[list[_Field], list[str], list[str]]:
@@ -248,25 +321,55 @@ def _fields_of(fields: Sequence[Mapping[str, Any]]) -> tuple[list[_Field], list[
         required = bool(meta.get("required") or meta.get("system_mandatory"))
         read_only = bool(meta.get("read_only") or meta.get("field_read_only"))
         if data_type in UNSUPPORTED_TYPES:
-            notes.append(f"{api_name} ({data_type}) has no single-column form; sync it through "
-                         "CRMRecord or a model of your own.")
+            notes.append(
+                f"{api_name} ({data_type}) has no single-column form; sync it through "
+                "CRMRecord or a model of your own."
+            )
             continue
         if data_type in ("lookup", "ownerlookup", "userlookup", "layout"):
             base = re.sub(r"_(name|id)$", "", snake(api_name)) or snake(api_name)
             id_name = names.take(f"{base}_id")
             name_name = names.take(f"{base}_name")
-            model_fields.append(_Field(id_name, _call(
-                "CharField", f"{label} (id)", max_length=ID_LENGTH, blank="True", default='""',
-                db_index="True")))
-            model_fields.append(_Field(name_name, _call(
-                "CharField", label, max_length=NAME_LENGTH, blank="True", default='""')))
+            model_fields.append(
+                _Field(
+                    id_name,
+                    _call(
+                        "CharField",
+                        f"{label} (id)",
+                        max_length=ID_LENGTH,
+                        blank="True",
+                        default='""',
+                        db_index="True",
+                    ),
+                )
+            )
+            model_fields.append(
+                _Field(
+                    name_name,
+                    _call("CharField", label, max_length=NAME_LENGTH, blank="True", default='""'),
+                )
+            )
             if data_type == "lookup":
-                entries.append(f"{_literal(api_name)}: " + _converter(
-                    "Lookup", id_name, name=name_name, module=_lookup_module(meta),
-                    read_only=read_only))
+                entries.append(
+                    f"{_literal(api_name)}: "
+                    + _converter(
+                        "Lookup",
+                        id_name,
+                        name=name_name,
+                        module=_lookup_module(meta),
+                        read_only=read_only,
+                    )
+                )
             else:
-                entries.append(f"{_literal(api_name)}: " + _converter(
-                    "Owner", id_name, name=name_name, read_only=read_only or data_type == "layout"))
+                entries.append(
+                    f"{_literal(api_name)}: "
+                    + _converter(
+                        "Owner",
+                        id_name,
+                        name=name_name,
+                        read_only=read_only or data_type == "layout",
+                    )
+                )
             continue
         if data_type == "formula":
             data_type, read_only = _formula_type(meta), True
@@ -274,16 +377,22 @@ def _fields_of(fields: Sequence[Mapping[str, Any]]) -> tuple[list[_Field], list[
         rendered = _scalar(data_type, meta, label, name, required, read_only)
         if rendered is None:
             json_type = str(meta.get("json_type") or "string").lower()
-            fallback = {"string": "textarea", "integer": "bigint", "double": "double",
-                        "boolean": "boolean", "jsonobject": "jsonobject",
-                        "jsonarray": "jsonarray"}.get(json_type)
+            fallback = {
+                "string": "textarea",
+                "integer": "bigint",
+                "double": "double",
+                "boolean": "boolean",
+                "jsonobject": "jsonobject",
+                "jsonarray": "jsonarray",
+            }.get(json_type)
             rendered = _scalar(fallback, meta, label, name, False, True) if fallback else None
             if rendered is None:
                 names.used.discard(name)
                 notes.append(f"{api_name} (data type {data_type!r}) is not supported.")
                 continue
-            model_fields.append(_Field(name, rendered[0],
-                                       f"Zoho data type {data_type!r}: stored as read-only"))
+            model_fields.append(
+                _Field(name, rendered[0], f"Zoho data type {data_type!r}: stored as read-only")
+            )
         else:
             model_fields.append(_Field(name, rendered[0]))
         entries.append(f"{_literal(api_name)}: {rendered[1]}")
@@ -297,51 +406,75 @@ def _sequence(meta: Mapping[str, Any]) -> int:
         return 0
 
 
-def model_source(module: str, fields: Sequence[Mapping[str, Any]], *, name: str | None = None,
-                 singular: str | None = None, plural: str | None = None) -> str:
+def model_source(
+    module: str,
+    fields: Sequence[Mapping[str, Any]],
+    *,
+    name: str | None = None,
+    singular: str | None = None,
+    plural: str | None = None,
+) -> str:
     """The code of one model class for ``module`` from its ``/settings/fields`` metadata."""
     cls = name or class_name(singular or "", module[:-1] if module.endswith("s") else module)
     model_fields, entries, notes = _fields_of(fields)
-    unique = [str(m.get("api_name")) for m in fields
-              if isinstance(m.get("unique"), Mapping) and m.get("unique") and m.get("api_name")]
-    lines = [f"class {cls}(ZohoSyncedModel):",
-             f'    """Zoho CRM module {module} (written by zcrm_inspect)."""', ""]
+    unique = [
+        str(m.get("api_name"))
+        for m in fields
+        if isinstance(m.get("unique"), Mapping) and m.get("unique") and m.get("api_name")
+    ]
+    lines = [
+        f"class {cls}(ZohoSyncedModel):",
+        f'    """Zoho CRM module {module} (written by zcrm_inspect)."""',
+        "",
+    ]
     for note in notes:
         lines.append(f"    # Left out: {note}")
     for item in model_fields:
         if item.comment:
             lines.append(f"    # {item.comment}")
         lines += item.code.render(item.name)
-    lines += ["", "    class ZohoMeta:", f"        module = {_literal(module)}", "        fields = {"]
+    lines += [
+        "",
+        "    class ZohoMeta:",
+        f"        module = {_literal(module)}",
+        "        fields = {",
+    ]
     lines += [f"            {entry}," for entry in entries]
     lines.append("        }")
     if unique:
         lines.append(f"        duplicate_check_fields = [{', '.join(_literal(u) for u in unique)}]")
-    lines += ["", "    class Meta:",
-              f"        verbose_name = {_literal(singular or cls)}",
-              f"        verbose_name_plural = {_literal(plural or module)}", ""]
+    lines += [
+        "",
+        "    class Meta:",
+        f"        verbose_name = {_literal(singular or cls)}",
+        f"        verbose_name_plural = {_literal(plural or module)}",
+        "",
+    ]
     return "\n".join(lines)
 
 
 def header(modules: Sequence[str], classes: Sequence[str]) -> str:
     """The comment and imports that start a generated models module."""
-    mapping = ", ".join(f'"{m}": "yourapp.{c}"' for m, c in zip(modules, classes))
-    return "\n".join([
-        f"# Django models for the Zoho CRM modules {', '.join(modules)}, written by",
-        "# `manage.py zcrm_inspect` from Zoho's field metadata. Review them (rename or drop",
-        "# fields), put them in an app's models.py, set",
-        f"#     ZCRM[\"SYNC_MODELS\"] = {{{mapping}}}",
-        "# and run makemigrations, then zcrm_sync.",
-        "from django.db import models",
-        "",
-        "from django_zcrm.sync import ZohoSyncedModel",
-        "from django_zcrm.sync import mapping as zoho",
-        "",
-    ])
+    mapping = ", ".join(f'"{m}": "yourapp.{c}"' for m, c in zip(modules, classes, strict=False))
+    return "\n".join(
+        [
+            f"# Django models for the Zoho CRM modules {', '.join(modules)}, written by",
+            "# `manage.py zcrm_inspect` from Zoho's field metadata. Review them (rename or drop",
+            "# fields), put them in an app's models.py, set",
+            f'#     ZCRM["SYNC_MODELS"] = {{{mapping}}}',
+            "# and run makemigrations, then zcrm_sync.",
+            "from django.db import models",
+            "",
+            "from django_zcrm.sync import ZohoSyncedModel",
+            "from django_zcrm.sync import mapping as zoho",
+            "",
+        ]
+    )
 
 
-def generate_models(modules: Sequence[str], *, user: str | None = None,
-                    client: ZCRMClient | None = None) -> str:
+def generate_models(
+    modules: Sequence[str], *, user: str | None = None, client: ZCRMClient | None = None
+) -> str:
     """Model code for ``modules`` from their metadata in Zoho (2 API calls per module)."""
     blocks: list[str] = []
     classes: list[str] = []

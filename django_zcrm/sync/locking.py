@@ -53,8 +53,9 @@ def _dead_local_owner(owner: str | None) -> bool:
     return False
 
 
-def get_state(module: str, target: str, direction: str = SyncState.PULL,
-              using: str = "default") -> SyncState:
+def get_state(
+    module: str, target: str, direction: str = SyncState.PULL, using: str = "default"
+) -> SyncState:
     """The state row, created on first use (concurrent creators end up with the same row)."""
     rows = SyncState.objects.using(using)
     found = rows.filter(module=module, target=target, direction=direction).first()
@@ -91,16 +92,23 @@ class Lease:
             raise SyncError(
                 f"Lost the sync lease of {self.label}: it expired and another run took it over. "
                 "This run stopped without writing its last page; raise ZCRM['SYNC_LEASE_SECONDS'] "
-                "if pages take that long.")
+                "if pages take that long."
+            )
 
     def release(self, **changes) -> None:
         """Give the lease up (and apply ``changes``) if still ours."""
         self._rows().update(lease_owner=None, lease_until=None, **changes)
 
 
-def acquire(module: str, target: str, direction: str = SyncState.PULL, *,
-            using: str = "default", seconds: float | None = None,
-            label: str | None = None) -> Lease:
+def acquire(
+    module: str,
+    target: str,
+    direction: str = SyncState.PULL,
+    *,
+    using: str = "default",
+    seconds: float | None = None,
+    label: str | None = None,
+) -> Lease:
     """Take the lease or raise :class:`SyncAlreadyRunning` naming the holder."""
     seconds = float(seconds if seconds is not None else get_settings().SYNC_LEASE_SECONDS)
     label = label or f"{module} -> {target}"
@@ -109,8 +117,9 @@ def acquire(module: str, target: str, direction: str = SyncState.PULL, *,
     now = current_time()
     until = now + timedelta(seconds=seconds)
     rows = SyncState.objects.using(using).filter(pk=state.pk)
-    claimed = rows.filter(Q(lease_owner__isnull=True) | Q(lease_until__isnull=True)
-                          | Q(lease_until__lt=now)).update(lease_owner=owner, lease_until=until)
+    claimed = rows.filter(
+        Q(lease_owner__isnull=True) | Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    ).update(lease_owner=owner, lease_until=until)
     if not claimed:
         current = rows.values_list("lease_owner", "lease_until").first() or (None, None)
         holder, holder_until = current
@@ -118,12 +127,18 @@ def acquire(module: str, target: str, direction: str = SyncState.PULL, *,
             # Same host, process gone (killed): no need to wait for the lease to lapse.
             claimed = rows.filter(lease_owner=holder).update(lease_owner=owner, lease_until=until)
             if claimed:
-                logger.warning("Took over the sync lease of %s from %s, a process of this host "
-                               "that no longer exists.", label, holder)
+                logger.warning(
+                    "Took over the sync lease of %s from %s, a process of this host "
+                    "that no longer exists.",
+                    label,
+                    holder,
+                )
         if not claimed:
             when = f"{holder_until:%Y-%m-%d %H:%M:%S %Z}" if holder_until else "soon"
             raise SyncAlreadyRunning(
                 f"A sync of {label} is already running (lease held by {holder} until {when}). "
                 "Wait for it to finish; if that process died on another host, the lease lapses "
-                "at that time.", code="SYNC_ALREADY_RUNNING")
+                "at that time.",
+                code="SYNC_ALREADY_RUNNING",
+            )
     return Lease(state.pk, owner, seconds, using, label)

@@ -237,8 +237,9 @@ class Decimal(_Number):
             return number  # the field's empty value
         places = getattr(self.model_field, "decimal_places", None)
         if places is not None:
-            number = number.quantize(decimal.Decimal(1).scaleb(-places),
-                                     rounding=decimal.ROUND_HALF_UP)
+            number = number.quantize(
+                decimal.Decimal(1).scaleb(-places), rounding=decimal.ROUND_HALF_UP
+            )
         return number
 
     def to_zoho(self, instance: models.Model) -> Any:
@@ -301,8 +302,14 @@ class Lookup(Converter):
     ``module`` (the module it points at) is documentation for readers and for ``zcrm_inspect``.
     """
 
-    def __init__(self, field: str, *, name: str | None = None, module: str | None = None,
-                 read_only: bool = False) -> None:
+    def __init__(
+        self,
+        field: str,
+        *,
+        name: str | None = None,
+        module: str | None = None,
+        read_only: bool = False,
+    ) -> None:
         super().__init__(field, read_only=read_only)
         self.name = name
         self.module = module
@@ -341,11 +348,16 @@ class Lookup(Converter):
         elif isinstance(value, (str, int)) and not isinstance(value, bool):
             ref_id, ref_name = value, None
         else:
-            raise MappingError(self.api_name, f"expected a lookup object, got {type(value).__name__}")
-        result = {self.field: str(ref_id) if ref_id is not None else self._empty_of(self.model_field)}
+            raise MappingError(
+                self.api_name, f"expected a lookup object, got {type(value).__name__}"
+            )
+        result = {
+            self.field: str(ref_id) if ref_id is not None else self._empty_of(self.model_field)
+        }
         if self.name:
-            result[self.name] = (str(ref_name) if ref_name is not None
-                                 else self._empty_of(self.name_field))
+            result[self.name] = (
+                str(ref_name) if ref_name is not None else self._empty_of(self.name_field)
+            )
         return result
 
     def to_zoho(self, instance: models.Model) -> Any:
@@ -356,8 +368,14 @@ class Lookup(Converter):
 class Owner(Lookup):
     """A user lookup (``Owner``, ``Created_By``...): id, optionally name and e-mail."""
 
-    def __init__(self, field: str, *, name: str | None = None, email: str | None = None,
-                 read_only: bool = False) -> None:
+    def __init__(
+        self,
+        field: str,
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        read_only: bool = False,
+    ) -> None:
         super().__init__(field, name=name, read_only=read_only)
         self.email = email
         self.email_field: models.Field | None = None
@@ -416,11 +434,13 @@ def _model_field(model: type[models.Model], name: str, api_name: str) -> models.
     except FieldDoesNotExist:
         raise ZCRMImproperlyConfigured(
             f"{model._meta.label}.ZohoMeta.fields maps {api_name!r} to {name!r}, which is not a "
-            f"field of {model.__name__}. Add the field or fix the mapping.") from None
+            f"field of {model.__name__}. Add the field or fix the mapping."
+        ) from None
     if not getattr(field, "concrete", False) or field.many_to_many:
         raise ZCRMImproperlyConfigured(
             f"{model._meta.label}.ZohoMeta.fields maps {api_name!r} to {name!r}, which is not a "
-            "plain column (many-to-many and reverse relations cannot hold a Zoho value).")
+            "plain column (many-to-many and reverse relations cannot hold a Zoho value)."
+        )
     return field
 
 
@@ -432,22 +452,26 @@ class ModelMapping:
         label = model._meta.label
         if meta is None or not isinstance(getattr(meta, "fields", None), Mapping):
             raise ZCRMImproperlyConfigured(
-                f"{label} has no ZohoMeta.fields: declare `class ZohoMeta: module = \"...\"; "
-                "fields = {\"Zoho_Api_Name\": \"model_field\", ...}` (zcrm_inspect writes one).")
+                f'{label} has no ZohoMeta.fields: declare `class ZohoMeta: module = "..."; '
+                'fields = {"Zoho_Api_Name": "model_field", ...}` (zcrm_inspect writes one).'
+            )
         from ..models import SYNC_BOOKKEEPING_FIELDS
 
         self.model = model
         self.module: str | None = getattr(meta, "module", None)
         self.duplicate_check_fields: list[str] | None = (
-            list(meta.duplicate_check_fields) if getattr(meta, "duplicate_check_fields", None)
-            else None)
+            list(meta.duplicate_check_fields)
+            if getattr(meta, "duplicate_check_fields", None)
+            else None
+        )
         self.converters: dict[str, Converter] = {}
         seen: dict[str, str] = {}
         for api_name, entry in meta.fields.items():
             if api_name in ("id", "Modified_Time"):
                 raise ZCRMImproperlyConfigured(
                     f"{label}.ZohoMeta.fields maps {api_name!r}: the record id and Modified_Time "
-                    "are kept by ZohoSyncedModel itself (zoho_id, zoho_modified_time); remove it.")
+                    "are kept by ZohoSyncedModel itself (zoho_id, zoho_modified_time); remove it."
+                )
             if isinstance(entry, str):
                 converter = auto_converter(_model_field(model, entry, api_name), entry)
             elif isinstance(entry, Converter):
@@ -456,25 +480,30 @@ class ModelMapping:
             else:
                 raise ZCRMImproperlyConfigured(
                     f"{label}.ZohoMeta.fields[{api_name!r}] must be a field name or a converter "
-                    f"from django_zcrm.sync.mapping, not {type(entry).__name__}.")
+                    f"from django_zcrm.sync.mapping, not {type(entry).__name__}."
+                )
             converter.bind(model, api_name)
             for name in converter.model_fields:
                 if name in SYNC_BOOKKEEPING_FIELDS:
                     raise ZCRMImproperlyConfigured(
                         f"{label}.ZohoMeta.fields maps {api_name!r} to {name!r}, a bookkeeping "
-                        "field of ZohoSyncedModel; map it to a field of your own.")
+                        "field of ZohoSyncedModel; map it to a field of your own."
+                    )
                 if name in seen:
                     raise ZCRMImproperlyConfigured(
                         f"{label}.ZohoMeta.fields maps both {seen[name]!r} and {api_name!r} to "
-                        f"{name!r}; each model field can hold one Zoho field.")
+                        f"{name!r}; each model field can hold one Zoho field."
+                    )
                 seen[name] = api_name
             self.converters[api_name] = converter
         self.model_fields: list[str] = list(seen)
         self.writable_model_fields: list[str] = [
-            name for c in self.converters.values() if not c.read_only for name in c.model_fields[:1]]
+            name for c in self.converters.values() if not c.read_only for name in c.model_fields[:1]
+        ]
         #: Main model field -> Zoho API name, for sending only the fields changed locally.
         self.api_name_of: dict[str, str] = {
-            c.model_fields[0]: api for api, c in self.converters.items()}
+            c.model_fields[0]: api for api, c in self.converters.items()
+        }
 
     def __repr__(self) -> str:
         return f"<ModelMapping {self.model._meta.label} <- {self.module or '?'}>"
@@ -496,14 +525,18 @@ class ModelMapping:
                 raise MappingError(api_name, str(exc)) from exc
         return values
 
-    def record_from_instance(self, instance: models.Model,
-                             fields: Iterable[str] | None = None) -> dict[str, Any]:
+    def record_from_instance(
+        self, instance: models.Model, fields: Iterable[str] | None = None
+    ) -> dict[str, Any]:
         """The Zoho record to upsert for ``instance`` (writable fields; ``id`` when known).
 
         ``fields`` limits it to these model fields (the ones changed locally); None sends all.
         """
-        wanted = ({self.api_name_of[f] for f in fields if f in self.api_name_of}
-                  if fields is not None else None)
+        wanted = (
+            {self.api_name_of[f] for f in fields if f in self.api_name_of}
+            if fields is not None
+            else None
+        )
         record: dict[str, Any] = {}
         zoho_id = getattr(instance, "zoho_id", None)
         if zoho_id:
@@ -532,8 +565,9 @@ def get_mapping(model: type[models.Model], *, required: bool = True) -> ModelMap
     found = _cache.get(model)
     if found is not None:
         return found
-    if not required and not isinstance(getattr(getattr(model, "ZohoMeta", None), "fields", None),
-                                       Mapping):
+    if not required and not isinstance(
+        getattr(getattr(model, "ZohoMeta", None), "fields", None), Mapping
+    ):
         return None
     found = ModelMapping(model)
     _cache[model] = found

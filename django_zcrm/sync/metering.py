@@ -16,7 +16,9 @@ class MeteredClient:
     Services take it in place of the client (``Module(name, client=MeteredClient(...))``).
     """
 
-    def __init__(self, client: ZCRMClient | None = None, user_identifier: str | None = None) -> None:
+    def __init__(
+        self, client: ZCRMClient | None = None, user_identifier: str | None = None
+    ) -> None:
         self.client = client if client is not None else get_client(user_identifier)
         self.calls = 0
         #: Zoho's clock (the ``Date`` header) at the first answer after :meth:`mark`.

@@ -28,7 +28,8 @@ from ..services.results import FAILED, NOT_ATTEMPTED, SUCCEEDED, UNKNOWN
 from . import locking
 from .mapping import ModelMapping, get_mapping
 from .metering import MeteredClient
-from .timeutil import now as current_time, to_db
+from .timeutil import now as current_time
+from .timeutil import to_db
 
 logger = get_logger(__name__)
 
@@ -70,8 +71,10 @@ class PushResult:
 
     def summary(self) -> str:
         """One line for logs and command output."""
-        text = (f"{self.model} -> {self.module}: {self.total} local changes, {self.created} "
-                f"created, {self.updated} updated, {self.failed} failed")
+        text = (
+            f"{self.model} -> {self.module}: {self.total} local changes, {self.created} "
+            f"created, {self.updated} updated, {self.failed} failed"
+        )
         if self.unknown:
             text += f", {self.unknown} unknown"
         if self.not_attempted:
@@ -92,32 +95,39 @@ def _resolve(model: type[models.Model] | str, module: str | None) -> tuple[type[
             model = apps.get_model(model)
         except (LookupError, ValueError):
             raise ZCRMImproperlyConfigured(
-                f"{model!r} is not an installed model (use \"app_label.Model\").") from None
+                f'{model!r} is not an installed model (use "app_label.Model").'
+            ) from None
     if not (isinstance(model, type) and issubclass(model, ZohoSyncedModel)):
         raise ZCRMImproperlyConfigured(
             f"{getattr(model, '__name__', model)!r} does not derive from ZohoSyncedModel; only "
-            "typed models can be pushed.")
+            "typed models can be pushed."
+        )
     mapping = get_mapping(model)
     assert mapping is not None
     if module is None:
         module = mapping.module
     if module is None:
         configured = get_settings().SYNC_MODELS or {}
-        matches = [name for name, label in configured.items()
-                   if str(label).lower() == model._meta.label_lower]
+        matches = [
+            name
+            for name, label in configured.items()
+            if str(label).lower() == model._meta.label_lower
+        ]
         module = matches[0] if len(matches) == 1 else None
     if not module:
         raise ZCRMImproperlyConfigured(
             f"Which Zoho module does {model._meta.label} belong to? Set ZohoMeta.module or map it "
-            "in ZCRM['SYNC_MODELS'].")
+            "in ZCRM['SYNC_MODELS']."
+        )
     return model, module
 
 
 def pending(model: type[models.Model], using: str | None = None) -> models.QuerySet:
     """Rows with local changes not yet accepted by Zoho, oldest change first."""
     using = using or router.db_for_write(model)
-    return (model._base_manager.using(using).filter(zoho_dirty=True)
-            .order_by("local_modified_at", "pk"))
+    return (
+        model._base_manager.using(using).filter(zoho_dirty=True).order_by("local_modified_at", "pk")
+    )
 
 
 def push_model(
@@ -148,19 +158,27 @@ def push_model(
     service = Module(module, user, client=metered)  # type: ignore[arg-type]
     result = PushResult(module, model._meta.label_lower)
     started = time.monotonic()
-    lease = locking.acquire(module, model._meta.label_lower, SyncState.PUSH, using=using,
-                            label=f"{model._meta.label_lower} -> {module} (push)")
+    lease = locking.acquire(
+        module,
+        model._meta.label_lower,
+        SyncState.PUSH,
+        using=using,
+        label=f"{model._meta.label_lower} -> {module} (push)",
+    )
     try:
         rows = pending(model, using)
         if queryset is not None:
             rows = rows.filter(pk__in=queryset.values("pk"))
         pks = list(rows.values_list("pk", flat=True))
         if limit is not None:
-            pks = pks[:max(0, int(limit))]
+            pks = pks[: max(0, int(limit))]
         for start in range(0, len(pks), ROWS_PER_ROUND):
-            chunk = pks[start:start + ROWS_PER_ROUND]
-            instances = list(model._base_manager.using(using).filter(pk__in=chunk)
-                             .order_by("local_modified_at", "pk"))
+            chunk = pks[start : start + ROWS_PER_ROUND]
+            instances = list(
+                model._base_manager.using(using)
+                .filter(pk__in=chunk)
+                .order_by("local_modified_at", "pk")
+            )
             _push_round(service, mapping, instances, result, using, trigger)
             with transaction.atomic(using=using):
                 lease.renew()
@@ -176,8 +194,9 @@ def push_model(
         result.elapsed = time.monotonic() - started
         problem = result.error or sys.exc_info()[1]
         outcome: dict[str, Any] = {
-            "last_result": {k: v for k, v in result.__dict__.items()
-                            if isinstance(v, (int, float, str))},
+            "last_result": {
+                k: v for k, v in result.__dict__.items() if isinstance(v, (int, float, str))
+            },
             "last_error": redact(f"{type(problem).__name__}: {problem}")[:2000] if problem else "",
             "status": SyncState.FAILED if problem else SyncState.DONE,
         }
@@ -188,18 +207,26 @@ def push_model(
     return result
 
 
-def _push_round(service: Module, mapping: ModelMapping, instances: list[models.Model],
-                result: PushResult, using: str, trigger: Sequence[str] | None) -> None:
-    records = [mapping.record_from_instance(instance, _changed_fields(instance))
-               for instance in instances]
-    batch = service.upsert(records, duplicate_check_fields=mapping.duplicate_check_fields,
-                           trigger=trigger)
+def _push_round(
+    service: Module,
+    mapping: ModelMapping,
+    instances: list[models.Model],
+    result: PushResult,
+    using: str,
+    trigger: Sequence[str] | None,
+) -> None:
+    records = [
+        mapping.record_from_instance(instance, _changed_fields(instance)) for instance in instances
+    ]
+    batch = service.upsert(
+        records, duplicate_check_fields=mapping.duplicate_check_fields, trigger=trigger
+    )
     result.total += len(instances)
     if batch.error is not None:
         result.error = batch.error
     now = to_db(current_time())
     rows = type(instances[0])._base_manager.using(using) if instances else None
-    for instance, outcome in zip(instances, batch.results):
+    for instance, outcome in zip(instances, batch.results, strict=False):
         _record(rows, instance, outcome, result, now)
 
 
@@ -220,8 +247,13 @@ def _describe(outcome: RecordResult) -> str:
     return f"not sent, will be sent again: {outcome.message}"
 
 
-def _record(rows: models.QuerySet, instance: models.Model, outcome: RecordResult,
-            result: PushResult, now: Any) -> None:
+def _record(
+    rows: models.QuerySet,
+    instance: models.Model,
+    outcome: RecordResult,
+    result: PushResult,
+    now: Any,
+) -> None:
     pk = instance.pk
     if outcome.status == SUCCEEDED:
         if outcome.action == "created":
@@ -235,14 +267,19 @@ def _record(rows: models.QuerySet, instance: models.Model, outcome: RecordResult
             with transaction.atomic(using=rows.db):
                 # Cleared only if nobody changed the row since it was read for this push.
                 cleared = rows.filter(pk=pk, local_modified_at=instance.local_modified_at).update(
-                    zoho_dirty=False, zoho_pending_fields=[], **done)
+                    zoho_dirty=False, zoho_pending_fields=[], **done
+                )
                 if not cleared:
                     rows.filter(pk=pk).update(**done)
         except IntegrityError:
-            other = rows.filter(zoho_id=outcome.id).exclude(pk=pk).values_list("pk", flat=True).first()
-            message = (f"Zoho matched this row to record {outcome.id}, which row pk={other} "
-                       "already holds here: merge the two rows (or change the duplicate-check "
-                       "fields) and push again.")
+            other = (
+                rows.filter(zoho_id=outcome.id).exclude(pk=pk).values_list("pk", flat=True).first()
+            )
+            message = (
+                f"Zoho matched this row to record {outcome.id}, which row pk={other} "
+                "already holds here: merge the two rows (or change the duplicate-check "
+                "fields) and push again."
+            )
             rows.filter(pk=pk).update(zoho_push_error=message[:4000])
             result.updated -= int(outcome.action != "created")
             result.created -= int(outcome.action == "created")

@@ -82,14 +82,19 @@ class Target:
             query = query.select_for_update()
         found = {}
         for row in query.values_list(*columns):
-            found[row[0]] = Existing(aware(row[1]), bool(row[2]), aware(row[3]),
-                                     bool(row[4]) if self.dirty_field else False)
+            found[row[0]] = Existing(
+                aware(row[1]),
+                bool(row[2]),
+                aware(row[3]),
+                bool(row[4]) if self.dirty_field else False,
+            )
         return found
 
     # -- writing ------------------------------------------------------------------------------------
 
-    def build(self, record: Mapping[str, Any], modified: datetime | None,
-              now: datetime) -> models.Model:
+    def build(
+        self, record: Mapping[str, Any], modified: datetime | None, now: datetime
+    ) -> models.Model:
         """An unsaved row for ``record`` (raises ``MappingError`` for unconvertible values)."""
         raise NotImplementedError
 
@@ -141,8 +146,11 @@ class Target:
         """Flag rows as deleted in Zoho (``{zoho_id: deleted_time}``); return how many changed."""
         if not deletions:
             return 0
-        return self.rows().filter(**{f"{self.key}__in": list(deletions),
-                                     self.deleted_field: False}).update(**{self.deleted_field: True})
+        return (
+            self.rows()
+            .filter(**{f"{self.key}__in": list(deletions), self.deleted_field: False})
+            .update(**{self.deleted_field: True})
+        )
 
     def delete_rows(self, ids: list[str]) -> int:
         """Remove rows; return how many were deleted."""
@@ -151,15 +159,20 @@ class Target:
         count = 0
         for start in range(0, len(ids), 500):
             # A real delete(): the project's own relations to these rows cascade as declared.
-            _, per_model = self.rows().filter(**{f"{self.key}__in": ids[start:start + 500]}).delete()
+            _, per_model = (
+                self.rows().filter(**{f"{self.key}__in": ids[start : start + 500]}).delete()
+            )
             count += per_model.get(self.model._meta.label, 0)
         return count
 
     def unseen(self, run_started_at: datetime) -> models.QuerySet:
         """Live rows with a Zoho id that the current run has not read (full-run reconciliation)."""
         started = to_db(run_started_at)
-        return (self.rows().filter(**{f"{self.key}__isnull": False, self.deleted_field: False})
-                .exclude(**{f"{self.synced_field}__gte": started}))
+        return (
+            self.rows()
+            .filter(**{f"{self.key}__isnull": False, self.deleted_field: False})
+            .exclude(**{f"{self.synced_field}__gte": started})
+        )
 
 
 class GenericTarget(Target):
@@ -172,11 +185,18 @@ class GenericTarget(Target):
     def rows(self) -> models.QuerySet:
         return super().rows().filter(module=self.module)
 
-    def build(self, record: Mapping[str, Any], modified: datetime | None,
-              now: datetime) -> models.Model:
-        return CRMRecord(module=self.module, zoho_id=str(record["id"]), data=dict(record),
-                         modified_time=to_db(modified), deleted=False, deleted_at=None,
-                         synced_at=to_db(now))
+    def build(
+        self, record: Mapping[str, Any], modified: datetime | None, now: datetime
+    ) -> models.Model:
+        return CRMRecord(
+            module=self.module,
+            zoho_id=str(record["id"]),
+            data=dict(record),
+            modified_time=to_db(modified),
+            deleted=False,
+            deleted_at=None,
+            synced_at=to_db(now),
+        )
 
     def update_fields(self) -> list[str]:
         return ["data", "modified_time", "deleted", "deleted_at", "synced_at"]
@@ -190,8 +210,11 @@ class GenericTarget(Target):
             by_time[when].append(zoho_id)
         changed = 0
         for when, ids in by_time.items():
-            changed += self.rows().filter(zoho_id__in=ids, deleted=False).update(
-                deleted=True, deleted_at=to_db(when))
+            changed += (
+                self.rows()
+                .filter(zoho_id__in=ids, deleted=False)
+                .update(deleted=True, deleted_at=to_db(when))
+            )
         return changed
 
 
@@ -208,11 +231,17 @@ class TypedTarget(Target):
     def zoho_fields(self) -> list[str] | None:
         return self.mapping.zoho_fields
 
-    def build(self, record: Mapping[str, Any], modified: datetime | None,
-              now: datetime) -> models.Model:
+    def build(
+        self, record: Mapping[str, Any], modified: datetime | None, now: datetime
+    ) -> models.Model:
         values = self.mapping.values_from_record(record)
-        return self.model(zoho_id=str(record["id"]), zoho_modified_time=to_db(modified),
-                          zoho_deleted=False, synced_at=to_db(now), **values)
+        return self.model(
+            zoho_id=str(record["id"]),
+            zoho_modified_time=to_db(modified),
+            zoho_deleted=False,
+            synced_at=to_db(now),
+            **values,
+        )
 
     def update_fields(self) -> list[str]:
         return [*self.mapping.model_fields, "zoho_modified_time", "zoho_deleted", "synced_at"]
@@ -225,8 +254,13 @@ class TypedTarget(Target):
         return super().unseen(run_started_at).exclude(zoho_pushed_at__gte=to_db(run_started_at))
 
 
-def resolve_target(module: str, model: type[models.Model] | str | None = None,
-                   using: str | None = None, *, source: str = "the model argument") -> Target:
+def resolve_target(
+    module: str,
+    model: type[models.Model] | str | None = None,
+    using: str | None = None,
+    *,
+    source: str = "the model argument",
+) -> Target:
     """The target for ``module``: ``model``, else ``ZCRM["SYNC_MODELS"][module]``, else CRMRecord.
 
     ``source`` names where ``model`` came from, for error messages.
@@ -237,7 +271,8 @@ def resolve_target(module: str, model: type[models.Model] | str | None = None,
         configured = get_settings().SYNC_MODELS or {}
         if not isinstance(configured, Mapping):
             raise ZCRMImproperlyConfigured(
-                "ZCRM['SYNC_MODELS'] must be a dict such as {\"Leads\": \"crm.Lead\"}.")
+                'ZCRM[\'SYNC_MODELS\'] must be a dict such as {"Leads": "crm.Lead"}.'
+            )
         model = configured.get(module)
         source = f"ZCRM['SYNC_MODELS'][{module!r}]"
     if model is None:
@@ -247,17 +282,20 @@ def resolve_target(module: str, model: type[models.Model] | str | None = None,
             model = apps.get_model(model)
         except (LookupError, ValueError):
             raise ZCRMImproperlyConfigured(
-                f"{source} is {model!r}, which is not an installed model: use \"app_label.Model\" "
-                "and add the app to INSTALLED_APPS.") from None
+                f'{source} is {model!r}, which is not an installed model: use "app_label.Model" '
+                "and add the app to INSTALLED_APPS."
+            ) from None
     if model is CRMRecord:
         return GenericTarget(module, using)
     if not (isinstance(model, type) and issubclass(model, ZohoSyncedModel)):
         raise ZCRMImproperlyConfigured(
             f"{source} names {getattr(model, '__name__', model)!r}, which does not derive from "
-            "django_zcrm.sync.ZohoSyncedModel (zcrm_inspect writes such models).")
+            "django_zcrm.sync.ZohoSyncedModel (zcrm_inspect writes such models)."
+        )
     declared = get_mapping(model).module  # type: ignore[union-attr]
     if declared and declared != module:
         raise ZCRMImproperlyConfigured(
             f"{model._meta.label}.ZohoMeta.module is {declared!r} but it is being synced from "
-            f"{module!r}; fix {source} or ZohoMeta.module.")
+            f"{module!r}; fix {source} or ZohoMeta.module."
+        )
     return TypedTarget(module, model, using)

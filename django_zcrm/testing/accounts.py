@@ -44,17 +44,19 @@ __all__ = [
 FAKE_CLIENT_ID = "1000.YTZW7H07NU9O4OXQBF49DPAYUQVDNM"
 FAKE_CLIENT_SECRET = "c1375e62217f746ceebb65ba2f177371e50ff7bf"
 FAKE_USER_EMAIL = "admin@example.com"
-DEFAULT_SCOPES = ",".join([
-    "ZohoCRM.modules.ALL",
-    "ZohoCRM.settings.ALL",
-    "ZohoCRM.users.ALL",
-    "ZohoCRM.org.ALL",
-    "ZohoCRM.coql.READ",
-    "ZohoCRM.bulk.ALL",
-    "ZohoSearch.securesearch.READ",
-    "ZohoFiles.files.ALL",
-    "AaaServer.profile.READ",
-])
+DEFAULT_SCOPES = ",".join(
+    [
+        "ZohoCRM.modules.ALL",
+        "ZohoCRM.settings.ALL",
+        "ZohoCRM.users.ALL",
+        "ZohoCRM.org.ALL",
+        "ZohoCRM.coql.READ",
+        "ZohoCRM.bulk.ALL",
+        "ZohoSearch.securesearch.READ",
+        "ZohoFiles.files.ALL",
+        "AaaServer.profile.READ",
+    ]
+)
 
 # Endpoint names, as used by FakeZoho.count(endpoint=...) and inject(endpoint=...).
 TOKEN_ENDPOINT = "POST /oauth/v2/token"
@@ -72,16 +74,16 @@ ACCESS_DENIED_BODY = {
 _PROFILE_SCOPES = frozenset({"aaaserver.profile.read", "aaaserver.profile.all"})
 
 _DEFAULT_OPTIONS: dict[str, Any] = {
-    "legacy_expires": False,          # send {"expires_in": ms, "expires_in_sec": s} like pre-2019 Zoho
-    "error_status": 200,              # HTTP status of token-endpoint errors (Zoho keeps 200)
-    "token_delay": 0.0,               # seconds slept inside the token endpoint, to widen races
-    "access_token_lifetime": 3600,    # seconds
-    "grant_lifetime": 120,            # seconds a grant code stays usable
-    "max_mints_per_window": 10,       # access tokens per refresh token per window (None: unlimited)
-    "window": 600,                    # seconds, for both mint and grant throttles
-    "max_active_access_tokens": 15,   # per refresh token; minting one more invalidates the oldest
+    "legacy_expires": False,  # send {"expires_in": ms, "expires_in_sec": s} like pre-2019 Zoho
+    "error_status": 200,  # HTTP status of token-endpoint errors (Zoho keeps 200)
+    "token_delay": 0.0,  # seconds slept inside the token endpoint, to widen races
+    "access_token_lifetime": 3600,  # seconds
+    "grant_lifetime": 120,  # seconds a grant code stays usable
+    "max_mints_per_window": 10,  # access tokens per refresh token per window (None: unlimited)
+    "window": 600,  # seconds, for both mint and grant throttles
+    "max_active_access_tokens": 15,  # per refresh token; minting one more invalidates the oldest
     "max_refresh_tokens_per_user": 20,  # per user and client; one more revokes the oldest
-    "max_grants_per_window": None,    # grant codes per client per window (Zoho: 10); None = off
+    "max_grants_per_window": None,  # grant codes per client per window (Zoho: 10); None = off
 }
 
 
@@ -120,9 +122,11 @@ class TokenInfo:
         return any(s.lower() == wanted for s in self.scopes)
 
     def __repr__(self) -> str:
-        return (f"TokenInfo(user_email={self.user_email!r}, client_id={self.client_id!r}, "
-                f"scopes={sorted(self.scopes)!r}, expires_at={self.expires_at!r}, "
-                f"refresh_token_id={self.refresh_token_id!r})")
+        return (
+            f"TokenInfo(user_email={self.user_email!r}, client_id={self.client_id!r}, "
+            f"scopes={sorted(self.scopes)!r}, expires_at={self.expires_at!r}, "
+            f"refresh_token_id={self.refresh_token_id!r})"
+        )
 
 
 @dataclass
@@ -178,17 +182,22 @@ class FakeAccounts:
     max_refresh_tokens_per_user: int | None
     max_grants_per_window: int | None
 
-    def __init__(self, fake: FakeZoho, *, clients: dict[str, str] | None = None, **options: Any) -> None:
+    def __init__(
+        self, fake: FakeZoho, *, clients: dict[str, str] | None = None, **options: Any
+    ) -> None:
         unknown = set(options) - set(_DEFAULT_OPTIONS)
         if unknown:
-            raise TypeError(f"unknown FakeZoho accounts option(s): {', '.join(sorted(unknown))}; "
-                            f"known: {', '.join(sorted(_DEFAULT_OPTIONS))}")
+            raise TypeError(
+                f"unknown FakeZoho accounts option(s): {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(sorted(_DEFAULT_OPTIONS))}"
+            )
         for name, default in _DEFAULT_OPTIONS.items():
             setattr(self, name, options.get(name, default))
         self._fake = fake
         self._lock = threading.RLock()
-        self.clients: dict[str, str] = dict(clients) if clients is not None else {
-            FAKE_CLIENT_ID: FAKE_CLIENT_SECRET}
+        self.clients: dict[str, str] = (
+            dict(clients) if clients is not None else {FAKE_CLIENT_ID: FAKE_CLIENT_SECRET}
+        )
         self.users: dict[str, FakeUser] = {}
         self._next_zuid = 60000001
         self._grants: dict[str, _Grant] = {}
@@ -225,13 +234,22 @@ class FakeAccounts:
             self.users[email] = user
             return user
 
-    def issue_grant_token(self, *, user_email: str = FAKE_USER_EMAIL, scope: str = DEFAULT_SCOPES,
-                          client_id: str = FAKE_CLIENT_ID, lifetime: float | None = None,
-                          access_type: str = "offline", redirect_uri: str | None = None) -> str:
+    def issue_grant_token(
+        self,
+        *,
+        user_email: str = FAKE_USER_EMAIL,
+        scope: str = DEFAULT_SCOPES,
+        client_id: str = FAKE_CLIENT_ID,
+        lifetime: float | None = None,
+        access_type: str = "offline",
+        redirect_uri: str | None = None,
+    ) -> str:
         """Issue a single-use grant code (as Zoho's self-client console or consent screen does)."""
         with self._lock:
             if client_id not in self.clients:
-                raise ValueError(f"unknown client id {client_id!r}; add it to FakeZoho(clients=...)")
+                raise ValueError(
+                    f"unknown client id {client_id!r}; add it to FakeZoho(clients=...)"
+                )
             now = self._now()
             if self.max_grants_per_window:
                 times = self._grant_times.setdefault(client_id, deque())
@@ -239,12 +257,15 @@ class FakeAccounts:
                     times.popleft()
                 if len(times) >= self.max_grants_per_window:
                     raise GrantLimitExceeded(
-                        f"more than {self.max_grants_per_window} grant tokens in {self.window:g}s for this client")
+                        f"more than {self.max_grants_per_window} grant tokens in {self.window:g}s for this client"
+                    )
                 times.append(now)
             self.add_user(user_email)
             code = _new_token()
             life = self.grant_lifetime if lifetime is None else lifetime
-            self._grants[code] = _Grant(user_email, client_id, scope, now + life, access_type, redirect_uri)
+            self._grants[code] = _Grant(
+                user_email, client_id, scope, now + life, access_type, redirect_uri
+            )
             return code
 
     # -- tokens ------------------------------------------------------------------------------------
@@ -262,17 +283,26 @@ class FakeAccounts:
             self._revoke(order.pop(0))
         return token
 
-    def _mint_access_token(self, user_email: str, client_id: str, scope: str,
-                           refresh: _RefreshToken | None) -> tuple[str, float]:
+    def _mint_access_token(
+        self, user_email: str, client_id: str, scope: str, refresh: _RefreshToken | None
+    ) -> tuple[str, float]:
         now = self._now()
         lifetime = float(self.access_token_lifetime)
         token = _new_token()
-        info = TokenInfo(user_email, client_id, split_scopes(scope), now + lifetime,
-                         refresh.id if refresh else None)
+        info = TokenInfo(
+            user_email,
+            client_id,
+            split_scopes(scope),
+            now + lifetime,
+            refresh.id if refresh else None,
+        )
         self._access[token] = _AccessToken(info)
         if refresh is not None:
             refresh.access_tokens = [t for t in refresh.access_tokens if self._is_live(t, now)]
-            while self.max_active_access_tokens and len(refresh.access_tokens) >= self.max_active_access_tokens:
+            while (
+                self.max_active_access_tokens
+                and len(refresh.access_tokens) >= self.max_active_access_tokens
+            ):
                 self._access[refresh.access_tokens.pop(0)].valid = False
             refresh.access_tokens.append(token)
         return token, lifetime
@@ -281,17 +311,30 @@ class FakeAccounts:
         record = self._access.get(token)
         return record is not None and record.valid and record.info.expires_at > now
 
-    def issue_refresh_token(self, *, user_email: str = FAKE_USER_EMAIL, scope: str = DEFAULT_SCOPES,
-                            client_id: str = FAKE_CLIENT_ID) -> str:
+    def issue_refresh_token(
+        self,
+        *,
+        user_email: str = FAKE_USER_EMAIL,
+        scope: str = DEFAULT_SCOPES,
+        client_id: str = FAKE_CLIENT_ID,
+    ) -> str:
         """Create a refresh token directly (skipping the grant exchange), for test set-up."""
         with self._lock:
             if client_id not in self.clients:
-                raise ValueError(f"unknown client id {client_id!r}; add it to FakeZoho(clients=...)")
+                raise ValueError(
+                    f"unknown client id {client_id!r}; add it to FakeZoho(clients=...)"
+                )
             self.add_user(user_email)
             return self._new_refresh_token(user_email, client_id, scope)
 
-    def issue_access_token(self, *, user_email: str = FAKE_USER_EMAIL, scope: str = DEFAULT_SCOPES,
-                           client_id: str = FAKE_CLIENT_ID, refresh_token: str | None = None) -> str:
+    def issue_access_token(
+        self,
+        *,
+        user_email: str = FAKE_USER_EMAIL,
+        scope: str = DEFAULT_SCOPES,
+        client_id: str = FAKE_CLIENT_ID,
+        refresh_token: str | None = None,
+    ) -> str:
         """Mint an access token directly (no throttle), optionally tied to ``refresh_token``, for test set-up."""
         with self._lock:
             refresh = self._refresh.get(refresh_token) if refresh_token else None
@@ -371,7 +414,9 @@ class FakeAccounts:
         payload = {"error": error} if isinstance(error, str) else error
         return json_response(self.error_status, payload)
 
-    def _token_success(self, access_token: str, lifetime: float, refresh_token: str | None) -> FakeResponse:
+    def _token_success(
+        self, access_token: str, lifetime: float, refresh_token: str | None
+    ) -> FakeResponse:
         payload: dict[str, Any] = {"access_token": access_token}
         if refresh_token is not None:
             payload["refresh_token"] = refresh_token
@@ -405,7 +450,12 @@ class FakeAccounts:
     def _exchange_code(self, request: FakeRequest, client_id: str) -> FakeResponse:
         code = request.param("code") or ""
         grant = self._grants.get(code)
-        if grant is None or grant.used or grant.client_id != client_id or grant.expires_at <= self._now():
+        if (
+            grant is None
+            or grant.used
+            or grant.client_id != client_id
+            or grant.expires_at <= self._now()
+        ):
             return self._token_error("invalid_code")
         redirect_uri = request.param("redirect_uri")
         if redirect_uri and grant.redirect_uri and redirect_uri != grant.redirect_uri:
@@ -417,7 +467,9 @@ class FakeAccounts:
             refresh_token = self._new_refresh_token(grant.user_email, client_id, grant.scope)
             refresh = self._refresh[refresh_token]
         # The first access token comes from the grant, so it does not use up the refresh throttle.
-        access, lifetime = self._mint_access_token(grant.user_email, client_id, grant.scope, refresh)
+        access, lifetime = self._mint_access_token(
+            grant.user_email, client_id, grant.scope, refresh
+        )
         return self._token_success(access, lifetime, refresh_token)
 
     def _refresh_access_token(self, request: FakeRequest, client_id: str) -> FakeResponse:
@@ -431,7 +483,9 @@ class FakeAccounts:
             # Blocked for the rest of the window that the first mint opened.
             return self._token_error(dict(ACCESS_DENIED_BODY))
         record.window_mints += 1
-        access, lifetime = self._mint_access_token(record.user_email, client_id, record.scope, record)
+        access, lifetime = self._mint_access_token(
+            record.user_email, client_id, record.scope, record
+        )
         return self._token_success(access, lifetime, None)
 
     def handle_revoke(self, request: FakeRequest) -> FakeResponse:
@@ -449,16 +503,20 @@ class FakeAccounts:
         if not any(s.lower() in _PROFILE_SCOPES for s in info.scopes):
             return zoho_error(401, "OAUTH_SCOPE_MISMATCH", "invalid oauth scope to access this URL")
         user = self.users.get(info.user_email) or FakeUser(info.user_email, 0)
-        return json_response(200, {
-            "First_Name": user.first_name,
-            "Last_Name": user.last_name,
-            "Email": user.email,
-            "Display_Name": user.display_name,
-            "ZUID": user.zuid,
-        })
+        return json_response(
+            200,
+            {
+                "First_Name": user.first_name,
+                "Last_Name": user.last_name,
+                "Email": user.email,
+                "Display_Name": user.display_name,
+                "ZUID": user.zuid,
+            },
+        )
 
-    def _auth_problem(self, client_id: str, redirect_uri: str, response_type: str | None,
-                      scope: str) -> str | None:
+    def _auth_problem(
+        self, client_id: str, redirect_uri: str, response_type: str | None, scope: str
+    ) -> str | None:
         if client_id not in self.clients:
             return f"Unknown client id {client_id!r}."
         if not redirect_uri:
@@ -476,15 +534,23 @@ class FakeAccounts:
         client_id = request.param("client_id") or ""
         redirect_uri = request.param("redirect_uri") or ""
         scope = request.param("scope") or ""
-        problem = self._auth_problem(client_id, redirect_uri, request.param("response_type") or "", scope)
+        problem = self._auth_problem(
+            client_id, redirect_uri, request.param("response_type") or "", scope
+        )
         if problem:
             return _error_page(problem)
         esc = html.escape
         hidden = "".join(
             f'<input type="hidden" name="{name}" value="{esc(request.param(name) or default)}">'
-            for name, default in (("client_id", ""), ("redirect_uri", ""), ("scope", ""),
-                                  ("access_type", "online"), ("state", ""), ("prompt", ""),
-                                  ("response_type", "code"))
+            for name, default in (
+                ("client_id", ""),
+                ("redirect_uri", ""),
+                ("scope", ""),
+                ("access_type", "online"),
+                ("state", ""),
+                ("prompt", ""),
+                ("response_type", "code"),
+            )
         )
         scopes = "".join(f"<li>{esc(s)}</li>" for s in scope.split(",") if s)
         page = f"""<!DOCTYPE html>
@@ -520,8 +586,12 @@ class FakeAccounts:
                 return _error_page("Enter the e-mail address of a Zoho account.")
             try:
                 code = self.issue_grant_token(
-                    user_email=email, scope=scope, client_id=client_id,
-                    access_type=request.param("access_type") or "online", redirect_uri=redirect_uri)
+                    user_email=email,
+                    scope=scope,
+                    client_id=client_id,
+                    access_type=request.param("access_type") or "online",
+                    redirect_uri=redirect_uri,
+                )
             except GrantLimitExceeded:
                 params = {"error": "access_denied"}
             else:
@@ -547,21 +617,29 @@ class FakeAccounts:
         try:
             code = self.issue_grant_token(
                 user_email=request.param("user") or FAKE_USER_EMAIL,
-                scope=request.param("scope") or DEFAULT_SCOPES, client_id=client_id,
-                lifetime=lifetime, access_type=request.param("access_type") or "offline")
+                scope=request.param("scope") or DEFAULT_SCOPES,
+                client_id=client_id,
+                lifetime=lifetime,
+                access_type=request.param("access_type") or "offline",
+            )
         except GrantLimitExceeded:
             return json_response(200, {"error": "access_denied"})
         return json_response(200, {"code": code, "expires_in": int(lifetime)})
 
 
 def _error_page(problem: str) -> FakeResponse:
-    return html_response(400, (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Fake Zoho error</title>"
-        f"</head>\n<body><h1>Invalid OAuth request</h1><p id=\"error\">{html.escape(problem)}</p></body></html>\n"
-    ))
+    return html_response(
+        400,
+        (
+            '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Fake Zoho error</title>'
+            f'</head>\n<body><h1>Invalid OAuth request</h1><p id="error">{html.escape(problem)}</p></body></html>\n'
+        ),
+    )
 
 
-def install(fake: FakeZoho, *, clients: dict[str, str] | None = None, **options: Any) -> FakeAccounts:
+def install(
+    fake: FakeZoho, *, clients: dict[str, str] | None = None, **options: Any
+) -> FakeAccounts:
     """Create the accounts part of ``fake`` and register its routes."""
     accounts = FakeAccounts(fake, clients=clients, **options)
     fake.route("POST", r"/oauth/v2/token/?", accounts.handle_token, TOKEN_ENDPOINT)
@@ -569,7 +647,13 @@ def install(fake: FakeZoho, *, clients: dict[str, str] | None = None, **options:
     fake.route("GET", r"/oauth/user/info/?", accounts.handle_user_info, USER_INFO_ENDPOINT)
     fake.route("GET", r"/oauth/v2/auth/?", accounts.handle_auth, AUTH_ENDPOINT)
     fake.route("POST", r"/oauth/v2/auth/decide/?", accounts.handle_decide, DECIDE_ENDPOINT)
-    fake.route("GET", r"/_fake/self-client/grant/?", accounts.handle_self_client, SELF_CLIENT_ENDPOINT)
-    fake.route("POST", r"/_fake/self-client/grant/?", accounts.handle_self_client,
-               "POST /_fake/self-client/grant")
+    fake.route(
+        "GET", r"/_fake/self-client/grant/?", accounts.handle_self_client, SELF_CLIENT_ENDPOINT
+    )
+    fake.route(
+        "POST",
+        r"/_fake/self-client/grant/?",
+        accounts.handle_self_client,
+        "POST /_fake/self-client/grant",
+    )
     return accounts

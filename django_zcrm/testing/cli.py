@@ -60,13 +60,21 @@ def parse_seed(value: str) -> tuple[str, int]:
     from .crm_schema import MODULES
 
     if module not in MODULES:
-        raise ValueError(f"{value!r}: the fake has no module {module!r}; it has {', '.join(MODULES)}")
+        raise ValueError(
+            f"{value!r}: the fake has no module {module!r}; it has {', '.join(MODULES)}"
+        )
     return module, number
 
 
-def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, write: Callable[[str], Any] = print,
-          stop: threading.Event | None = None, seed: Sequence[tuple[str, int]] = (),
-          **options: Any) -> None:
+def serve(
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    *,
+    write: Callable[[str], Any] = print,
+    stop: threading.Event | None = None,
+    seed: Sequence[tuple[str, int]] = (),
+    **options: Any,
+) -> None:
     """Serve a FakeZoho until Ctrl-C, SIGTERM or ``stop`` is set; refuses non-loopback hosts.
 
     ``seed`` is ``[(module, count), ...]``: records created with ``fake.crm.seed`` (in that order,
@@ -74,12 +82,15 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, write: Callable
     "Fake Zoho listening on" line therefore means the data is there.
     """
     if not is_loopback(host):
-        raise ValueError(f"refusing to listen on {host!r}: the fake Zoho server only binds loopback "
-                         "addresses (127.0.0.1, ::1, localhost)")
+        raise ValueError(
+            f"refusing to listen on {host!r}: the fake Zoho server only binds loopback "
+            "addresses (127.0.0.1, ::1, localhost)"
+        )
     stop = stop or threading.Event()
     previous: Any = None
     in_main_thread = threading.current_thread() is threading.main_thread()
     if in_main_thread:
+
         def on_term(signum: int, frame: FrameType | None) -> None:
             stop.set()
 
@@ -105,16 +116,29 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, write: Callable
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m django_zcrm.testing [--host H] [--port P] [--seed MODULE=COUNT ...]``."""
-    parser = argparse.ArgumentParser(prog="python -m django_zcrm.testing",
-                                     description="Run the bundled fake Zoho (accounts + CRM) server.")
-    parser.add_argument("--host", default=DEFAULT_HOST, help="loopback address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default 8765; 0 picks a free one)")
-    parser.add_argument("--seed", action="append", default=[], metavar="MODULE=COUNT",
-                        help="create COUNT realistic records in MODULE before serving, e.g. "
-                             "--seed Leads=20000 (repeatable; seeded in the order given)")
+    parser = argparse.ArgumentParser(
+        prog="python -m django_zcrm.testing",
+        description="Run the bundled fake Zoho (accounts + CRM) server.",
+    )
+    parser.add_argument(
+        "--host", default=DEFAULT_HOST, help="loopback address to bind (default 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="port (default 8765; 0 picks a free one)"
+    )
+    parser.add_argument(
+        "--seed",
+        action="append",
+        default=[],
+        metavar="MODULE=COUNT",
+        help="create COUNT realistic records in MODULE before serving, e.g. "
+        "--seed Leads=20000 (repeatable; seeded in the order given)",
+    )
     args = parser.parse_args(argv)
     if not is_loopback(args.host):
-        parser.error(f"--host {args.host!r} is not a loopback address; use 127.0.0.1, ::1 or localhost")
+        parser.error(
+            f"--host {args.host!r} is not a loopback address; use 127.0.0.1, ::1 or localhost"
+        )
     try:
         seed = [parse_seed(value) for value in args.seed]
     except ValueError as exc:

@@ -52,41 +52,77 @@ class NotesFilesTagsMixin:
             module = module or (parent.get("module") or {}).get("api_name")
             parent = parent.get("id")
         if parent is None or module not in MODULES or str(parent) not in self.stores[module].rows:
-            raise ValueError(f"record {index}: a note needs Parent_Id naming a live record "
-                             "(and its module via se_module or Parent_Id.module.api_name)")
+            raise ValueError(
+                f"record {index}: a note needs Parent_Id naming a live record "
+                "(and its module via se_module or Parent_Id.module.api_name)"
+            )
         return self._note_parent_fields(module, str(parent))
 
-    def _note_parent_from_body(self, ctx: _Ctx, raw: dict[str, Any], index: int
-                               ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    def _note_parent_from_body(
+        self, ctx: _Ctx, raw: dict[str, Any], index: int
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         """Resolve ``Parent_Id`` (+ ``se_module`` before v6); return ``(extra fields, error element)``."""
+
         def path(name: str) -> dict[str, Any]:
             return {"json_path": json_path(index, name)} if ctx.modern else {}
 
         parent = raw.get("Parent_Id")
         if is_empty(parent):
-            return None, _error_item("MANDATORY_NOT_FOUND", "required field not found",
-                                     {"api_name": "Parent_Id", **path("Parent_Id")})
+            return None, _error_item(
+                "MANDATORY_NOT_FOUND",
+                "required field not found",
+                {"api_name": "Parent_Id", **path("Parent_Id")},
+            )
         if ctx.vnum >= (6, 0):
             module_ref = parent.get("module") if isinstance(parent, dict) else None
             module = module_ref.get("api_name") if isinstance(module_ref, dict) else None
             if not isinstance(parent, dict) or not module:
-                return None, _error_item("INVALID_DATA", "invalid data",
-                                         {"expected_data_type": "jsonobject", "api_name": "Parent_Id",
-                                          **path("Parent_Id")})
+                return None, _error_item(
+                    "INVALID_DATA",
+                    "invalid data",
+                    {
+                        "expected_data_type": "jsonobject",
+                        "api_name": "Parent_Id",
+                        **path("Parent_Id"),
+                    },
+                )
             record_id = parent.get("id")
         else:
             module = raw.get("se_module")
             if is_empty(module):
-                return None, _error_item("MANDATORY_NOT_FOUND", "required field not found",
-                                         {"api_name": "se_module", **path("se_module")})
+                return None, _error_item(
+                    "MANDATORY_NOT_FOUND",
+                    "required field not found",
+                    {"api_name": "se_module", **path("se_module")},
+                )
             record_id = parent.get("id") if isinstance(parent, dict) else parent
-        if not isinstance(module, str) or module not in MODULES or not MODULES[module].records_module:
-            return None, _error_item("INVALID_MODULE", "the module name given seems to be invalid",
-                                     {"api_name": "se_module" if ctx.vnum < (6, 0) else "Parent_Id", **path("Parent_Id")})
-        if isinstance(record_id, bool) or record_id is None or str(record_id) not in self.stores[module].rows:
-            return None, _error_item("INVALID_DATA", "the related id given seems to be invalid",
-                                     {"api_name": "Parent_Id", "id": None if record_id is None else str(record_id),
-                                      **path("Parent_Id")})
+        if (
+            not isinstance(module, str)
+            or module not in MODULES
+            or not MODULES[module].records_module
+        ):
+            return None, _error_item(
+                "INVALID_MODULE",
+                "the module name given seems to be invalid",
+                {
+                    "api_name": "se_module" if ctx.vnum < (6, 0) else "Parent_Id",
+                    **path("Parent_Id"),
+                },
+            )
+        if (
+            isinstance(record_id, bool)
+            or record_id is None
+            or str(record_id) not in self.stores[module].rows
+        ):
+            return None, _error_item(
+                "INVALID_DATA",
+                "the related id given seems to be invalid",
+                {
+                    "api_name": "Parent_Id",
+                    "id": None if record_id is None else str(record_id),
+                    **path("Parent_Id"),
+                },
+            )
         return self._note_parent_fields(module, str(record_id)), None
 
     def _require_notes(self, ctx: _Ctx, operation: str, parent_module: str | None = None) -> None:
@@ -100,7 +136,9 @@ class NotesFilesTagsMixin:
         sort_by, descending = self._sort_params(ctx, spec)
         with self._lock:
             ordered = self._notes.ordered(sort_by, descending)
-        return self._list_response(ctx, spec, ordered, self._notes.rows, wanted=wanted, binding=None, cap=None)
+        return self._list_response(
+            ctx, spec, ordered, self._notes.rows, wanted=wanted, binding=None, cap=None
+        )
 
     def _h_note_get(self, ctx: _Ctx) -> FakeResponse:
         self._require_notes(ctx, "READ")
@@ -110,13 +148,20 @@ class NotesFilesTagsMixin:
                 return empty_response(204)
             return json_response(200, {"data": [self._render(ctx, self._notes.spec, note, None)]})
 
-    def _create_notes(self, ctx: _Ctx, items: list[Any], parent: tuple[str, str] | None) -> FakeResponse:
+    def _create_notes(
+        self, ctx: _Ctx, items: list[Any], parent: tuple[str, str] | None
+    ) -> FakeResponse:
         results = []
         with self._lock:
             for n, raw in enumerate(items):
                 if not isinstance(raw, dict):
-                    results.append(_error_item("INVALID_DATA", "invalid data",
-                                               {"expected_data_type": "jsonobject", "api_name": "data"}))
+                    results.append(
+                        _error_item(
+                            "INVALID_DATA",
+                            "invalid data",
+                            {"expected_data_type": "jsonobject", "api_name": "data"},
+                        )
+                    )
                     continue
                 if parent is not None:
                     extra, error = self._note_parent_fields(*parent), None
@@ -125,7 +170,9 @@ class NotesFilesTagsMixin:
                 if error is not None:
                     results.append(error)
                     continue
-                element, _ = self._write_one(ctx, self._notes, raw, n, existing_id=None, extra=extra)
+                element, _ = self._write_one(
+                    ctx, self._notes, raw, n, existing_id=None, extra=extra
+                )
                 results.append(element)
         return json_response(self._batch_status(results, 201), {"data": results})
 
@@ -142,20 +189,28 @@ class NotesFilesTagsMixin:
         sort_by, descending = self._sort_params(ctx, spec)
         with self._lock:
             ordered = self._notes.ordered(sort_by, descending, match=("Parent_Id", parent["id"]))
-        return self._list_response(ctx, spec, ordered, self._notes.rows, wanted=wanted, binding=None, cap=None)
+        return self._list_response(
+            ctx, spec, ordered, self._notes.rows, wanted=wanted, binding=None, cap=None
+        )
 
     def _h_record_notes_create(self, ctx: _Ctx) -> FakeResponse:
         with self._lock:
             store, parent = self._parent(ctx)
         self._require_notes(ctx, "CREATE", store.spec.api_name)
-        return self._create_notes(ctx, self._data_items(ctx, self._body(ctx)), (store.spec.api_name, parent["id"]))
+        return self._create_notes(
+            ctx, self._data_items(ctx, self._body(ctx)), (store.spec.api_name, parent["id"])
+        )
 
     def _update_note(self, ctx: _Ctx, note_id: str, parent: tuple[str, str] | None) -> FakeResponse:
         items = self._data_items(ctx, self._body(ctx))
         with self._lock:
             note = self._notes.rows.get(note_id)
-            if note is None or (parent is not None and (note.get("Parent_Id") or {}).get("id") != parent[1]):
-                result = _error_item("INVALID_DATA", "the id given seems to be invalid", {"id": note_id})
+            if note is None or (
+                parent is not None and (note.get("Parent_Id") or {}).get("id") != parent[1]
+            ):
+                result = _error_item(
+                    "INVALID_DATA", "the id given seems to be invalid", {"id": note_id}
+                )
                 return json_response(400, {"data": [result]})
             element, _ = self._write_one(ctx, self._notes, items[0], 0, existing_id=note_id)
         return json_response(200 if element["status"] == "success" else 400, {"data": [element]})
@@ -168,15 +223,26 @@ class NotesFilesTagsMixin:
         with self._lock:
             store, parent = self._parent(ctx)
         self._require_notes(ctx, "UPDATE", store.spec.api_name)
-        return self._update_note(ctx, ctx.request.path_params["note_id"], (store.spec.api_name, parent["id"]))
+        return self._update_note(
+            ctx, ctx.request.path_params["note_id"], (store.spec.api_name, parent["id"])
+        )
 
-    def _delete_notes(self, ctx: _Ctx, ids: list[str], parent_id: str | None = None) -> FakeResponse:
+    def _delete_notes(
+        self, ctx: _Ctx, ids: list[str], parent_id: str | None = None
+    ) -> FakeResponse:
         with self._lock:
             if parent_id is not None:
-                ids = [i for i in ids if (self._notes.rows.get(i, {}).get("Parent_Id") or {}).get("id") == parent_id]
+                ids = [
+                    i
+                    for i in ids
+                    if (self._notes.rows.get(i, {}).get("Parent_Id") or {}).get("id") == parent_id
+                ]
                 if not ids:
                     ids_given = [ctx.request.path_params["note_id"]]
-                    results = [_error_item("INVALID_DATA", "record not deleted", {"id": i}) for i in ids_given]
+                    results = [
+                        _error_item("INVALID_DATA", "record not deleted", {"id": i})
+                        for i in ids_given
+                    ]
                     return json_response(400, {"data": results})
             results = self._delete_ids(ctx, self._notes, ids)
         return json_response(self._batch_status(results, 200), {"data": results})
@@ -199,8 +265,16 @@ class NotesFilesTagsMixin:
     # Attachments
     # ==============================================================================================
 
-    def _store_attachment(self, spec: ModuleSpec, record_id: str, by: dict[str, Any], *, file_name: str,
-                          content: bytes | None, link: str | None) -> dict[str, Any]:
+    def _store_attachment(
+        self,
+        spec: ModuleSpec,
+        record_id: str,
+        by: dict[str, Any],
+        *,
+        file_name: str,
+        content: bytes | None,
+        link: str | None,
+    ) -> dict[str, Any]:
         attachment_id = self._new_id()
         now = iso(self.now(), self.tz)
         parent = self._lookup_ref(spec.api_name, record_id) or {"name": None, "id": record_id}
@@ -245,11 +319,13 @@ class NotesFilesTagsMixin:
             key = (store.spec.api_name, parent["id"])
             ids = sorted((a for a, p in self._attachment_parent.items() if p == key), key=int)
             per_page, page, offset = self._page_window(ctx, None, cap=None)
-            window = ids[offset:offset + per_page]
+            window = ids[offset : offset + per_page]
             data = [dict(self._attachments[a]) for a in window]
         if not data:
             return empty_response(204)
-        info = self._info(ctx, per_page=per_page, count=len(data), page=page, more=len(ids) > offset + len(window))
+        info = self._info(
+            ctx, per_page=per_page, count=len(data), page=page, more=len(ids) > offset + len(window)
+        )
         return json_response(200, {"data": data, "info": info})
 
     def _h_attachment_upload(self, ctx: _Ctx) -> FakeResponse:
@@ -260,24 +336,58 @@ class NotesFilesTagsMixin:
         link = (request.param("attachmentUrl") or "").strip() or None
         upload = request.files().get("file")
         if link is None and (upload is None or not upload[0]):
-            raise CRMFault(400, "REQUIRED_PARAM_MISSING", "One of the expected parameter is missing",
-                           {"param_name": "file"})
-        if link is None and upload is not None and len(upload[1]) > self.options.attachment_max_bytes:
-            raise CRMFault(413, "FILE_SIZE_MORE_THAN_ALLOWED_SIZE", "file size exceeds the allowed limit",
-                           {"limit": self.options.attachment_max_bytes})
+            raise CRMFault(
+                400,
+                "REQUIRED_PARAM_MISSING",
+                "One of the expected parameter is missing",
+                {"param_name": "file"},
+            )
+        if (
+            link is None
+            and upload is not None
+            and len(upload[1]) > self.options.attachment_max_bytes
+        ):
+            raise CRMFault(
+                413,
+                "FILE_SIZE_MORE_THAN_ALLOWED_SIZE",
+                "file size exceeds the allowed limit",
+                {"limit": self.options.attachment_max_bytes},
+            )
         with self._lock:
             if link is not None:
-                doc = self._store_attachment(store.spec, parent["id"], ctx.user, file_name=link, content=None,
-                                             link=link)
+                doc = self._store_attachment(
+                    store.spec, parent["id"], ctx.user, file_name=link, content=None, link=link
+                )
             else:
                 assert upload is not None
-                doc = self._store_attachment(store.spec, parent["id"], ctx.user, file_name=upload[0],
-                                             content=upload[1], link=None)
-        details = {"Modified_Time": doc["Modified_Time"], "Modified_By": self._short_user(doc["Modified_By"]),
-                   "Created_Time": doc["Created_Time"], "id": doc["id"],
-                   "Created_By": self._short_user(doc["Created_By"])}
-        return json_response(200, {"data": [{"code": "SUCCESS", "details": details,
-                                             "message": "attachment uploaded successfully", "status": "success"}]})
+                doc = self._store_attachment(
+                    store.spec,
+                    parent["id"],
+                    ctx.user,
+                    file_name=upload[0],
+                    content=upload[1],
+                    link=None,
+                )
+        details = {
+            "Modified_Time": doc["Modified_Time"],
+            "Modified_By": self._short_user(doc["Modified_By"]),
+            "Created_Time": doc["Created_Time"],
+            "id": doc["id"],
+            "Created_By": self._short_user(doc["Created_By"]),
+        }
+        return json_response(
+            200,
+            {
+                "data": [
+                    {
+                        "code": "SUCCESS",
+                        "details": details,
+                        "message": "attachment uploaded successfully",
+                        "status": "success",
+                    }
+                ]
+            },
+        )
 
     def _attachment_of(self, ctx: _Ctx, store: ModuleStore, parent: dict[str, Any]) -> str | None:
         attachment_id = ctx.request.path_params["attachment_id"]
@@ -296,12 +406,18 @@ class NotesFilesTagsMixin:
             doc = self._attachments[attachment_id]
             content = self._blobs.get(attachment_id)
         if content is None:
-            raise CRMFault(400, "INVALID_DATA", "a link attachment has no content to download",
-                           {"id": attachment_id})
+            raise CRMFault(
+                400,
+                "INVALID_DATA",
+                "a link attachment has no content to download",
+                {"id": attachment_id},
+            )
         name = doc["File_Name"]
         media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-        headers = {"Content-Type": media_type,
-                   "Content-Disposition": "attachment;filename*=UTF-8''" + quote(name, safe="")}
+        headers = {
+            "Content-Type": media_type,
+            "Content-Disposition": "attachment;filename*=UTF-8''" + quote(name, safe=""),
+        }
         return FakeResponse(200, content, headers)
 
     def _h_attachment_delete(self, ctx: _Ctx) -> FakeResponse:
@@ -312,10 +428,24 @@ class NotesFilesTagsMixin:
             attachment_id = self._attachment_of(ctx, store, parent)
             if attachment_id is None:
                 given = ctx.request.path_params["attachment_id"]
-                return json_response(400, {"data": [_error_item("INVALID_DATA", "record not deleted", {"id": given})]})
+                return json_response(
+                    400,
+                    {"data": [_error_item("INVALID_DATA", "record not deleted", {"id": given})]},
+                )
             self._drop_attachment(attachment_id)
-        return json_response(200, {"data": [{"code": "SUCCESS", "details": {"id": attachment_id},
-                                             "message": "record deleted", "status": "success"}]})
+        return json_response(
+            200,
+            {
+                "data": [
+                    {
+                        "code": "SUCCESS",
+                        "details": {"id": attachment_id},
+                        "message": "record deleted",
+                        "status": "success",
+                    }
+                ]
+            },
+        )
 
     # ==============================================================================================
     # Tags
@@ -332,8 +462,12 @@ class NotesFilesTagsMixin:
             raw = ctx.param("tag_names") or ""
             names = [n.strip() for n in raw.split(",") if n.strip()]
         if not names:
-            raise CRMFault(400, "REQUIRED_PARAM_MISSING", "One of the expected parameter is missing",
-                           {"param_name": "tag_names" if ctx.vnum < (7, 0) else "tags"})
+            raise CRMFault(
+                400,
+                "REQUIRED_PARAM_MISSING",
+                "One of the expected parameter is missing",
+                {"param_name": "tag_names" if ctx.vnum < (7, 0) else "tags"},
+            )
         if len(names) > 50:
             raise CRMFault(400, "LIMIT_EXCEEDED", "at most 50 tags per call", {"limit": 50})
         return names
@@ -351,10 +485,14 @@ class NotesFilesTagsMixin:
         elif body is not None and isinstance(body.get("ids"), list):
             ids = [str(i) for i in body["ids"]]
             if len(ids) > limit:
-                raise CRMFault(400, "LIMIT_EXCEEDED", f"at most {limit} ids per call", {"limit": limit})
+                raise CRMFault(
+                    400, "LIMIT_EXCEEDED", f"at most {limit} ids per call", {"limit": limit}
+                )
         else:
             ids = self._ids_param(ctx, limit=limit)
-        over_write = bool(body.get("over_write")) if body is not None else ctx.param("over_write") == "true"
+        over_write = (
+            bool(body.get("over_write")) if body is not None else ctx.param("over_write") == "true"
+        )
         results = []
         with self._lock:
             registry = self._tags[store.spec.api_name]
@@ -363,15 +501,25 @@ class NotesFilesTagsMixin:
                 tag = registry.get(name.casefold())
                 if tag is None and add:
                     stamp = iso(self.now(), self.tz)
-                    tag = {"id": self._new_id(), "name": name, "created_by": self._short_user(ctx.user),
-                           "modified_by": self._short_user(ctx.user), "created_time": stamp, "modified_time": stamp}
+                    tag = {
+                        "id": self._new_id(),
+                        "name": name,
+                        "created_by": self._short_user(ctx.user),
+                        "modified_by": self._short_user(ctx.user),
+                        "created_time": stamp,
+                        "modified_time": stamp,
+                    }
                     registry[name.casefold()] = tag
                 if tag is not None:
                     tags.append({"name": tag["name"], "id": tag["id"]})
             for record_id in ids:
                 record = store.rows.get(record_id)
                 if record is None:
-                    results.append(_error_item("INVALID_DATA", "the id given seems to be invalid", {"id": record_id}))
+                    results.append(
+                        _error_item(
+                            "INVALID_DATA", "the id given seems to be invalid", {"id": record_id}
+                        )
+                    )
                     continue
                 current = [] if (add and over_write) else list(record.get("Tag") or [])
                 if add:
@@ -383,9 +531,19 @@ class NotesFilesTagsMixin:
                 updated = copy_record(record)
                 updated["Tag"] = current
                 store.put(updated, ctime=store.ctime[record_id], mtime=store.mtime[record_id])
-                shown: list[Any] = [t["name"] for t in current] if ctx.vnum < (7, 0) else [dict(t) for t in current]
-                results.append({"code": "SUCCESS", "details": {"id": record_id, "tags": shown},
-                                "message": "tags updated successfully", "status": "success"})
+                shown: list[Any] = (
+                    [t["name"] for t in current]
+                    if ctx.vnum < (7, 0)
+                    else [dict(t) for t in current]
+                )
+                results.append(
+                    {
+                        "code": "SUCCESS",
+                        "details": {"id": record_id, "tags": shown},
+                        "message": "tags updated successfully",
+                        "status": "success",
+                    }
+                )
         return json_response(self._batch_status(results, 200), {"data": results})
 
     def _h_add_tags(self, ctx: _Ctx) -> FakeResponse:
@@ -399,5 +557,6 @@ class NotesFilesTagsMixin:
         store = self._store(ctx, self._module_param(ctx))
         with self._lock:
             tags = [dict(t) for t in self._tags[store.spec.api_name].values()]
-        return json_response(200, {"tags": tags, "info": {"count": len(tags), "allowed_count": 500}})
-
+        return json_response(
+            200, {"tags": tags, "info": {"count": len(tags), "allowed_count": 500}}
+        )

@@ -31,8 +31,15 @@ MANAGER_ROLE = {"name": "Manager", "id": "4150868000000026008"}
 META_EPOCH = 1677663000
 
 
-def org_document(*, org_id: str, zgid: str, primary_email: str, primary_zuid: str | None, tz: timezone,
-                 time_zone: str) -> dict[str, Any]:
+def org_document(
+    *,
+    org_id: str,
+    zgid: str,
+    primary_email: str,
+    primary_zuid: str | None,
+    tz: timezone,
+    time_zone: str,
+) -> dict[str, Any]:
     """The single element of ``GET /org``'s ``org`` array (editable afterwards through ``FakeCRM.org``)."""
     return {
         "id": org_id,
@@ -84,8 +91,18 @@ def org_document(*, org_id: str, zgid: str, primary_email: str, primary_zuid: st
     }
 
 
-def user_document(*, user_id: str, zuid: str, email: str, first_name: str, last_name: str, admin: bool,
-                  creator: dict[str, Any], tz: timezone, time_zone: str) -> dict[str, Any]:
+def user_document(
+    *,
+    user_id: str,
+    zuid: str,
+    email: str,
+    first_name: str,
+    last_name: str,
+    admin: bool,
+    creator: dict[str, Any],
+    tz: timezone,
+    time_zone: str,
+) -> dict[str, Any]:
     """One element of ``GET /users``' ``users`` array."""
     full_name = " ".join(part for part in (first_name, last_name) if part) or email
     stamp = iso(META_EPOCH - 86400 * 300, tz)
@@ -119,13 +136,33 @@ def user_document(*, user_id: str, zuid: str, email: str, first_name: str, last_
         "theme": {
             "normal_tab": {"font_color": "#FFFFFF", "background": "#222222"},
             "selected_tab": {"font_color": "#FFFFFF", "background": "#222222"},
-            "new_background": None, "background": "#F3F0EB", "screen": "fixed", "type": "default",
+            "new_background": None,
+            "background": "#F3F0EB",
+            "screen": "fixed",
+            "type": "default",
         },
-        "customize_info": {"notes_desc": None, "show_right_panel": None, "bc_view": None,
-                           "show_home": False, "show_detail_view": True, "unpin_recent_item": None},
-        "street": None, "city": None, "state": None, "country": "US", "zip": None,
-        "phone": None, "mobile": None, "fax": None, "website": None, "dob": None,
-        "signature": None, "alias": None, "territories": [], "reporting_to": None,
+        "customize_info": {
+            "notes_desc": None,
+            "show_right_panel": None,
+            "bc_view": None,
+            "show_home": False,
+            "show_detail_view": True,
+            "unpin_recent_item": None,
+        },
+        "street": None,
+        "city": None,
+        "state": None,
+        "country": "US",
+        "zip": None,
+        "phone": None,
+        "mobile": None,
+        "fax": None,
+        "website": None,
+        "dob": None,
+        "signature": None,
+        "alias": None,
+        "territories": [],
+        "reporting_to": None,
         "Currency": "USD",
         "status_reason__s": None,
         "microsoft": False,
@@ -133,7 +170,9 @@ def user_document(*, user_id: str, zuid: str, email: str, first_name: str, last_
     }
 
 
-def module_metadata(spec: ModuleSpec, *, sequence: int, detailed: bool, tz: timezone) -> dict[str, Any]:
+def module_metadata(
+    spec: ModuleSpec, *, sequence: int, detailed: bool, tz: timezone
+) -> dict[str, Any]:
     """One element of ``GET /settings/modules`` (``detailed``: the single-module form)."""
     doc: dict[str, Any] = {
         "api_name": spec.api_name,
@@ -177,19 +216,27 @@ def module_metadata(spec: ModuleSpec, *, sequence: int, detailed: bool, tz: time
     }
     if detailed:
         display = spec.get_field(spec.display_field)
-        doc.update({
-            "display_field": {"api_name": spec.display_field, "id": display.id if display else None},
-            "per_page": 200,
-            "search_layout_fields": [f.api_name for f in spec.fields[:5]],
-            "related_lists": related_lists(spec, modern=False),
-            "layouts": [{"name": "Standard", "id": spec.layout_id}],
-            "business_card_fields": [f.api_name for f in spec.fields[1:4]],
-            "custom_view": custom_views(spec)[0],
-            "fields": [{"api_name": f.api_name, "id": f.id} for f in spec.fields],
-            "territory": None,
-            "related_list_properties": {"sort_by": None, "fields": ["Owner", spec.display_field],
-                                        "sort_order": None},
-        })
+        doc.update(
+            {
+                "display_field": {
+                    "api_name": spec.display_field,
+                    "id": display.id if display else None,
+                },
+                "per_page": 200,
+                "search_layout_fields": [f.api_name for f in spec.fields[:5]],
+                "related_lists": related_lists(spec, modern=False),
+                "layouts": [{"name": "Standard", "id": spec.layout_id}],
+                "business_card_fields": [f.api_name for f in spec.fields[1:4]],
+                "custom_view": custom_views(spec)[0],
+                "fields": [{"api_name": f.api_name, "id": f.id} for f in spec.fields],
+                "territory": None,
+                "related_list_properties": {
+                    "sort_by": None,
+                    "fields": ["Owner", spec.display_field],
+                    "sort_order": None,
+                },
+            }
+        )
     return doc
 
 
@@ -201,45 +248,51 @@ def related_lists(spec: ModuleSpec, *, modern: bool) -> list[dict[str, Any]]:
         module: Any = rel.module
         if modern:
             module = {"api_name": rel.module, "id": target.id if target else None}
-        lists.append({
-            "id": rel.id,
-            "sequence_number": str(n),
-            "display_label": rel.label,
-            "api_name": rel.api_name,
-            "name": rel.api_name,
-            "module": module,
-            "action": None,
-            "href": f"{spec.api_name}/{{ENTITYID}}/{rel.api_name}",
-            "type": "default",
-            "connectedmodule": None,
-            "linkingmodule": None,
-            "visible": True,
-        })
+        lists.append(
+            {
+                "id": rel.id,
+                "sequence_number": str(n),
+                "display_label": rel.label,
+                "api_name": rel.api_name,
+                "name": rel.api_name,
+                "module": module,
+                "action": None,
+                "href": f"{spec.api_name}/{{ENTITYID}}/{rel.api_name}",
+                "type": "default",
+                "connectedmodule": None,
+                "linkingmodule": None,
+                "visible": True,
+            }
+        )
     return lists
 
 
 def custom_views(spec: ModuleSpec) -> list[dict[str, Any]]:
     """``GET /settings/custom_views?module=``: one "All" view."""
     name = f"All {spec.plural}"
-    return [{
-        "id": spec.custom_view_id,
-        "name": name,
-        "display_value": name,
-        "system_name": "ALLVIEWS",
-        "default": True,
-        "system_defined": True,
-        "category": "public_views",
-        "favorite": None,
-        "offline": True,
-        "sort_by": None,
-        "sort_order": None,
-        "criteria": None,
-        "shared_type": None,
-        "fields": [{"api_name": f.api_name, "id": f.id} for f in spec.fields[:6]],
-    }]
+    return [
+        {
+            "id": spec.custom_view_id,
+            "name": name,
+            "display_value": name,
+            "system_name": "ALLVIEWS",
+            "default": True,
+            "system_defined": True,
+            "category": "public_views",
+            "favorite": None,
+            "offline": True,
+            "sort_by": None,
+            "sort_order": None,
+            "criteria": None,
+            "shared_type": None,
+            "fields": [{"api_name": f.api_name, "id": f.id} for f in spec.fields[:6]],
+        }
+    ]
 
 
-def layout(spec: ModuleSpec, *, modern: bool, creator: dict[str, Any], tz: timezone) -> dict[str, Any]:
+def layout(
+    spec: ModuleSpec, *, modern: bool, creator: dict[str, Any], tz: timezone
+) -> dict[str, Any]:
     """The module's single "Standard" layout, its fields grouped into sections."""
     main, address, description = [], [], []
     for n, field in enumerate(spec.fields, start=1):
@@ -252,16 +305,30 @@ def layout(spec: ModuleSpec, *, modern: bool, creator: dict[str, Any], tz: timez
         else:
             main.append(meta)
 
-    def section(label: str, api_name: str, fields: list[dict[str, Any]], sequence: int) -> dict[str, Any]:
-        return {"display_label": label, "sequence_number": sequence, "issubformsection": False,
-                "tab_traversal": 1, "api_name": api_name, "column_count": 2, "name": label,
-                "generated_type": "default", "type": "used", "fields": fields, "properties": None}
+    def section(
+        label: str, api_name: str, fields: list[dict[str, Any]], sequence: int
+    ) -> dict[str, Any]:
+        return {
+            "display_label": label,
+            "sequence_number": sequence,
+            "issubformsection": False,
+            "tab_traversal": 1,
+            "api_name": api_name,
+            "column_count": 2,
+            "name": label,
+            "generated_type": "default",
+            "type": "used",
+            "fields": fields,
+            "properties": None,
+        }
 
     sections = [section(f"{spec.singular} Information", f"{spec.singular}_Information", main, 1)]
     if address:
         sections.append(section("Address Information", "Address_Information", address, 2))
     if description:
-        sections.append(section("Description Information", "Description_Information", description, 3))
+        sections.append(
+            section("Description Information", "Description_Information", description, 3)
+        )
     who = {"id": creator["id"], "name": creator["name"]}
     return {
         "id": spec.layout_id,
@@ -277,6 +344,8 @@ def layout(spec: ModuleSpec, *, modern: bool, creator: dict[str, Any], tz: timez
         "source": "crm",
         "generated_type": "default",
         "profiles": [{**ADMIN_PROFILE, "default": True}, {**STANDARD_PROFILE, "default": True}],
-        "convert_mapping": {"Contacts": None, "Deals": None, "Accounts": None} if spec.convertable else {},
+        "convert_mapping": {"Contacts": None, "Deals": None, "Accounts": None}
+        if spec.convertable
+        else {},
         "sections": sections,
     }

@@ -91,8 +91,12 @@ def _literal_key(category: str, literal: Any, api_name: str) -> Any:
                 return str(literal).lower() == "true"
             raise ValueError
     except (TypeError, ValueError):
-        raise _invalid_query("invalid query formed", api_name=api_name, value=str(literal),
-                             reason="the value does not match the field's data type") from None
+        raise _invalid_query(
+            "invalid query formed",
+            api_name=api_name,
+            value=str(literal),
+            reason="the value does not match the field's data type",
+        ) from None
     return str(literal).casefold()
 
 
@@ -129,21 +133,32 @@ def _unescape(text: str) -> str:
 def _search_condition(module: ModuleSpec, raw: str) -> Predicate:
     pieces = _split_unescaped(raw, ":", maxsplit=2)
     if len(pieces) != 3:
-        raise _invalid_query("invalid query formed", criteria=_unescape(raw),
-                             reason="expected (field:operator:value)")
+        raise _invalid_query(
+            "invalid query formed",
+            criteria=_unescape(raw),
+            reason="expected (field:operator:value)",
+        )
     name, operator, raw_value = pieces[0].strip(), pieces[1].strip().lower(), pieces[2]
     spec = None if name == "id" else module.get_field(name)
     if spec is None and name != "id":
         raise _invalid_query("invalid query formed", api_name=name, reason="no such field")
     if operator not in SEARCH_OPERATORS:
-        raise _invalid_query("invalid query formed", api_name=name, operator=operator,
-                             reason="unsupported operator")
+        raise _invalid_query(
+            "invalid query formed", api_name=name, operator=operator, reason="unsupported operator"
+        )
     category = _category(spec)
-    values = [_unescape(v) for v in _split_unescaped(raw_value, ",")] if operator in (
-        "in", "not_in", "between") else [_unescape(raw_value)]
+    values = (
+        [_unescape(v) for v in _split_unescaped(raw_value, ",")]
+        if operator in ("in", "not_in", "between")
+        else [_unescape(raw_value)]
+    )
     if operator == "between" and len(values) != 2:
-        raise _invalid_query("invalid query formed", api_name=name, operator=operator,
-                             reason="between needs two comma-separated values")
+        raise _invalid_query(
+            "invalid query formed",
+            api_name=name,
+            operator=operator,
+            reason="between needs two comma-separated values",
+        )
 
     if values == [EMPTY] and operator in ("equals", "not_equal"):
         wants_empty = operator == "equals"
@@ -151,12 +166,18 @@ def _search_condition(module: ModuleSpec, raw: str) -> Predicate:
 
     if operator in _ORDERED_OPS:
         if category in ("lookup", "multiselectpicklist", "boolean"):
-            raise _invalid_query("invalid query formed", api_name=name, operator=operator,
-                                 reason="operator not supported for this field type")
+            raise _invalid_query(
+                "invalid query formed",
+                api_name=name,
+                operator=operator,
+                reason="operator not supported for this field type",
+            )
         keys = [_literal_key(category, v, name) for v in values]
         compare = {
-            "greater_than": lambda v: v > keys[0], "greater_equal": lambda v: v >= keys[0],
-            "less_than": lambda v: v < keys[0], "less_equal": lambda v: v <= keys[0],
+            "greater_than": lambda v: v > keys[0],
+            "greater_equal": lambda v: v >= keys[0],
+            "less_than": lambda v: v < keys[0],
+            "less_equal": lambda v: v <= keys[0],
             "between": lambda v: keys[0] <= v <= keys[1],
         }[operator]
 
@@ -177,6 +198,7 @@ def _search_condition(module: ModuleSpec, raw: str) -> Predicate:
             if operator == "starts_with":
                 return label.startswith(wanted[0])
             return ident in values or label in wanted
+
         test = lookup_matches
     elif category == "multiselectpicklist":
         wanted = [v.casefold() for v in values]
@@ -187,22 +209,29 @@ def _search_condition(module: ModuleSpec, raw: str) -> Predicate:
             if operator == "starts_with":
                 return any(item.startswith(wanted[0]) for item in items)
             return any(w in items for w in wanted)
+
         test = multi_matches
     else:
         keys = [_literal_key(category, v, name) for v in values]
         if operator == "starts_with":
             if category != "text":
-                raise _invalid_query("invalid query formed", api_name=name, operator=operator,
-                                     reason="starts_with needs a text field")
+                raise _invalid_query(
+                    "invalid query formed",
+                    api_name=name,
+                    operator=operator,
+                    reason="starts_with needs a text field",
+                )
 
             def prefix(record: dict[str, Any]) -> bool:
                 value = record.get(name)
                 return not _is_null(value) and str(value).casefold().startswith(keys[0])
+
             return prefix
 
         def equal(record: dict[str, Any]) -> bool:
             value = record.get(name) if name != "id" else record.get("id")
             return not _is_null(value) and _stored_key(category, value) in keys
+
         test = equal
 
     if operator in ("not_equal", "not_in"):
@@ -219,7 +248,9 @@ class _CriteriaParser:
         self.count = 0
 
     def fail(self, reason: str) -> CRMFault:
-        return _invalid_query("invalid query formed", criteria=self.text, position=self.pos, reason=reason)
+        return _invalid_query(
+            "invalid query formed", criteria=self.text, position=self.pos, reason=reason
+        )
 
     def skip_space(self) -> None:
         while self.pos < len(self.text) and self.text[self.pos].isspace():
@@ -245,12 +276,15 @@ class _CriteriaParser:
             terms.append(self.term())
         # "and" binds tighter than "or".
         groups: list[list[Predicate]] = [[terms[0]]]
-        for operator, term in zip(operators, terms[1:]):
+        for operator, term in zip(operators, terms[1:], strict=False):
             if operator == "and":
                 groups[-1].append(term)
             else:
                 groups.append([term])
-        ands = [(lambda preds: (lambda r: all(p(r) for p in preds)))(g) if len(g) > 1 else g[0] for g in groups]
+        ands = [
+            (lambda preds: lambda r: all(p(r) for p in preds))(g) if len(g) > 1 else g[0]
+            for g in groups
+        ]
         return ands[0] if len(ands) == 1 else (lambda r: any(p(r) for p in ands))
 
     def term(self) -> Predicate:
@@ -281,12 +315,16 @@ class _CriteriaParser:
             self.pos += 1
         if self.pos >= len(self.text):
             raise self.fail("missing ')'")
-        raw = self.text[start:self.pos]
+        raw = self.text[start : self.pos]
         self.pos += 1
         self.count += 1
         if self.count > self.max_criteria:
-            raise CRMFault(400, "LIMIT_EXCEEDED", f"maximum of {self.max_criteria} criteria exceeded",
-                           {"limit": self.max_criteria})
+            raise CRMFault(
+                400,
+                "LIMIT_EXCEEDED",
+                f"maximum of {self.max_criteria} criteria exceeded",
+                {"limit": self.max_criteria},
+            )
         return _search_condition(self.module, raw)
 
 
@@ -301,17 +339,39 @@ def compile_criteria(text: str, module: ModuleSpec, *, max_criteria: int = 10) -
 # COQL
 # --------------------------------------------------------------------------------------------------
 
-_TOKEN_RE = re.compile(r"""
+_TOKEN_RE = re.compile(
+    r"""
     \s*(?:
       (?P<string>'(?:[^'\\]|\\.|'')*')
     | (?P<number>-?\d+(?:\.\d+)?)(?![\w.])
     | (?P<op><=|>=|!=|<>|=|<|>)
     | (?P<punct>[(),*;])
     | (?P<ident>[A-Za-z_$][A-Za-z0-9_$]*(?:\.[A-Za-z_$][A-Za-z0-9_$]*)*)
-    )""", re.X)
+    )""",
+    re.X,
+)
 
-_KEYWORDS = {"select", "from", "where", "order", "by", "asc", "desc", "limit", "offset", "and", "or",
-             "not", "in", "like", "between", "is", "null", "true", "false"}
+_KEYWORDS = {
+    "select",
+    "from",
+    "where",
+    "order",
+    "by",
+    "asc",
+    "desc",
+    "limit",
+    "offset",
+    "and",
+    "or",
+    "not",
+    "in",
+    "like",
+    "between",
+    "is",
+    "null",
+    "true",
+    "false",
+}
 
 
 @dataclass
@@ -332,8 +392,12 @@ def _tokenize(query: str) -> list[_Token]:
             break
         found = _TOKEN_RE.match(query, pos)
         if not found or found.end() == pos:
-            raise CRMFault(400, "SYNTAX_ERROR", f"error at position {pos} in the query",
-                           {"near": query[pos:pos + 20], "position": pos})
+            raise CRMFault(
+                400,
+                "SYNTAX_ERROR",
+                f"error at position {pos} in the query",
+                {"near": query[pos : pos + 20], "position": pos},
+            )
         kind = found.lastgroup or ""
         text = found.group(kind)
         start = found.start(kind)
@@ -352,8 +416,8 @@ def _tokenize(query: str) -> list[_Token]:
 
 @dataclass
 class _Column:
-    path: str                 # as written: "Last_Name", "Account_Name.Account_Name", "id"
-    spec: FieldSpec | None    # the final field (None: id)
+    path: str  # as written: "Last_Name", "Account_Name.Account_Name", "id"
+    spec: FieldSpec | None  # the final field (None: id)
     lookup: FieldSpec | None  # the lookup field for a join
 
     def value(self, record: dict[str, Any], fetch: Fetch) -> Any:
@@ -379,7 +443,9 @@ class CoqlQuery:
     limit: int
     offset: int
 
-    def run(self, records: Iterable[dict[str, Any]], fetch: Fetch) -> tuple[list[dict[str, Any]], bool]:
+    def run(
+        self, records: Iterable[dict[str, Any]], fetch: Fetch
+    ) -> tuple[list[dict[str, Any]], bool]:
         """Return ``(rows, more_records)`` for ``records`` of the module."""
         where = self.where
         matched = [r for r in records if where is None or where(r, fetch)]
@@ -388,7 +454,9 @@ class CoqlQuery:
         for column, descending in reversed(self.order):
             category = _category(column.spec)
 
-            def key(record: dict[str, Any], column: _Column = column, category: str = category) -> Any:
+            def key(
+                record: dict[str, Any], column: _Column = column, category: str = category
+            ) -> Any:
                 value = column.value(record, fetch)
                 if _is_null(value):
                     return (0, 0)
@@ -402,7 +470,7 @@ class CoqlQuery:
                     return (0, 0)
 
             matched.sort(key=key, reverse=descending)
-        window = matched[self.offset:self.offset + self.limit]
+        window = matched[self.offset : self.offset + self.limit]
         rows = [self._row(record, fetch) for record in window]
         return rows, len(matched) > self.offset + self.limit
 
@@ -410,7 +478,11 @@ class CoqlQuery:
         row: dict[str, Any] = {}
         for column in self.columns:
             value = column.value(record, fetch)
-            if column.spec is not None and column.spec.data_type in LOOKUP_TYPES and isinstance(value, dict):
+            if (
+                column.spec is not None
+                and column.spec.data_type in LOOKUP_TYPES
+                and isinstance(value, dict)
+            ):
                 value = {"id": value.get("id")}
             elif isinstance(value, (dict, list)):
                 value = value.copy()
@@ -420,8 +492,17 @@ class CoqlQuery:
 
 
 class _CoqlParser:
-    def __init__(self, query: str, modules: dict[str, ModuleSpec], *, max_select: int, max_criteria: int,
-                 max_limit: int, max_reach: int, max_in_values: int) -> None:
+    def __init__(
+        self,
+        query: str,
+        modules: dict[str, ModuleSpec],
+        *,
+        max_select: int,
+        max_criteria: int,
+        max_limit: int,
+        max_reach: int,
+        max_in_values: int,
+    ) -> None:
         self.query = query
         self.tokens = _tokenize(query)
         self.index = 0
@@ -450,8 +531,12 @@ class _CoqlParser:
     def syntax(self, expected: str) -> CRMFault:
         token = self.current
         near = token.text or "end of query"
-        return CRMFault(400, "SYNTAX_ERROR", f"error at '{near}' in the {self.clause} clause: expected {expected}",
-                        {"clause": self.clause, "near": near, "position": token.pos})
+        return CRMFault(
+            400,
+            "SYNTAX_ERROR",
+            f"error at '{near}' in the {self.clause} clause: expected {expected}",
+            {"clause": self.clause, "near": near, "position": token.pos},
+        )
 
     def keyword(self, *words: str) -> str | None:
         token = self.current
@@ -481,9 +566,12 @@ class _CoqlParser:
             raise self.syntax("a module API name")
         module_name = self.advance().value
         module = self.modules.get(module_name) or next(
-            (m for m in self.modules.values() if m.api_name.lower() == module_name.lower()), None)
+            (m for m in self.modules.values() if m.api_name.lower() == module_name.lower()), None
+        )
         if module is None:
-            raise _invalid_query("invalid query formed", module=module_name, reason="no such module")
+            raise _invalid_query(
+                "invalid query formed", module=module_name, reason="no such module"
+            )
         self.module = module
         columns = self.columns(names)
         where = None
@@ -516,12 +604,19 @@ class _CoqlParser:
         if self.current.kind != "end":
             raise self.syntax("end of query")
         if limit < 1 or limit > self.max_limit:
-            raise CRMFault(400, "LIMIT_EXCEEDED", f"the limit must be between 1 and {self.max_limit}",
-                           {"clause": "limit", "limit": self.max_limit})
+            raise CRMFault(
+                400,
+                "LIMIT_EXCEEDED",
+                f"the limit must be between 1 and {self.max_limit}",
+                {"clause": "limit", "limit": self.max_limit},
+            )
         if offset + limit > self.max_reach:
-            raise CRMFault(400, "LIMIT_EXCEEDED",
-                           f"offset and limit together cannot reach beyond {self.max_reach} records",
-                           {"clause": "offset", "limit": self.max_reach})
+            raise CRMFault(
+                400,
+                "LIMIT_EXCEEDED",
+                f"offset and limit together cannot reach beyond {self.max_reach} records",
+                {"clause": "offset", "limit": self.max_reach},
+            )
         return CoqlQuery(module.api_name, columns, where, order, limit, offset)
 
     def integer(self) -> int:
@@ -536,8 +631,12 @@ class _CoqlParser:
         while True:
             token = self.current
             if token.kind == "punct" and token.value == "*":
-                raise CRMFault(400, "SYNTAX_ERROR", "select * is not supported; name the fields",
-                               {"clause": "select", "near": "*", "position": token.pos})
+                raise CRMFault(
+                    400,
+                    "SYNTAX_ERROR",
+                    "select * is not supported; name the fields",
+                    {"clause": "select", "near": "*", "position": token.pos},
+                )
             if token.kind != "ident":
                 raise self.syntax("a field name")
             names.append(self.advance().value)
@@ -546,14 +645,22 @@ class _CoqlParser:
 
     def columns(self, names: list[str]) -> list[_Column]:
         if len(names) > self.max_select:
-            raise CRMFault(400, "LIMIT_EXCEEDED", f"at most {self.max_select} fields can be selected",
-                           {"clause": "select", "limit": self.max_select})
+            raise CRMFault(
+                400,
+                "LIMIT_EXCEEDED",
+                f"at most {self.max_select} fields can be selected",
+                {"clause": "select", "limit": self.max_select},
+            )
         seen: set[str] = set()
         columns = []
         for name in names:
             if name.lower() in seen:
-                raise CRMFault(400, "DUPLICATE_DATA", "duplicate column in the select clause",
-                               {"clause": "select", "column_name": name})
+                raise CRMFault(
+                    400,
+                    "DUPLICATE_DATA",
+                    "duplicate column in the select clause",
+                    {"clause": "select", "column_name": name},
+                )
             seen.add(name.lower())
             columns.append(self.column(name))
         return columns
@@ -566,20 +673,32 @@ class _CoqlParser:
                 return _Column("id", None, None)
             spec = self.module.get_field(head, ignore_case=True)
             if spec is None:
-                raise _invalid_query("invalid query formed", column_name=path, clause=self.clause,
-                                     reason="no such field")
+                raise _invalid_query(
+                    "invalid query formed",
+                    column_name=path,
+                    clause=self.clause,
+                    reason="no such field",
+                )
             return _Column(path, spec, None)
         lookup = self.module.get_field(head, ignore_case=True)
         if lookup is None or lookup.data_type != "lookup" or not lookup.lookup or "." in rest:
-            raise _invalid_query("invalid query formed", column_name=path, clause=self.clause,
-                                 reason="only one join through a lookup field is supported")
+            raise _invalid_query(
+                "invalid query formed",
+                column_name=path,
+                clause=self.clause,
+                reason="only one join through a lookup field is supported",
+            )
         target = self.modules[lookup.lookup]
         if rest.lower() == "id":
             return _Column(path, None, lookup)
         spec = target.get_field(rest, ignore_case=True)
         if spec is None:
-            raise _invalid_query("invalid query formed", column_name=path, clause=self.clause,
-                                 reason="no such field in the joined module")
+            raise _invalid_query(
+                "invalid query formed",
+                column_name=path,
+                clause=self.clause,
+                reason="no such field in the joined module",
+            )
         return _Column(path, spec, lookup)
 
     Cond = Callable[[dict[str, Any], Fetch], bool]
@@ -611,8 +730,12 @@ class _CoqlParser:
         column = self.column(self.advance().value)
         self.criteria += 1
         if self.criteria > self.max_criteria:
-            raise CRMFault(400, "LIMIT_EXCEEDED", f"at most {self.max_criteria} criteria are allowed",
-                           {"clause": "where", "limit": self.max_criteria})
+            raise CRMFault(
+                400,
+                "LIMIT_EXCEEDED",
+                f"at most {self.max_criteria} criteria are allowed",
+                {"clause": "where", "limit": self.max_criteria},
+            )
         return self.comparison(column)
 
     def literal(self) -> Any:
@@ -640,8 +763,12 @@ class _CoqlParser:
             if not self.punct(")"):
                 raise self.syntax("')'")
             if len(values) > self.max_in_values:
-                raise CRMFault(400, "LIMIT_EXCEEDED", f"at most {self.max_in_values} values in an in clause",
-                               {"clause": "where", "limit": self.max_in_values})
+                raise CRMFault(
+                    400,
+                    "LIMIT_EXCEEDED",
+                    f"at most {self.max_in_values} values in an in clause",
+                    {"clause": "where", "limit": self.max_in_values},
+                )
             test = self.equality(column, values)
             return self.negatable(column, test, negate)
         if self.keyword("like"):
@@ -651,7 +778,8 @@ class _CoqlParser:
             self.advance()
             pattern = re.compile(
                 "^" + ".*".join(re.escape(part) for part in str(token.value).split("%")) + "$",
-                re.I | re.S)
+                re.I | re.S,
+            )
 
             def like(record: dict[str, Any], fetch: Fetch) -> bool:
                 value = column.value(record, fetch)
@@ -660,16 +788,21 @@ class _CoqlParser:
                 elif isinstance(value, dict):
                     value = value.get("name") or value.get("id")
                 return bool(pattern.match(str(value)))
+
             return self.negatable(column, like, negate)
         if self.keyword("between"):
             low = self.literal()
             self.expect_keyword("and")
             high = self.literal()
             category = self.ordered_category(column)
-            lo, hi = _literal_key(category, low, column.path), _literal_key(category, high, column.path)
+            lo, hi = (
+                _literal_key(category, low, column.path),
+                _literal_key(category, high, column.path),
+            )
 
             def between(record: dict[str, Any], fetch: Fetch) -> bool:
                 return lo <= _stored_key(category, column.value(record, fetch)) <= hi
+
             return self.negatable(column, between, negate)
         if negate:
             raise self.syntax("'in', 'like' or 'between' after 'not'")
@@ -683,30 +816,44 @@ class _CoqlParser:
             return self.negatable(column, test, operator != "=")
         category = self.ordered_category(column)
         key = _literal_key(category, value, column.path)
-        compare = {"<": lambda v: v < key, "<=": lambda v: v <= key,
-                   ">": lambda v: v > key, ">=": lambda v: v >= key}[operator]
-        return self.negatable(column, lambda record, fetch: compare(
-            _stored_key(category, column.value(record, fetch))), False)
+        compare = {
+            "<": lambda v: v < key,
+            "<=": lambda v: v <= key,
+            ">": lambda v: v > key,
+            ">=": lambda v: v >= key,
+        }[operator]
+        return self.negatable(
+            column,
+            lambda record, fetch: compare(_stored_key(category, column.value(record, fetch))),
+            False,
+        )
 
     def ordered_category(self, column: _Column) -> str:
         category = _category(column.spec)
         if category in ("lookup", "multiselectpicklist", "boolean"):
-            raise _invalid_query("invalid query formed", column_name=column.path,
-                                 reason="operator not supported for this field type")
+            raise _invalid_query(
+                "invalid query formed",
+                column_name=column.path,
+                reason="operator not supported for this field type",
+            )
         return category
 
     def equality(self, column: _Column, values: list[Any]) -> Cond:
         category = _category(column.spec)
         if category == "text" and any(not isinstance(v, str) for v in values):
-            raise _invalid_query("invalid query formed", column_name=column.path,
-                                 reason="text fields are compared with quoted strings")
+            raise _invalid_query(
+                "invalid query formed",
+                column_name=column.path,
+                reason="text fields are compared with quoted strings",
+            )
         if category == "lookup":
             ids = {str(v) for v in values}
             return lambda record, fetch: str((column.value(record, fetch) or {}).get("id")) in ids
         if category == "multiselectpicklist":
             wanted = [frozenset(p.casefold() for p in str(v).split(";") if p) for v in values]
-            return lambda record, fetch: frozenset(
-                str(p).casefold() for p in column.value(record, fetch) or []) in wanted
+            return lambda record, fetch: (
+                frozenset(str(p).casefold() for p in column.value(record, fetch) or []) in wanted
+            )
         keys = {_literal_key(category, v, column.path) for v in values}
         return lambda record, fetch: _stored_key(category, column.value(record, fetch)) in keys
 
@@ -717,13 +864,29 @@ class _CoqlParser:
             if _is_null(column.value(record, fetch)):
                 return False
             return test(record, fetch) != negate
+
         return guarded
 
 
-def compile_coql(query: str, modules: dict[str, ModuleSpec], *, max_select: int = 50, max_criteria: int = 25,
-                 max_limit: int = 2000, max_reach: int = 10_000, max_in_values: int = 50) -> CoqlQuery:
+def compile_coql(
+    query: str,
+    modules: dict[str, ModuleSpec],
+    *,
+    max_select: int = 50,
+    max_criteria: int = 25,
+    max_limit: int = 2000,
+    max_reach: int = 10_000,
+    max_in_values: int = 50,
+) -> CoqlQuery:
     """Parse ``select_query`` into a runnable :class:`CoqlQuery` (raises CRMFault on bad queries)."""
     if not isinstance(query, str) or not query.strip():
         raise CRMFault(400, "SYNTAX_ERROR", "the select_query is empty", {"clause": "select"})
-    return _CoqlParser(query, modules, max_select=max_select, max_criteria=max_criteria, max_limit=max_limit,
-                       max_reach=max_reach, max_in_values=max_in_values).parse()
+    return _CoqlParser(
+        query,
+        modules,
+        max_select=max_select,
+        max_criteria=max_criteria,
+        max_limit=max_limit,
+        max_reach=max_reach,
+        max_in_values=max_in_values,
+    ).parse()

@@ -132,26 +132,94 @@ class ModuleSpec:
 # --------------------------------------------------------------------------------------------------
 
 _SALUTATIONS = ("-None-", "Mr.", "Mrs.", "Ms.", "Dr.", "Prof.")
-LEAD_SOURCES = ("-None-", "Advertisement", "Cold Call", "Employee Referral", "External Referral",
-                "Online Store", "Partner", "Public Relations", "Sales Email Alias", "Seminar Partner",
-                "Internal Seminar", "Trade Show", "Web Download", "Web Research", "Chat")
-LEAD_STATUSES = ("-None-", "Attempted to Contact", "Contact in Future", "Contacted", "Junk Lead",
-                 "Lost Lead", "Not Contacted", "Pre-Qualified", "Not Qualified")
-INDUSTRIES = ("-None-", "ASP (Application Service Provider)", "Data/Telecom OEM", "ERP (Enterprise Resource Planning)",
-              "Government/Military", "Large Enterprise", "ManagementISV", "MSP (Management Service Provider)",
-              "Network Equipment Enterprise", "Non-management ISV", "Optical Networking", "Service Provider",
-              "Small/Medium Enterprise", "Storage Equipment", "Storage Service Provider", "Systems Integrator",
-              "Wireless Industry")
+LEAD_SOURCES = (
+    "-None-",
+    "Advertisement",
+    "Cold Call",
+    "Employee Referral",
+    "External Referral",
+    "Online Store",
+    "Partner",
+    "Public Relations",
+    "Sales Email Alias",
+    "Seminar Partner",
+    "Internal Seminar",
+    "Trade Show",
+    "Web Download",
+    "Web Research",
+    "Chat",
+)
+LEAD_STATUSES = (
+    "-None-",
+    "Attempted to Contact",
+    "Contact in Future",
+    "Contacted",
+    "Junk Lead",
+    "Lost Lead",
+    "Not Contacted",
+    "Pre-Qualified",
+    "Not Qualified",
+)
+INDUSTRIES = (
+    "-None-",
+    "ASP (Application Service Provider)",
+    "Data/Telecom OEM",
+    "ERP (Enterprise Resource Planning)",
+    "Government/Military",
+    "Large Enterprise",
+    "ManagementISV",
+    "MSP (Management Service Provider)",
+    "Network Equipment Enterprise",
+    "Non-management ISV",
+    "Optical Networking",
+    "Service Provider",
+    "Small/Medium Enterprise",
+    "Storage Equipment",
+    "Storage Service Provider",
+    "Systems Integrator",
+    "Wireless Industry",
+)
 RATINGS = ("-None-", "Acquired", "Active", "Market Failed", "Project Cancelled", "Shut Down")
 CHANNELS = ("Email", "Phone", "SMS", "WhatsApp", "Postal Mail")
 LANGUAGES = ("English", "German", "French", "Spanish", "Italian", "Japanese")
-ACCOUNT_TYPES = ("-None-", "Analyst", "Competitor", "Customer", "Distributor", "Integrator", "Investor",
-                 "Other", "Partner", "Press", "Prospect", "Reseller", "Supplier", "Vendor")
-OWNERSHIPS = ("-None-", "Other", "Private", "Public", "Subsidiary", "Partnership", "Government",
-              "Privately Held", "Public Company")
-DEAL_STAGES = ("Qualification", "Needs Analysis", "Value Proposition", "Identify Decision Makers",
-               "Proposal/Price Quote", "Negotiation/Review", "Closed Won", "Closed Lost",
-               "Closed Lost to Competition")
+ACCOUNT_TYPES = (
+    "-None-",
+    "Analyst",
+    "Competitor",
+    "Customer",
+    "Distributor",
+    "Integrator",
+    "Investor",
+    "Other",
+    "Partner",
+    "Press",
+    "Prospect",
+    "Reseller",
+    "Supplier",
+    "Vendor",
+)
+OWNERSHIPS = (
+    "-None-",
+    "Other",
+    "Private",
+    "Public",
+    "Subsidiary",
+    "Partnership",
+    "Government",
+    "Privately Held",
+    "Public Company",
+)
+DEAL_STAGES = (
+    "Qualification",
+    "Needs Analysis",
+    "Value Proposition",
+    "Identify Decision Makers",
+    "Proposal/Price Quote",
+    "Negotiation/Review",
+    "Closed Won",
+    "Closed Lost",
+    "Closed Lost to Competition",
+)
 DEAL_TYPES = ("-None-", "Existing Business", "New Business")
 TASK_STATUSES = ("Not Started", "Deferred", "In Progress", "Completed", "Waiting for input")
 TASK_PRIORITIES = ("High", "Highest", "Low", "Lowest", "Normal")
@@ -171,12 +239,18 @@ def _owner() -> FieldSpec:
 
 
 def _notes_related() -> tuple[RelatedList, ...]:
-    return (RelatedList("Notes", "Notes", "Notes", None),
-            RelatedList("Attachments", "Attachments", "Attachments", None))
+    return (
+        RelatedList("Notes", "Notes", "Notes", None),
+        RelatedList("Attachments", "Attachments", "Attachments", None),
+    )
 
 
 LEADS = ModuleSpec(
-    "Leads", "Lead", "Leads", "Full_Name", ("Email",),
+    "Leads",
+    "Lead",
+    "Leads",
+    "Full_Name",
+    ("Email",),
     (
         _owner(),
         FieldSpec("Salutation", "picklist", "Salutation", picklist=_SALUTATIONS),
@@ -205,10 +279,22 @@ LEADS = ModuleSpec(
         FieldSpec("Zip_Code", "text", "Zip Code", length=30),
         FieldSpec("Country", "text", "Country", length=100),
         FieldSpec("Description", "textarea", "Description", length=32000),
-        FieldSpec("Preferred_Channels", "multiselectpicklist", "Preferred Channels", picklist=CHANNELS,
-                  custom=True),
+        FieldSpec(
+            "Preferred_Channels",
+            "multiselectpicklist",
+            "Preferred Channels",
+            picklist=CHANNELS,
+            custom=True,
+        ),
         FieldSpec("Follow_Up_Date", "date", "Follow Up Date", custom=True),
-        FieldSpec("Lead_Score_Ratio", "double", "Lead Score Ratio", custom=True, length=16, decimal_place=2),
+        FieldSpec(
+            "Lead_Score_Ratio",
+            "double",
+            "Lead Score Ratio",
+            custom=True,
+            length=16,
+            decimal_place=2,
+        ),
         FieldSpec("Last_Activity_Time", "datetime", "Last Activity Time", read_only=True),
         *_system_fields(),
     ),
@@ -217,7 +303,11 @@ LEADS = ModuleSpec(
 )
 
 CONTACTS = ModuleSpec(
-    "Contacts", "Contact", "Contacts", "Full_Name", ("Email",),
+    "Contacts",
+    "Contact",
+    "Contacts",
+    "Full_Name",
+    ("Email",),
     (
         FieldSpec("Owner", "ownerlookup", "Contact Owner"),
         FieldSpec("Salutation", "picklist", "Salutation", picklist=_SALUTATIONS),
@@ -248,13 +338,19 @@ CONTACTS = ModuleSpec(
         FieldSpec("Last_Activity_Time", "datetime", "Last Activity Time", read_only=True),
         *_system_fields(),
     ),
-    related=(RelatedList("Deals", "Deals", "Deals", "Contact_Name"),
-             RelatedList("Tasks", "Open Activities", "Tasks", "Who_Id"),
-             *_notes_related()),
+    related=(
+        RelatedList("Deals", "Deals", "Deals", "Contact_Name"),
+        RelatedList("Tasks", "Open Activities", "Tasks", "Who_Id"),
+        *_notes_related(),
+    ),
 )
 
 ACCOUNTS = ModuleSpec(
-    "Accounts", "Account", "Accounts", "Account_Name", ("Account_Name",),
+    "Accounts",
+    "Account",
+    "Accounts",
+    "Account_Name",
+    ("Account_Name",),
     (
         FieldSpec("Owner", "ownerlookup", "Account Owner"),
         FieldSpec("Account_Name", "text", "Account Name", required=True, length=200),
@@ -288,14 +384,20 @@ ACCOUNTS = ModuleSpec(
         FieldSpec("Last_Activity_Time", "datetime", "Last Activity Time", read_only=True),
         *_system_fields(),
     ),
-    related=(RelatedList("Contacts", "Contacts", "Contacts", "Account_Name"),
-             RelatedList("Deals", "Deals", "Deals", "Account_Name"),
-             RelatedList("Child_Accounts", "Member Accounts", "Accounts", "Parent_Account"),
-             *_notes_related()),
+    related=(
+        RelatedList("Contacts", "Contacts", "Contacts", "Account_Name"),
+        RelatedList("Deals", "Deals", "Deals", "Account_Name"),
+        RelatedList("Child_Accounts", "Member Accounts", "Accounts", "Parent_Account"),
+        *_notes_related(),
+    ),
 )
 
 DEALS = ModuleSpec(
-    "Deals", "Deal", "Deals", "Deal_Name", ("Deal_Name",),
+    "Deals",
+    "Deal",
+    "Deals",
+    "Deal_Name",
+    ("Deal_Name",),
     (
         FieldSpec("Owner", "ownerlookup", "Deal Owner"),
         FieldSpec("Deal_Name", "text", "Deal Name", required=True, length=120),
@@ -310,9 +412,16 @@ DEALS = ModuleSpec(
         FieldSpec("Lead_Source", "picklist", "Lead Source", picklist=LEAD_SOURCES),
         FieldSpec("Next_Step", "text", "Next Step", length=100),
         FieldSpec("Description", "textarea", "Description", length=32000),
-        FieldSpec("Discount_Rate", "double", "Discount Rate", custom=True, length=5, decimal_place=2),
-        FieldSpec("Competitors", "multiselectpicklist", "Competitors",
-                  picklist=("Acme", "Globex", "Initech", "Umbrella"), custom=True),
+        FieldSpec(
+            "Discount_Rate", "double", "Discount Rate", custom=True, length=5, decimal_place=2
+        ),
+        FieldSpec(
+            "Competitors",
+            "multiselectpicklist",
+            "Competitors",
+            picklist=("Acme", "Globex", "Initech", "Umbrella"),
+            custom=True,
+        ),
         FieldSpec("Last_Activity_Time", "datetime", "Last Activity Time", read_only=True),
         *_system_fields(),
     ),
@@ -320,7 +429,11 @@ DEALS = ModuleSpec(
 )
 
 TASKS = ModuleSpec(
-    "Tasks", "Task", "Tasks", "Subject", ("Subject",),
+    "Tasks",
+    "Task",
+    "Tasks",
+    "Subject",
+    ("Subject",),
     (
         FieldSpec("Owner", "ownerlookup", "Task Owner"),
         FieldSpec("Subject", "text", "Subject", required=True, length=300),
@@ -339,7 +452,11 @@ TASKS = ModuleSpec(
 )
 
 NOTES = ModuleSpec(
-    "Notes", "Note", "Notes", "Note_Title", (),
+    "Notes",
+    "Note",
+    "Notes",
+    "Note_Title",
+    (),
     (
         FieldSpec("Owner", "ownerlookup", "Note Owner"),
         FieldSpec("Note_Title", "text", "Note Title", length=120),
@@ -351,11 +468,19 @@ NOTES = ModuleSpec(
     records_module=False,
 )
 
-MODULES: dict[str, ModuleSpec] = {m.api_name: m for m in (LEADS, CONTACTS, ACCOUNTS, DEALS, TASKS, NOTES)}
+MODULES: dict[str, ModuleSpec] = {
+    m.api_name: m for m in (LEADS, CONTACTS, ACCOUNTS, DEALS, TASKS, NOTES)
+}
 
 # Owner's label is per module in Zoho ("Lead Owner", "Contact Owner", ...).
-_OWNER_LABELS = {"Leads": "Lead Owner", "Contacts": "Contact Owner", "Accounts": "Account Owner",
-                 "Deals": "Deal Owner", "Tasks": "Task Owner", "Notes": "Note Owner"}
+_OWNER_LABELS = {
+    "Leads": "Lead Owner",
+    "Contacts": "Contact Owner",
+    "Accounts": "Account Owner",
+    "Deals": "Deal Owner",
+    "Tasks": "Task Owner",
+    "Notes": "Note Owner",
+}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -363,7 +488,9 @@ _OWNER_LABELS = {"Leads": "Lead Owner", "Contacts": "Contact Owner", "Accounts":
 # --------------------------------------------------------------------------------------------------
 
 
-def field_metadata(module: ModuleSpec, spec: FieldSpec, *, modern: bool, sequence: int) -> dict[str, Any]:
+def field_metadata(
+    module: ModuleSpec, spec: FieldSpec, *, modern: bool, sequence: int
+) -> dict[str, Any]:
     """One entry of ``GET /settings/fields`` (``modern``: v3+ shapes for the lookup ``module``)."""
     lookup: dict[str, Any] = {}
     if spec.data_type == "lookup" and spec.lookup:
@@ -377,11 +504,19 @@ def field_metadata(module: ModuleSpec, spec: FieldSpec, *, modern: bool, sequenc
     picklist = []
     if spec.data_type in ("picklist", "multiselectpicklist"):
         picklist = [
-            {"display_value": value, "actual_value": value, "sequence_number": n, "maps": [],
-             "type": "used", "id": str(int(spec.id) * 100 + n)[-19:]}
+            {
+                "display_value": value,
+                "actual_value": value,
+                "sequence_number": n,
+                "maps": [],
+                "type": "used",
+                "id": str(int(spec.id) * 100 + n)[-19:],
+            }
             for n, value in enumerate(spec.picklist, start=1)
         ]
-    label = _OWNER_LABELS.get(module.api_name, spec.label) if spec.api_name == "Owner" else spec.label
+    label = (
+        _OWNER_LABELS.get(module.api_name, spec.label) if spec.api_name == "Owner" else spec.label
+    )
     editable = not spec.read_only
     return {
         "api_name": spec.api_name,
@@ -396,7 +531,9 @@ def field_metadata(module: ModuleSpec, spec: FieldSpec, *, modern: bool, sequenc
         "field_read_only": spec.read_only,
         "custom_field": spec.custom,
         "visible": True,
-        "length": spec.length if spec.length is not None else (0 if spec.data_type in LOOKUP_TYPES else 255),
+        "length": spec.length
+        if spec.length is not None
+        else (0 if spec.data_type in LOOKUP_TYPES else 255),
         "decimal_place": spec.decimal_place,
         "sequence_number": sequence,
         "default_value": None,
@@ -406,7 +543,9 @@ def field_metadata(module: ModuleSpec, spec: FieldSpec, *, modern: bool, sequenc
         "pick_list_values": picklist,
         "lookup": lookup,
         "unique": {"casesensitive": False} if spec.unique else {},
-        "currency": {"precision": 2, "rounding_option": "normal"} if spec.data_type == "currency" else {},
+        "currency": {"precision": 2, "rounding_option": "normal"}
+        if spec.data_type == "currency"
+        else {},
         "formula": {},
         "auto_number": {},
         "convert_mapping": {},
@@ -441,8 +580,11 @@ def is_empty(value: Any) -> bool:
 
 
 def _invalid(spec: FieldSpec, **extra: Any) -> FieldProblem:
-    return FieldProblem("INVALID_DATA", "invalid data",
-                        {"expected_data_type": spec.data_type, "api_name": spec.api_name, **extra})
+    return FieldProblem(
+        "INVALID_DATA",
+        "invalid data",
+        {"expected_data_type": spec.data_type, "api_name": spec.api_name, **extra},
+    )
 
 
 def _as_id(value: Any) -> str | None:
@@ -461,8 +603,14 @@ LookupResolver = Callable[[str, str], "dict[str, Any] | None"]
 UserResolver = Callable[[str], "dict[str, Any] | None"]
 
 
-def coerce(spec: FieldSpec, value: Any, *, tz: timezone, resolve_lookup: LookupResolver,
-           resolve_user: UserResolver) -> Any:
+def coerce(
+    spec: FieldSpec,
+    value: Any,
+    *,
+    tz: timezone,
+    resolve_lookup: LookupResolver,
+    resolve_user: UserResolver,
+) -> Any:
     """Return the stored form of ``value`` for ``spec``, or raise :class:`FieldProblem`.
 
     ``resolve_lookup(module, id)`` -> ``{"name","id"}`` or None; ``resolve_user(id)`` ->
@@ -537,8 +685,11 @@ def coerce(spec: FieldSpec, value: Any, *, tz: timezone, resolve_lookup: LookupR
             raise _invalid(spec)
         found = resolve_lookup(spec.lookup or "", ref)
         if found is None:
-            raise FieldProblem("INVALID_DATA", "the related id given seems to be invalid",
-                               {"api_name": spec.api_name, "id": ref})
+            raise FieldProblem(
+                "INVALID_DATA",
+                "the related id given seems to be invalid",
+                {"api_name": spec.api_name, "id": ref},
+            )
         return found
     if kind == "ownerlookup":
         ref = _as_id(value)
@@ -546,7 +697,10 @@ def coerce(spec: FieldSpec, value: Any, *, tz: timezone, resolve_lookup: LookupR
             raise _invalid(spec)
         user = resolve_user(ref)
         if user is None:
-            raise FieldProblem("INVALID_DATA", "invalid data",
-                               {"expected_data_type": kind, "api_name": spec.api_name, "id": ref})
+            raise FieldProblem(
+                "INVALID_DATA",
+                "invalid data",
+                {"expected_data_type": kind, "api_name": spec.api_name, "id": ref},
+            )
         return user
     raise _invalid(spec)  # pragma: no cover - every data_type in the catalogue is handled above

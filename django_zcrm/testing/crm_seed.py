@@ -26,29 +26,149 @@ from .crm_schema import (
 
 __all__ = ["GENERATORS", "Lookups"]
 
-FIRST_NAMES = ("Aarav", "Amelia", "Bruno", "Chloe", "Dmitri", "Elena", "Farah", "Gustav", "Hana", "Ibrahim",
-               "Jasmine", "Kenji", "Lena", "Mateo", "Nadia", "Oscar", "Priya", "Quentin", "Rosa", "Samuel",
-               "Tamara", "Umar", "Valentina", "William", "Ximena", "Yusuf", "Zoe", "Anders", "Beatriz", "Chidi",
-               "Dorothée", "Søren", "Zoë", "José")
-LAST_NAMES = ("Anderson", "Brennan", "Castillo", "Dubois", "Eriksen", "Fischer", "García", "Hoffmann", "Ito",
-              "Jensen", "Kowalski", "Larsen", "Müller", "Nakamura", "O'Connor", "Petrov", "Quinn", "Rossi",
-              "Schmidt", "Tanaka", "Ueda", "Vasquez", "Weber", "Xu", "Yamamoto", "Zimmermann", "Novak",
-              "Moreau", "Lindqvist", "Okafor")
-COMPANY_STEMS = ("Acme", "Globex", "Initech", "Umbrella", "Hooli", "Vandelay", "Stark", "Wayne", "Wonka",
-                 "Tyrell", "Cyberdyne", "Soylent", "Aperture", "Gringotts", "Monarch", "Nakatomi", "Oscorp",
-                 "Pied Piper", "Dunder Mifflin", "Massive Dynamic")
-COMPANY_KINDS = ("Logistics", "Holdings", "Labs", "Industries", "Foods", "Consulting", "Systems", "Media",
-                 "Energy", "Retail")
-CITIES = (("Berlin", "Germany"), ("Chennai", "India"), ("Austin", "United States"), ("Lyon", "France"),
-          ("Osaka", "Japan"), ("Toronto", "Canada"), ("Madrid", "Spain"), ("Melbourne", "Australia"),
-          ("São Paulo", "Brazil"), ("Oslo", "Norway"))
-TITLES = ("CEO", "CTO", "Head of Sales", "Procurement Manager", "Operations Lead", "Marketing Director",
-          "IT Manager", "Buyer", "Founder", "Account Executive")
+FIRST_NAMES = (
+    "Aarav",
+    "Amelia",
+    "Bruno",
+    "Chloe",
+    "Dmitri",
+    "Elena",
+    "Farah",
+    "Gustav",
+    "Hana",
+    "Ibrahim",
+    "Jasmine",
+    "Kenji",
+    "Lena",
+    "Mateo",
+    "Nadia",
+    "Oscar",
+    "Priya",
+    "Quentin",
+    "Rosa",
+    "Samuel",
+    "Tamara",
+    "Umar",
+    "Valentina",
+    "William",
+    "Ximena",
+    "Yusuf",
+    "Zoe",
+    "Anders",
+    "Beatriz",
+    "Chidi",
+    "Dorothée",
+    "Søren",
+    "Zoë",
+    "José",
+)
+LAST_NAMES = (
+    "Anderson",
+    "Brennan",
+    "Castillo",
+    "Dubois",
+    "Eriksen",
+    "Fischer",
+    "García",
+    "Hoffmann",
+    "Ito",
+    "Jensen",
+    "Kowalski",
+    "Larsen",
+    "Müller",
+    "Nakamura",
+    "O'Connor",
+    "Petrov",
+    "Quinn",
+    "Rossi",
+    "Schmidt",
+    "Tanaka",
+    "Ueda",
+    "Vasquez",
+    "Weber",
+    "Xu",
+    "Yamamoto",
+    "Zimmermann",
+    "Novak",
+    "Moreau",
+    "Lindqvist",
+    "Okafor",
+)
+COMPANY_STEMS = (
+    "Acme",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Hooli",
+    "Vandelay",
+    "Stark",
+    "Wayne",
+    "Wonka",
+    "Tyrell",
+    "Cyberdyne",
+    "Soylent",
+    "Aperture",
+    "Gringotts",
+    "Monarch",
+    "Nakatomi",
+    "Oscorp",
+    "Pied Piper",
+    "Dunder Mifflin",
+    "Massive Dynamic",
+)
+COMPANY_KINDS = (
+    "Logistics",
+    "Holdings",
+    "Labs",
+    "Industries",
+    "Foods",
+    "Consulting",
+    "Systems",
+    "Media",
+    "Energy",
+    "Retail",
+)
+CITIES = (
+    ("Berlin", "Germany"),
+    ("Chennai", "India"),
+    ("Austin", "United States"),
+    ("Lyon", "France"),
+    ("Osaka", "Japan"),
+    ("Toronto", "Canada"),
+    ("Madrid", "Spain"),
+    ("Melbourne", "Australia"),
+    ("São Paulo", "Brazil"),
+    ("Oslo", "Norway"),
+)
+TITLES = (
+    "CEO",
+    "CTO",
+    "Head of Sales",
+    "Procurement Manager",
+    "Operations Lead",
+    "Marketing Director",
+    "IT Manager",
+    "Buyer",
+    "Founder",
+    "Account Executive",
+)
 DEPARTMENTS = ("Sales", "Finance", "IT", "Operations", "Marketing", "Purchasing")
-PRODUCTS = ("Annual licence", "Support renewal", "Pilot project", "Hardware refresh", "Consulting block",
-            "Enterprise upgrade")
-TASK_SUBJECTS = ("Call back", "Send proposal", "Follow-up email", "Prepare demo", "Contract review",
-                 "Collect feedback")
+PRODUCTS = (
+    "Annual licence",
+    "Support renewal",
+    "Pilot project",
+    "Hardware refresh",
+    "Consulting block",
+    "Enterprise upgrade",
+)
+TASK_SUBJECTS = (
+    "Call back",
+    "Send proposal",
+    "Follow-up email",
+    "Prepare demo",
+    "Contract review",
+    "Collect feedback",
+)
 NOTE_TITLES = ("Call summary", "Meeting notes", "Pricing discussion", None, "Next steps")
 
 
@@ -166,7 +286,11 @@ def _deals(index: int, seq: int, day: date, lookups: Lookups) -> dict[str, Any]:
         "Amount": float(1_000 + (index * 4217) % 250_000),
         "Closing_Date": (day + timedelta(days=7 + index % 120)).isoformat(),
         "Stage": stage,
-        "Probability": 100 if stage == "Closed Won" else 0 if stage.startswith("Closed Lost") else 10 + index % 80,
+        "Probability": 100
+        if stage == "Closed Won"
+        else 0
+        if stage.startswith("Closed Lost")
+        else 10 + index % 80,
         "Account_Name": account,
         "Contact_Name": lookups.pick("Contacts", index),
         "Type": _pick(DEAL_TYPES[1:], index, 26),

@@ -26,10 +26,19 @@ class SettingsMixin:
         creator = self.default_user()
         docs = []
         for email, user in self._account_users().items():
-            docs.append(user_document(
-                user_id=self.user_id(email), zuid=str(getattr(user, "zuid", "")), email=email,
-                first_name=getattr(user, "first_name", "") or "", last_name=getattr(user, "last_name", "") or "",
-                admin=email == admin_email, creator=creator, tz=self.tz, time_zone=self.options.time_zone))
+            docs.append(
+                user_document(
+                    user_id=self.user_id(email),
+                    zuid=str(getattr(user, "zuid", "")),
+                    email=email,
+                    first_name=getattr(user, "first_name", "") or "",
+                    last_name=getattr(user, "last_name", "") or "",
+                    admin=email == admin_email,
+                    creator=creator,
+                    tz=self.tz,
+                    time_zone=self.options.time_zone,
+                )
+            )
         return docs
 
     def _h_users(self, ctx: _Ctx) -> FakeResponse:
@@ -52,10 +61,16 @@ class SettingsMixin:
             raise CRMFault(400, "INVALID_DATA", "invalid data", {"param_name": "type"})
         docs = [d for d in docs if filters[kind](d)]
         per_page, page, offset = self._page_window(ctx, None, cap=None)
-        window = docs[offset:offset + per_page]
+        window = docs[offset : offset + per_page]
         if not window:
             return empty_response(204)
-        info = self._info(ctx, per_page=per_page, count=len(window), page=page, more=len(docs) > offset + len(window))
+        info = self._info(
+            ctx,
+            per_page=per_page,
+            count=len(window),
+            page=page,
+            more=len(docs) > offset + len(window),
+        )
         return json_response(200, {"users": window, "info": info})
 
     def _h_user(self, ctx: _Ctx) -> FakeResponse:
@@ -74,8 +89,12 @@ class SettingsMixin:
     def _module_param(self, ctx: _Ctx) -> str:
         module = ctx.param("module")
         if not module:
-            raise CRMFault(400, "REQUIRED_PARAM_MISSING", "One of the expected parameter is missing",
-                           {"param_name": "module"})
+            raise CRMFault(
+                400,
+                "REQUIRED_PARAM_MISSING",
+                "One of the expected parameter is missing",
+                {"param_name": "module"},
+            )
         return module
 
     def _settings_spec(self, ctx: _Ctx, module: str) -> ModuleSpec:
@@ -83,20 +102,27 @@ class SettingsMixin:
 
     def _h_modules(self, ctx: _Ctx) -> FakeResponse:
         self._require(ctx, "settings", "modules")
-        docs = [module_metadata(spec, sequence=n, detailed=False, tz=self.tz)
-                for n, spec in enumerate(MODULES.values(), start=1)]
+        docs = [
+            module_metadata(spec, sequence=n, detailed=False, tz=self.tz)
+            for n, spec in enumerate(MODULES.values(), start=1)
+        ]
         return json_response(200, {"modules": docs})
 
     def _h_module(self, ctx: _Ctx) -> FakeResponse:
         self._require(ctx, "settings", "modules")
         spec = self._settings_spec(ctx, ctx.request.path_params["module"])
         sequence = list(MODULES).index(spec.api_name) + 1
-        return json_response(200, {"modules": [module_metadata(spec, sequence=sequence, detailed=True, tz=self.tz)]})
+        return json_response(
+            200, {"modules": [module_metadata(spec, sequence=sequence, detailed=True, tz=self.tz)]}
+        )
 
     def _h_fields(self, ctx: _Ctx) -> FakeResponse:
         self._require(ctx, "settings", "fields")
         spec = self._settings_spec(ctx, self._module_param(ctx))
-        docs = [field_metadata(spec, f, modern=ctx.modern, sequence=n) for n, f in enumerate(spec.fields, start=1)]
+        docs = [
+            field_metadata(spec, f, modern=ctx.modern, sequence=n)
+            for n, f in enumerate(spec.fields, start=1)
+        ]
         return json_response(200, {"fields": docs})
 
     def _h_field(self, ctx: _Ctx) -> FakeResponse:
@@ -104,31 +130,56 @@ class SettingsMixin:
         spec = self._settings_spec(ctx, self._module_param(ctx))
         for n, f in enumerate(spec.fields, start=1):
             if f.id == ctx.request.path_params["id"]:
-                return json_response(200, {"fields": [field_metadata(spec, f, modern=ctx.modern, sequence=n)]})
-        raise CRMFault(400, "INVALID_DATA", "the id given seems to be invalid", {"id": ctx.request.path_params["id"]})
+                return json_response(
+                    200, {"fields": [field_metadata(spec, f, modern=ctx.modern, sequence=n)]}
+                )
+        raise CRMFault(
+            400,
+            "INVALID_DATA",
+            "the id given seems to be invalid",
+            {"id": ctx.request.path_params["id"]},
+        )
 
     def _h_layouts(self, ctx: _Ctx) -> FakeResponse:
         self._require(ctx, "settings", "layouts")
         spec = self._settings_spec(ctx, self._module_param(ctx))
-        return json_response(200, {"layouts": [layout(spec, modern=ctx.modern, creator=self.default_user(),
-                                                      tz=self.tz)]})
+        return json_response(
+            200,
+            {"layouts": [layout(spec, modern=ctx.modern, creator=self.default_user(), tz=self.tz)]},
+        )
 
     def _h_layout(self, ctx: _Ctx) -> FakeResponse:
         self._require(ctx, "settings", "layouts")
         spec = self._settings_spec(ctx, self._module_param(ctx))
         if ctx.request.path_params["id"] != spec.layout_id:
-            raise CRMFault(400, "INVALID_DATA", "the id given seems to be invalid", {"id": ctx.request.path_params["id"]})
-        return json_response(200, {"layouts": [layout(spec, modern=ctx.modern, creator=self.default_user(),
-                                                      tz=self.tz)]})
+            raise CRMFault(
+                400,
+                "INVALID_DATA",
+                "the id given seems to be invalid",
+                {"id": ctx.request.path_params["id"]},
+            )
+        return json_response(
+            200,
+            {"layouts": [layout(spec, modern=ctx.modern, creator=self.default_user(), tz=self.tz)]},
+        )
 
     def _h_custom_views(self, ctx: _Ctx) -> FakeResponse:
         self._require(ctx, "settings", "custom_views")
         spec = self._settings_spec(ctx, self._module_param(ctx))
         views = custom_views(spec)
-        info = {"per_page": 200, "default": spec.custom_view_id, "count": len(views), "page": 1,
-                "more_records": False, "translation": {"public_views": "Public Views", "other_users_views":
-                                                       "Other Users' Views", "shared_with_me": "Shared With Me",
-                                                       "created_by_me": "Created By Me"}}
+        info = {
+            "per_page": 200,
+            "default": spec.custom_view_id,
+            "count": len(views),
+            "page": 1,
+            "more_records": False,
+            "translation": {
+                "public_views": "Public Views",
+                "other_users_views": "Other Users' Views",
+                "shared_with_me": "Shared With Me",
+                "created_by_me": "Created By Me",
+            },
+        }
         return json_response(200, {"custom_views": views, "info": info})
 
     def _h_related_lists(self, ctx: _Ctx) -> FakeResponse:

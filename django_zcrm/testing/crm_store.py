@@ -22,7 +22,11 @@ _CACHE_LIMIT = 32
 def copy_record(record: dict[str, Any]) -> dict[str, Any]:
     """A copy deep enough for callers to mutate (records nest one level: lookups, lists)."""
     return {
-        key: dict(value) if isinstance(value, dict) else list(value) if isinstance(value, list) else value
+        key: dict(value)
+        if isinstance(value, dict)
+        else list(value)
+        if isinstance(value, list)
+        else value
         for key, value in record.items()
     }
 
@@ -36,7 +40,11 @@ def _text_key(value: Any) -> Any:
 
 
 def _number_key(value: Any) -> Any:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else float("-inf")
+    return (
+        float(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+        else float("-inf")
+    )
 
 
 def _datetime_key(value: Any) -> Any:
@@ -79,8 +87,9 @@ class ModuleStore:
         self.unique: dict[str, dict[str, str]] = {f.api_name: {} for f in spec.unique_fields}
         # Every live holder of each unique value, oldest first (seeded data may share a value), so
         # that removing the indexed holder re-points the index without scanning every record.
-        self._holders: dict[str, dict[str, dict[str, None]]] = {f.api_name: {}
-                                                                for f in spec.unique_fields}
+        self._holders: dict[str, dict[str, dict[str, None]]] = {
+            f.api_name: {} for f in spec.unique_fields
+        }
         self.deleted: list[dict[str, Any]] = []  # entries in deletion order, each with "_epoch"
         self.deleted_ids: set[str] = set()
         self.version = 0
@@ -156,14 +165,21 @@ class ModuleStore:
             self._cache[key] = found
         return found
 
-    def ordered(self, sort_by: str, descending: bool, *, modified_after: float | None = None,
-                match: tuple[str, str] | None = None) -> list[str]:
+    def ordered(
+        self,
+        sort_by: str,
+        descending: bool,
+        *,
+        modified_after: float | None = None,
+        match: tuple[str, str] | None = None,
+    ) -> list[str]:
         """Ids of live records sorted by ``sort_by`` (ties by id), optionally filtered.
 
         ``modified_after``: keep records with Modified_Time strictly later. ``match``:
         ``(lookup field, id)`` keeps records whose lookup points at that id (related lists).
         Nulls sort first ascending, last descending. The list is cached until the next change.
         """
+
         def build() -> list[str]:
             ids: Iterable[str] = self._sorted(sort_by, descending)
             if modified_after is not None:

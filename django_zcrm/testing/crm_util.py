@@ -38,8 +38,14 @@ _VERSION_RE = re.compile(r"^v(\d+)(?:\.(\d+))?$")
 class CRMFault(Exception):
     """A whole-request rejection: the handler answers ``status`` with Zoho's top-level error body."""
 
-    def __init__(self, status: int, code: str, message: str, details: dict[str, Any] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
@@ -125,9 +131,9 @@ class CRMContext:
     request: FakeRequest
     version: str
     vnum: tuple[int, int]
-    user: dict[str, Any]         # {"name","id","email"} of the token's user
+    user: dict[str, Any]  # {"name","id","email"} of the token's user
     user_email: str
-    scopes: frozenset[str]       # lower-cased
+    scopes: frozenset[str]  # lower-cased
     token_expires_at: float | None
     endpoint: str
 

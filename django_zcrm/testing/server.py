@@ -13,8 +13,8 @@ from __future__ import annotations
 import email.message
 import email.utils
 import http
-import importlib
 import http.server
+import importlib
 import json
 import logging
 import re
@@ -66,8 +66,18 @@ INTERNAL_ERROR_BODY = {
 # Bodies used by inject(status=...) when no body is given, so an injected status looks like Zoho's.
 _DEFAULT_FAULT_BODIES: dict[int, dict[str, Any]] = {
     400: {"code": "INVALID_DATA", "details": {}, "message": "invalid data", "status": "error"},
-    401: {"code": "INVALID_TOKEN", "details": {}, "message": "invalid oauth token", "status": "error"},
-    403: {"code": "NO_PERMISSION", "details": {}, "message": "permission denied", "status": "error"},
+    401: {
+        "code": "INVALID_TOKEN",
+        "details": {},
+        "message": "invalid oauth token",
+        "status": "error",
+    },
+    403: {
+        "code": "NO_PERMISSION",
+        "details": {},
+        "message": "permission denied",
+        "status": "error",
+    },
     404: NOT_FOUND_BODY,
     429: {
         "code": "TOO_MANY_REQUESTS",
@@ -227,10 +237,14 @@ class FakeRequest:
             for name, filename, content in _parse_multipart(self.body, params["boundary"]):
                 if filename is None:
                     result.setdefault(name, []).append(content.decode("utf-8", "replace"))
-        elif stripped and stripped != b"null" and (
-            media_type == "application/x-www-form-urlencoded"
-            # No Content-Type: old SDKs send form fields or JSON bare; only the former is a form.
-            or (not media_type and stripped[:1] not in (b"{", b"["))
+        elif (
+            stripped
+            and stripped != b"null"
+            and (
+                media_type == "application/x-www-form-urlencoded"
+                # No Content-Type: old SDKs send form fields or JSON bare; only the former is a form.
+                or (not media_type and stripped[:1] not in (b"{", b"["))
+            )
         ):
             result = parse_qs(self.body.decode("utf-8", "replace"), keep_blank_values=True)
         self.__dict__["_form"] = result
@@ -275,7 +289,9 @@ def _merge(base: dict[str, str], extra: Mapping[str, str] | None) -> dict[str, s
     return merged
 
 
-def json_response(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> FakeResponse:
+def json_response(
+    status: int, payload: Any, headers: Mapping[str, str] | None = None
+) -> FakeResponse:
     """Return a JSON response (``Content-Type: application/json;charset=utf-8``)."""
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     return FakeResponse(status, body, _merge({"Content-Type": JSON_CONTENT_TYPE}, headers))
@@ -296,8 +312,13 @@ def html_response(status: int, html: str) -> FakeResponse:
     return FakeResponse(status, html.encode("utf-8"), {"Content-Type": HTML_CONTENT_TYPE})
 
 
-def zoho_error(status: int, code: str, message: str, details: dict[str, Any] | None = None,
-               headers: Mapping[str, str] | None = None) -> FakeResponse:
+def zoho_error(
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> FakeResponse:
     """Return a CRM-style error: ``{"code","details","message","status":"error"}``."""
     payload = {"code": code, "details": details or {}, "message": message, "status": "error"}
     return json_response(status, payload, headers)
@@ -325,8 +346,10 @@ class RequestRecord:
 
     def __repr__(self) -> str:
         # Headers and bodies carry (fake) tokens; keep assertion output short and clean.
-        return (f"RequestRecord({self.method} {self.path} -> {self.status}, endpoint={self.endpoint!r}, "
-                f"connection={self.connection_id})")
+        return (
+            f"RequestRecord({self.method} {self.path} -> {self.status}, endpoint={self.endpoint!r}, "
+            f"connection={self.connection_id})"
+        )
 
 
 @dataclass(frozen=True)
@@ -393,8 +416,9 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
             request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:  # pragma: no cover - socket closed by the peer already
             pass
-        thread = threading.Thread(target=self._serve_connection, args=(request, client_address),
-                                  daemon=True)
+        thread = threading.Thread(
+            target=self._serve_connection, args=(request, client_address), daemon=True
+        )
         with self._conn_lock:
             self._next_conn_id += 1
             self._open[request] = self._next_conn_id
@@ -508,10 +532,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except ValueError:
             reason = "Unknown"
         headers = dict(response.headers)
-        for name in [k for k in headers if k.lower() in ("content-length", "connection", "date", "server")]:
+        for name in [
+            k for k in headers if k.lower() in ("content-length", "connection", "date", "server")
+        ]:
             del headers[name]
-        lines = [f"HTTP/1.1 {status} {reason}", f"Server: {self.server_version}",
-                 f"Date: {email.utils.formatdate(usegmt=True)}"]
+        lines = [
+            f"HTTP/1.1 {status} {reason}",
+            f"Server: {self.server_version}",
+            f"Date: {email.utils.formatdate(usegmt=True)}",
+        ]
         lines += [f"{name}: {value}" for name, value in headers.items()]
         body = b"" if status in (204, 304) or self.command == "HEAD" else response.body
         if status != 204:  # RFC 9110: a 204 must not carry Content-Length
@@ -539,9 +568,17 @@ class FakeZoho:
     a daemon thread. Use it as a context manager. Routes are tried in registration order.
     """
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, clients: dict[str, str] | None = None,
-                 clock: FakeClock | None = None, crm_options: dict[str, Any] | None = None,
-                 raise_handler_errors: bool = True, **accounts_options: Any) -> None:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        clients: dict[str, str] | None = None,
+        clock: FakeClock | None = None,
+        crm_options: dict[str, Any] | None = None,
+        raise_handler_errors: bool = True,
+        **accounts_options: Any,
+    ) -> None:
         self.clock = clock or FakeClock()
         self.raise_handler_errors = raise_handler_errors
         self.errors: list[HandlerError] = []
@@ -571,12 +608,18 @@ class FakeZoho:
             self._httpd.server_close()  # do not leak the bound socket on a bad option
             raise
 
-    def _install_parts(self, clients: dict[str, str] | None, crm_options: dict[str, Any] | None,
-                       accounts_options: dict[str, Any]) -> None:
+    def _install_parts(
+        self,
+        clients: dict[str, str] | None,
+        crm_options: dict[str, Any] | None,
+        accounts_options: dict[str, Any],
+    ) -> None:
         # Imported here: accounts/crm import this module for FakeRequest and the response helpers.
         from . import accounts as accounts_module
 
-        self.accounts: FakeAccounts = accounts_module.install(self, clients=clients, **accounts_options)
+        self.accounts: FakeAccounts = accounts_module.install(
+            self, clients=clients, **accounts_options
+        )
         self.crm: Any = None
         try:
             crm_module = importlib.import_module(f"{__package__}.crm")
@@ -598,8 +641,10 @@ class FakeZoho:
             raise RuntimeError("a stopped FakeZoho cannot be restarted; create a new one")
         if self._thread is None:
             self._thread = threading.Thread(
-                target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                name=f"fake-zoho-{self.port}", daemon=True,
+                target=self._httpd.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"fake-zoho-{self.port}",
+                daemon=True,
             )
             self._thread.start()
         return self
@@ -629,16 +674,21 @@ class FakeZoho:
         """Raise AssertionError describing handler exceptions seen so far (clear ``errors`` to accept them)."""
         if not self.errors:
             return
-        described = "\n".join(f"{e.method} {e.path} ({e.endpoint}):\n{e.traceback}" for e in self.errors)
-        raise AssertionError(f"fake Zoho route handlers raised {len(self.errors)} exception(s):\n{described}")
+        described = "\n".join(
+            f"{e.method} {e.path} ({e.endpoint}):\n{e.traceback}" for e in self.errors
+        )
+        raise AssertionError(
+            f"fake Zoho route handlers raised {len(self.errors)} exception(s):\n{described}"
+        )
 
     def __repr__(self) -> str:
         return f"<FakeZoho {self.url}>"
 
     # -- routing -----------------------------------------------------------------------------------
 
-    def route(self, method: str, pattern: str, handler: Callable[[FakeRequest], FakeResponse],
-              name: str) -> None:
+    def route(
+        self, method: str, pattern: str, handler: Callable[[FakeRequest], FakeResponse], name: str
+    ) -> None:
         """Register ``handler`` for ``method`` on paths full-matching the regex ``pattern``."""
         with self._lock:
             self._routes.append(_Route(method.upper(), re.compile(pattern), handler, name))
@@ -668,7 +718,9 @@ class FakeZoho:
             now_by = self._in_flight_by.get(endpoint, 0) + 1
             self._in_flight_by[endpoint] = now_by
             self._peak_by[endpoint] = max(self._peak_by.get(endpoint, 0), now_by)
-            fault = next((f for f in self._faults if f.matches(request.method, request.path, endpoint)), None)
+            fault = next(
+                (f for f in self._faults if f.matches(request.method, request.path, endpoint)), None
+            )
             if fault is not None:
                 fault.remaining -= 1
                 if fault.remaining <= 0:
@@ -685,9 +737,15 @@ class FakeZoho:
                 self._in_flight -= 1
                 self._in_flight_by[endpoint] -= 1
         record = RequestRecord(
-            method=request.method, path=request.path, query=request.query, headers=request.headers,
-            body=request.body, endpoint=endpoint, status=0 if response.drop_connection else response.status,
-            connection_id=request.connection_id, started_at=started,
+            method=request.method,
+            path=request.path,
+            query=request.query,
+            headers=request.headers,
+            body=request.body,
+            endpoint=endpoint,
+            status=0 if response.drop_connection else response.status,
+            connection_id=request.connection_id,
+            started_at=started,
             duration=time.monotonic() - started,
         )
         with self._lock:
@@ -695,21 +753,27 @@ class FakeZoho:
         logger.debug("fake Zoho %s %s -> %s", request.method, request.path, record.status)
         return response
 
-    def _answer(self, request: FakeRequest, matched: _Route | None, fault: _Fault | None) -> FakeResponse:
+    def _answer(
+        self, request: FakeRequest, matched: _Route | None, fault: _Fault | None
+    ) -> FakeResponse:
         if fault is not None:
             if fault.delay > 0:
                 time.sleep(fault.delay)
             if fault.drop:
                 return FakeResponse(0, drop_connection=True)
             if fault.response is not None:
-                return FakeResponse(fault.response.status, fault.response.body, dict(fault.response.headers))
+                return FakeResponse(
+                    fault.response.status, fault.response.body, dict(fault.response.headers)
+                )
         if matched is None:
             return json_response(404, NOT_FOUND_BODY)
         try:
             response = matched.handler(request)
             if not isinstance(response, FakeResponse):
-                raise TypeError(f"handler for {matched.name!r} returned {type(response).__name__}, "
-                                "not FakeResponse")
+                raise TypeError(
+                    f"handler for {matched.name!r} returned {type(response).__name__}, "
+                    "not FakeResponse"
+                )
             return response
         except Exception as exc:
             self._record_error(request, matched.name, exc)
@@ -739,11 +803,13 @@ class FakeZoho:
         with self._lock:
             return self._connections_opened
 
-    def count(self, endpoint: str | None = None, method: str | None = None,
-              path_prefix: str | None = None) -> int:
+    def count(
+        self, endpoint: str | None = None, method: str | None = None, path_prefix: str | None = None
+    ) -> int:
         """Count answered requests, optionally by endpoint name, method and path prefix."""
         return sum(
-            1 for r in self.requests
+            1
+            for r in self.requests
             if (endpoint is None or r.endpoint == endpoint)
             and (method is None or r.method == method.upper())
             and (path_prefix is None or r.path.startswith(path_prefix))
@@ -773,11 +839,21 @@ class FakeZoho:
 
     # -- faults and network ------------------------------------------------------------------------
 
-    def inject(self, *, endpoint: str | None = None, method: str | None = None,
-               path_prefix: str | None = None, times: int = 1, status: int | None = None,
-               body: bytes | str | dict[str, Any] | list[Any] | None = None,
-               headers: dict[str, str] | None = None, delay: float = 0.0, drop: bool = False,
-               malformed: bool = False, html: bool = False) -> None:
+    def inject(
+        self,
+        *,
+        endpoint: str | None = None,
+        method: str | None = None,
+        path_prefix: str | None = None,
+        times: int = 1,
+        status: int | None = None,
+        body: bytes | str | dict[str, Any] | list[Any] | None = None,
+        headers: dict[str, str] | None = None,
+        delay: float = 0.0,
+        drop: bool = False,
+        malformed: bool = False,
+        html: bool = False,
+    ) -> None:
         """Give the next ``times`` matching requests a fault instead of (delay alone: before) normal handling.
 
         ``drop`` closes the connection unanswered; ``malformed`` answers 200 with truncated JSON;
@@ -801,8 +877,11 @@ class FakeZoho:
                 default = _DEFAULT_FAULT_BODIES.get(status)
                 if default is None and status >= 500:
                     default = INTERNAL_ERROR_BODY
-                response = (json_response(status, default) if default is not None and status not in (204, 304)
-                            else empty_response(status))
+                response = (
+                    json_response(status, default)
+                    if default is not None and status not in (204, 304)
+                    else empty_response(status)
+                )
             elif isinstance(body, (dict, list)):
                 response = json_response(status, body)
             else:
@@ -813,8 +892,17 @@ class FakeZoho:
         if response is None and not drop and delay <= 0:
             raise ValueError("inject() needs a fault: drop=, malformed=, html=, status= or delay=")
         with self._lock:
-            self._faults.append(_Fault(endpoint, method.upper() if method else None, path_prefix,
-                                       times, response, float(delay), drop))
+            self._faults.append(
+                _Fault(
+                    endpoint,
+                    method.upper() if method else None,
+                    path_prefix,
+                    times,
+                    response,
+                    float(delay),
+                    drop,
+                )
+            )
 
     def clear_faults(self) -> None:
         """Discard injected faults that have not fired yet."""

@@ -31,9 +31,17 @@ SERVER_START_TIMEOUT = 60
 ROOT = Path(__file__).resolve().parents[2]
 
 CHROMIUM_ARGS = (
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--window-size=1600,1000", "--lang=en-US",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1600,1000",
+    "--lang=en-US",
 )
 
 
@@ -89,9 +97,12 @@ class SampleSite:
     def token_rows(self) -> list[tuple[str, str, str, int]]:
         """(user, access token, refresh token, expiry ms) of every stored row, read directly."""
         with sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10) as conn:
-            return list(conn.execute(
-                "SELECT useridentifier, accesstoken, refreshtoken, expirytime FROM oauthtokens "
-                "ORDER BY useridentifier"))
+            return list(
+                conn.execute(
+                    "SELECT useridentifier, accesstoken, refreshtoken, expirytime FROM oauthtokens "
+                    "ORDER BY useridentifier"
+                )
+            )
 
     def log_tail(self) -> str:
         """The end of the server's output, for failure messages (grant codes masked)."""
@@ -111,27 +122,39 @@ def sample_site(chromium_ready, browser_fake, tmp_path_factory):
     url = f"http://127.0.0.1:{port}"
     db_path = workdir / "sample.sqlite3"
     # Only what the test sets: an outer ZCRM_* or DATABASE_URL must not reach the sample.
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("ZCRM_", "DJANGO_")) and k != "DATABASE_URL"}
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "sample_project.settings",
-        "DATABASE_URL": f"sqlite:///{db_path}",
-        "FAKE_ZOHO_URL": browser_fake.url,
-        "ZCRM_REDIRECT_URI": f"{url}/zoho/callback/",
-        "DJANGO_SUPERUSER_PASSWORD": ADMIN_PASSWORD,
-        "PYTHONUNBUFFERED": "1",
-    })
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("ZCRM_", "DJANGO_")) and k != "DATABASE_URL"
+    }
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "sample_project.settings",
+            "DATABASE_URL": f"sqlite:///{db_path}",
+            "FAKE_ZOHO_URL": browser_fake.url,
+            "ZCRM_REDIRECT_URI": f"{url}/zoho/callback/",
+            "DJANGO_SUPERUSER_PASSWORD": ADMIN_PASSWORD,
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     manage = [sys.executable, str(ROOT / "manage.py")]
-    for args in (["migrate", "--noinput", "-v", "0"],
-                 ["createsuperuser", "--noinput", "--username", ADMIN_USER,
-                  "--email", "admin@example.com"]):
-        done = subprocess.run(manage + args, cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=120)
+    for args in (
+        ["migrate", "--noinput", "-v", "0"],
+        ["createsuperuser", "--noinput", "--username", ADMIN_USER, "--email", "admin@example.com"],
+    ):
+        done = subprocess.run(
+            manage + args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
         assert done.returncode == 0, f"manage.py {args[0]} failed:\n{done.stdout}\n{done.stderr}"
     log_path = workdir / "runserver.log"
     with open(log_path, "wb") as log:
-        server = subprocess.Popen(manage + ["runserver", f"127.0.0.1:{port}", "--noreload"],
-                                  cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            manage + ["runserver", f"127.0.0.1:{port}", "--noreload"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     site = SampleSite(url, db_path, log_path)
     try:
         deadline = time.monotonic() + SERVER_START_TIMEOUT
@@ -144,8 +167,9 @@ def sample_site(chromium_ready, browser_fake, tmp_path_factory):
             except requests.RequestException:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"runserver did not answer within {SERVER_START_TIMEOUT}s:\n"
-                            f"{site.log_tail()}")
+                pytest.fail(
+                    f"runserver did not answer within {SERVER_START_TIMEOUT}s:\n{site.log_tail()}"
+                )
             time.sleep(0.2)  # a real server starting up: poll, bounded by the deadline above
         yield site
     finally:

@@ -42,7 +42,8 @@ class Walk:
         from selenium.webdriver.support.ui import WebDriverWait
 
         return WebDriverWait(self.driver, WAIT_SECONDS).until(
-            ec.presence_of_element_located((By.CSS_SELECTOR, css)))
+            ec.presence_of_element_located((By.CSS_SELECTOR, css))
+        )
 
     def text_of(self, css: str) -> str:
         return self.find(css).text.replace("\xa0", " ")
@@ -157,9 +158,17 @@ def test_forged_state_is_refused(walk, browser_fake, sample_site):
     exchanges = browser_fake.count("POST /oauth/v2/token")
     code = browser_fake.accounts.issue_grant_token(user_email="mallory@example.com")
 
-    walk.open("/zoho/callback/?" + urlencode({
-        "code": code, "state": "forged-state-value-from-an-attacker", "location": "us",
-        "accounts-server": browser_fake.url}))
+    walk.open(
+        "/zoho/callback/?"
+        + urlencode(
+            {
+                "code": code,
+                "state": "forged-state-value-from-an-attacker",
+                "location": "us",
+                "accounts-server": browser_fake.url,
+            }
+        )
+    )
     walk.step("09-forged-state-refused")
 
     assert "nothing was stored" in walk.text_of("#zcrm-refused")

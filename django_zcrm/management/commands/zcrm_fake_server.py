@@ -8,24 +8,38 @@ from ...testing.cli import DEFAULT_HOST, DEFAULT_PORT, is_loopback, parse_seed, 
 
 
 class Command(BaseCommand):
-    help = ("Run the bundled fake Zoho (accounts + CRM) server on a loopback address until "
-            "Ctrl-C or SIGTERM. It talks to no real Zoho host.")
+    help = (
+        "Run the bundled fake Zoho (accounts + CRM) server on a loopback address until "
+        "Ctrl-C or SIGTERM. It talks to no real Zoho host."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("--host", default=DEFAULT_HOST,
-                            help="Loopback address to bind (default 127.0.0.1).")
-        parser.add_argument("--port", type=int, default=DEFAULT_PORT,
-                            help="Port to bind (default 8765; 0 picks a free one).")
-        parser.add_argument("--seed", action="append", default=[], metavar="MODULE=COUNT",
-                            help="Create COUNT realistic records in MODULE before serving, e.g. "
-                                 "--seed Leads=500 (repeatable; seeded in the order given).")
+        parser.add_argument(
+            "--host", default=DEFAULT_HOST, help="Loopback address to bind (default 127.0.0.1)."
+        )
+        parser.add_argument(
+            "--port",
+            type=int,
+            default=DEFAULT_PORT,
+            help="Port to bind (default 8765; 0 picks a free one).",
+        )
+        parser.add_argument(
+            "--seed",
+            action="append",
+            default=[],
+            metavar="MODULE=COUNT",
+            help="Create COUNT realistic records in MODULE before serving, e.g. "
+            "--seed Leads=500 (repeatable; seeded in the order given).",
+        )
 
     def handle(self, *args, **options):
         host, port = options["host"], options["port"]
         self._verbosity = options.get("verbosity", 1)
         if not is_loopback(host):
-            raise CommandError(f"--host {host!r} is not a loopback address; the fake Zoho server only "
-                               "listens on 127.0.0.1, ::1 or localhost.")
+            raise CommandError(
+                f"--host {host!r} is not a loopback address; the fake Zoho server only "
+                "listens on 127.0.0.1, ::1 or localhost."
+            )
         try:
             seed = [parse_seed(value) for value in options["seed"]]
         except ValueError as exc:

@@ -10,8 +10,9 @@ class Command(ZCRMCommand):
     help = "Revoke the user's refresh token at Zoho and delete the stored tokens."
 
     def add_arguments(self, parser):
-        parser.add_argument("--user", dest="user", default=None,
-                            help="The Zoho user (default: CURRENT_USER_EMAIL).")
+        parser.add_argument(
+            "--user", dest="user", default=None, help="The Zoho user (default: CURRENT_USER_EMAIL)."
+        )
 
     def run(self, *args, **options):
         client = get_oauth_client()

@@ -16,36 +16,64 @@ from ._base import ZCRMCommand
 
 
 class Command(ZCRMCommand):
-    help = ("Sync Zoho CRM modules into the database: incremental from the last checkpoint, "
-            "resumable after a crash, deletions included. Modules default to the keys of "
-            "ZCRM['SYNC_MODELS']; modules not listed there go to the generic CRMRecord table.")
+    help = (
+        "Sync Zoho CRM modules into the database: incremental from the last checkpoint, "
+        "resumable after a crash, deletions included. Modules default to the keys of "
+        "ZCRM['SYNC_MODELS']; modules not listed there go to the generic CRMRecord table."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("modules", nargs="*", metavar="MODULE",
-                            help="Zoho module API names (Leads, Contacts, Deals ...).")
-        parser.add_argument("--full", action="store_true",
-                            help="Re-read every record and flag local rows Zoho no longer has.")
-        parser.add_argument("--since", metavar="ISO_DATETIME",
-                            help="Read records modified after this time instead of the checkpoint "
-                                 "(e.g. 2024-05-01 or 2024-05-01T09:30:00+02:00).")
-        parser.add_argument("--user", metavar="EMAIL",
-                            help="The Zoho user whose tokens are used (default: CURRENT_USER_EMAIL).")
-        parser.add_argument("--dry-run", action="store_true",
-                            help="Read from Zoho and count what would change; write nothing.")
-        parser.add_argument("--batch-size", type=int, default=MAX_PER_PAGE, metavar="N",
-                            help=f"Records per request and per transaction, 1-{MAX_PER_PAGE} "
-                                 f"[{MAX_PER_PAGE}].")
-        parser.add_argument("--model", metavar="APP_LABEL.MODEL",
-                            help="Sync into this model instead of ZCRM['SYNC_MODELS'] (one module "
-                                 "only; django_zcrm.CRMRecord for the generic table).")
-        parser.add_argument("--no-progress", action="store_true",
-                            help="No progress bar even on a terminal.")
+        parser.add_argument(
+            "modules",
+            nargs="*",
+            metavar="MODULE",
+            help="Zoho module API names (Leads, Contacts, Deals ...).",
+        )
+        parser.add_argument(
+            "--full",
+            action="store_true",
+            help="Re-read every record and flag local rows Zoho no longer has.",
+        )
+        parser.add_argument(
+            "--since",
+            metavar="ISO_DATETIME",
+            help="Read records modified after this time instead of the checkpoint "
+            "(e.g. 2024-05-01 or 2024-05-01T09:30:00+02:00).",
+        )
+        parser.add_argument(
+            "--user",
+            metavar="EMAIL",
+            help="The Zoho user whose tokens are used (default: CURRENT_USER_EMAIL).",
+        )
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="Read from Zoho and count what would change; write nothing.",
+        )
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=MAX_PER_PAGE,
+            metavar="N",
+            help=f"Records per request and per transaction, 1-{MAX_PER_PAGE} [{MAX_PER_PAGE}].",
+        )
+        parser.add_argument(
+            "--model",
+            metavar="APP_LABEL.MODEL",
+            help="Sync into this model instead of ZCRM['SYNC_MODELS'] (one module "
+            "only; django_zcrm.CRMRecord for the generic table).",
+        )
+        parser.add_argument(
+            "--no-progress", action="store_true", help="No progress bar even on a terminal."
+        )
 
     def run(self, *args, **options):
         modules = options["modules"] or list((get_settings().SYNC_MODELS or {}).keys())
         if not modules:
-            raise CommandError("Name the modules to sync (e.g. `zcrm_sync Leads Contacts`) or set "
-                               "ZCRM['SYNC_MODELS'].")
+            raise CommandError(
+                "Name the modules to sync (e.g. `zcrm_sync Leads Contacts`) or set "
+                "ZCRM['SYNC_MODELS']."
+            )
         if options["model"] and len(modules) != 1:
             raise CommandError("--model needs exactly one module.")
         if options["full"] and options["since"]:
@@ -55,18 +83,27 @@ class Command(ZCRMCommand):
         verbosity = options["verbosity"]
         if settings.DEBUG and verbosity >= 1:
             # Django keeps the SQL of the last 9,000 queries under DEBUG: a page's insert is ~350 KB.
-            self.stderr.write(self.style.WARNING(
-                "DEBUG is True: Django keeps the SQL of every query, so a large sync uses far more "
-                "memory. Run big syncs with DEBUG = False."))
-        show_bar = (verbosity >= 1 and not options["no_progress"] and self.stderr.isatty())
+            self.stderr.write(
+                self.style.WARNING(
+                    "DEBUG is True: Django keeps the SQL of every query, so a large sync uses far more "
+                    "memory. Run big syncs with DEBUG = False."
+                )
+            )
+        show_bar = verbosity >= 1 and not options["no_progress"] and self.stderr.isatty()
         failed = []
         for module in modules:
             bar = _Bar(module, self.stderr._out) if show_bar else None
             try:
                 result = sync_module(
-                    module, model=options["model"], full=options["full"], since=options["since"],
-                    user=options["user"], dry_run=options["dry_run"],
-                    batch_size=options["batch_size"], progress=bar.update if bar else None)
+                    module,
+                    model=options["model"],
+                    full=options["full"],
+                    since=options["since"],
+                    user=options["user"],
+                    dry_run=options["dry_run"],
+                    batch_size=options["batch_size"],
+                    progress=bar.update if bar else None,
+                )
             except ZCRMImproperlyConfigured:
                 raise
             except ZCRMError as exc:
@@ -78,8 +115,12 @@ class Command(ZCRMCommand):
                 if bar is not None:
                     bar.close()
             if verbosity >= 1:
-                attention = (result.failed or result.rewound or result.pending_failures
-                             or result.full_sync_needed)
+                attention = (
+                    result.failed
+                    or result.rewound
+                    or result.pending_failures
+                    or result.full_sync_needed
+                )
                 style = self.style.WARNING if attention else self.style.SUCCESS
                 self.stdout.write(style(result.summary()))
             if verbosity >= 2:
@@ -107,12 +148,21 @@ class _Bar:
     def update(self, report: SyncProgress) -> None:
         if report.phase != self.phase:
             self.close()
-            label = {"records": self.module, "deleted": f"{self.module} deletions",
-                     "retry": f"{self.module} retries"}.get(report.phase, self.module)
+            label = {
+                "records": self.module,
+                "deleted": f"{self.module} deletions",
+                "retry": f"{self.module} retries",
+            }.get(report.phase, self.module)
             width = _terminal_width(self.stream)
-            self.bar = self._tqdm(total=report.total, desc=label, unit=" records",
-                                  file=self.stream, leave=False, dynamic_ncols=width is None,
-                                  ncols=width)
+            self.bar = self._tqdm(
+                total=report.total,
+                desc=label,
+                unit=" records",
+                file=self.stream,
+                leave=False,
+                dynamic_ncols=width is None,
+                ncols=width,
+            )
             self.phase, self.done = report.phase, 0
         self.bar.update(report.records - self.done)
         self.done = report.records

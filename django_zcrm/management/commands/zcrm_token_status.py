@@ -15,16 +15,21 @@ class Command(ZCRMCommand):
     def run(self, *args, **options):
         statuses = get_oauth_client().status(options["user"])
         if not statuses:
-            self.stdout.write(self.style.WARNING(
-                "No Zoho tokens are stored. Run zcrm_generate_token with a grant token."))
+            self.stdout.write(
+                self.style.WARNING(
+                    "No Zoho tokens are stored. Run zcrm_generate_token with a grant token."
+                )
+            )
             return
         for s in statuses:
             style = self.style.SUCCESS if s.state == "valid" else self.style.WARNING
             if s.state == "needs_reauth":
                 style = self.style.ERROR
-            line = (f"{s.user_identifier}  state={s.state}  "
-                    f"expires={s.expires_at:%Y-%m-%d %H:%M:%S %Z} ({_human(s.expires_in_seconds)})  "
-                    f"access={s.access_token_tail}")
+            line = (
+                f"{s.user_identifier}  state={s.state}  "
+                f"expires={s.expires_at:%Y-%m-%d %H:%M:%S %Z} ({_human(s.expires_in_seconds)})  "
+                f"access={s.access_token_tail}"
+            )
             if s.throttled_until:
                 line += f"  throttled_until={s.throttled_until:%H:%M:%S %Z}"
             self.stdout.write(style(line))
