@@ -13,18 +13,11 @@ class Lead(ZohoSyncedModel):
     """Zoho CRM module Leads (written by zcrm_inspect)."""
 
     owner_id = models.CharField(
-        "Lead Owner (id)",
-        max_length=32,
-        blank=True,
-        default="",
-        db_index=True,
+        "Lead Owner (id)", max_length=32, blank=True, default="", db_index=True,
     )
     owner_name = models.CharField("Lead Owner", max_length=255, blank=True, default="")
     salutation = models.CharField(
-        "Salutation",
-        max_length=255,
-        blank=True,
-        default="",
+        "Salutation", max_length=255, blank=True, default="",
         choices=[
             ("Mr.", "Mr."),
             ("Mrs.", "Mrs."),
@@ -45,10 +38,7 @@ class Lead(ZohoSyncedModel):
     fax = models.CharField("Fax", max_length=30, blank=True, default="")
     website = models.URLField("Website", max_length=255, blank=True, default="")
     lead_source = models.CharField(
-        "Lead Source",
-        max_length=255,
-        blank=True,
-        default="",
+        "Lead Source", max_length=255, blank=True, default="",
         choices=[
             ("Advertisement", "Advertisement"),
             ("Cold Call", "Cold Call"),
@@ -67,10 +57,7 @@ class Lead(ZohoSyncedModel):
         ],
     )
     lead_status = models.CharField(
-        "Lead Status",
-        max_length=255,
-        blank=True,
-        default="",
+        "Lead Status", max_length=255, blank=True, default="",
         choices=[
             ("Attempted to Contact", "Attempted to Contact"),
             ("Contact in Future", "Contact in Future"),
@@ -83,10 +70,7 @@ class Lead(ZohoSyncedModel):
         ],
     )
     industry = models.CharField(
-        "Industry",
-        max_length=255,
-        blank=True,
-        default="",
+        "Industry", max_length=255, blank=True, default="",
         choices=[
             ("ASP (Application Service Provider)", "ASP (Application Service Provider)"),
             ("Data/Telecom OEM", "Data/Telecom OEM"),
@@ -108,17 +92,10 @@ class Lead(ZohoSyncedModel):
     )
     no_of_employees = models.IntegerField("No. of Employees", null=True, blank=True)
     annual_revenue = models.DecimalField(
-        "Annual Revenue",
-        max_digits=18,
-        decimal_places=2,
-        null=True,
-        blank=True,
+        "Annual Revenue", max_digits=18, decimal_places=2, null=True, blank=True,
     )
     rating = models.CharField(
-        "Rating",
-        max_length=255,
-        blank=True,
-        default="",
+        "Rating", max_length=255, blank=True, default="",
         choices=[
             ("Acquired", "Acquired"),
             ("Active", "Active"),
@@ -140,19 +117,11 @@ class Lead(ZohoSyncedModel):
     lead_score_ratio = models.FloatField("Lead Score Ratio", null=True, blank=True)
     last_activity_time = models.DateTimeField("Last Activity Time", null=True, blank=True)
     created_by_id = models.CharField(
-        "Created By (id)",
-        max_length=32,
-        blank=True,
-        default="",
-        db_index=True,
+        "Created By (id)", max_length=32, blank=True, default="", db_index=True,
     )
     created_by_name = models.CharField("Created By", max_length=255, blank=True, default="")
     modified_by_id = models.CharField(
-        "Modified By (id)",
-        max_length=32,
-        blank=True,
-        default="",
-        db_index=True,
+        "Modified By (id)", max_length=32, blank=True, default="", db_index=True,
     )
     modified_by_name = models.CharField("Modified By", max_length=255, blank=True, default="")
     created_time = models.DateTimeField("Created Time", null=True, blank=True)
@@ -206,21 +175,14 @@ class Deal(ZohoSyncedModel):
     """Zoho CRM module Deals (written by zcrm_inspect)."""
 
     owner_id = models.CharField(
-        "Deal Owner (id)",
-        max_length=32,
-        blank=True,
-        default="",
-        db_index=True,
+        "Deal Owner (id)", max_length=32, blank=True, default="", db_index=True,
     )
     owner_name = models.CharField("Deal Owner", max_length=255, blank=True, default="")
     deal_name = models.CharField("Deal Name", max_length=120, blank=False, default="")
     amount = models.DecimalField("Amount", max_digits=18, decimal_places=2, null=True, blank=True)
     closing_date = models.DateField("Closing Date", null=True, blank=True)
     stage = models.CharField(
-        "Stage",
-        max_length=255,
-        blank=False,
-        default="",
+        "Stage", max_length=255, blank=False, default="",
         choices=[
             ("Qualification", "Qualification"),
             ("Needs Analysis", "Needs Analysis"),
@@ -235,43 +197,25 @@ class Deal(ZohoSyncedModel):
     )
     probability = models.IntegerField("Probability (%)", null=True, blank=True)
     expected_revenue = models.DecimalField(
-        "Expected Revenue",
-        max_digits=18,
-        decimal_places=2,
-        null=True,
-        blank=True,
+        "Expected Revenue", max_digits=18, decimal_places=2, null=True, blank=True,
     )
     account_id = models.CharField(
-        "Account Name (id)",
-        max_length=32,
-        blank=True,
-        default="",
-        db_index=True,
+        "Account Name (id)", max_length=32, blank=True, default="", db_index=True,
     )
     account_name = models.CharField("Account Name", max_length=255, blank=True, default="")
     contact_id = models.CharField(
-        "Contact Name (id)",
-        max_length=32,
-        blank=True,
-        default="",
-        db_index=True,
+        "Contact Name (id)", max_length=32, blank=True, default="", db_index=True,
     )
     contact_name = models.CharField("Contact Name", max_length=255, blank=True, default="")
     type = models.CharField(
-        "Type",
-        max_length=255,
-        blank=True,
-        default="",
+        "Type", max_length=255, blank=True, default="",
         choices=[
             ("Existing Business", "Existing Business"),
             ("New Business", "New Business"),
         ],
     )
     lead_source = models.CharField(
-        "Lead Source",
-        max_length=255,
-        blank=True,
-        default="",
+        "Lead Source", max_length=255, blank=True, default="",
         choices=[
             ("Advertisement", "Advertisement"),
             ("Cold Call", "Cold Call"),
@@ -295,19 +239,11 @@ class Deal(ZohoSyncedModel):
     competitors = models.JSONField("Competitors", default=list, blank=True)
     last_activity_time = models.DateTimeField("Last Activity Time", null=True, blank=True)
     created_by_id = models.CharField(
-        "Created By (id)",
-        max_length=32,
-        blank=True,
-        default="",
-        db_index=True,
+        "Created By (id)", max_length=32, blank=True, default="", db_index=True,
     )
     created_by_name = models.CharField("Created By", max_length=255, blank=True, default="")
     modified_by_id = models.CharField(
-        "Modified By (id)",
-        max_length=32,
-        blank=True,
-        default="",
-        db_index=True,
+        "Modified By (id)", max_length=32, blank=True, default="", db_index=True,
     )
     modified_by_name = models.CharField("Modified By", max_length=255, blank=True, default="")
     created_time = models.DateTimeField("Created Time", null=True, blank=True)

@@ -4,366 +4,67 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     initial = True
 
-    dependencies = []
+    dependencies = [
+    ]
 
     operations = [
         migrations.CreateModel(
-            name="Lead",
+            name='Lead',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                (
-                    "zoho_id",
-                    models.CharField(
-                        blank=True,
-                        editable=False,
-                        max_length=32,
-                        null=True,
-                        unique=True,
-                        verbose_name="Zoho id",
-                    ),
-                ),
-                (
-                    "zoho_modified_time",
-                    models.DateTimeField(
-                        blank=True, editable=False, null=True, verbose_name="modified in Zoho"
-                    ),
-                ),
-                (
-                    "zoho_deleted",
-                    models.BooleanField(
-                        default=False, editable=False, verbose_name="deleted in Zoho"
-                    ),
-                ),
-                (
-                    "synced_at",
-                    models.DateTimeField(
-                        blank=True, editable=False, null=True, verbose_name="synced at"
-                    ),
-                ),
-                (
-                    "zoho_dirty",
-                    models.BooleanField(
-                        db_index=True,
-                        default=False,
-                        editable=False,
-                        verbose_name="local changes to push",
-                    ),
-                ),
-                (
-                    "zoho_pending_fields",
-                    models.JSONField(
-                        blank=True,
-                        default=list,
-                        editable=False,
-                        help_text="Model fields to push; empty on a marked row means all of them.",
-                        verbose_name="fields changed locally",
-                    ),
-                ),
-                (
-                    "local_modified_at",
-                    models.DateTimeField(
-                        blank=True, editable=False, null=True, verbose_name="changed locally at"
-                    ),
-                ),
-                (
-                    "zoho_push_error",
-                    models.TextField(
-                        blank=True, default="", editable=False, verbose_name="last push error"
-                    ),
-                ),
-                (
-                    "zoho_pushed_at",
-                    models.DateTimeField(
-                        blank=True, editable=False, null=True, verbose_name="pushed at"
-                    ),
-                ),
-                (
-                    "owner_id",
-                    models.CharField(
-                        blank=True,
-                        db_index=True,
-                        default="",
-                        max_length=32,
-                        verbose_name="Lead Owner (id)",
-                    ),
-                ),
-                (
-                    "owner_name",
-                    models.CharField(
-                        blank=True, default="", max_length=255, verbose_name="Lead Owner"
-                    ),
-                ),
-                (
-                    "salutation",
-                    models.CharField(
-                        blank=True,
-                        choices=[
-                            ("Mr.", "Mr."),
-                            ("Mrs.", "Mrs."),
-                            ("Ms.", "Ms."),
-                            ("Dr.", "Dr."),
-                            ("Prof.", "Prof."),
-                        ],
-                        default="",
-                        max_length=255,
-                        verbose_name="Salutation",
-                    ),
-                ),
-                (
-                    "first_name",
-                    models.CharField(
-                        blank=True, default="", max_length=40, verbose_name="First Name"
-                    ),
-                ),
-                (
-                    "last_name",
-                    models.CharField(default="", max_length=80, verbose_name="Last Name"),
-                ),
-                (
-                    "full_name",
-                    models.CharField(
-                        blank=True, default="", max_length=120, verbose_name="Full Name"
-                    ),
-                ),
-                ("company", models.CharField(default="", max_length=200, verbose_name="Company")),
-                (
-                    "designation",
-                    models.CharField(blank=True, default="", max_length=100, verbose_name="Title"),
-                ),
-                (
-                    "email",
-                    models.EmailField(blank=True, default="", max_length=100, verbose_name="Email"),
-                ),
-                (
-                    "secondary_email",
-                    models.EmailField(
-                        blank=True, default="", max_length=100, verbose_name="Secondary Email"
-                    ),
-                ),
-                (
-                    "phone",
-                    models.CharField(blank=True, default="", max_length=30, verbose_name="Phone"),
-                ),
-                (
-                    "mobile",
-                    models.CharField(blank=True, default="", max_length=30, verbose_name="Mobile"),
-                ),
-                (
-                    "fax",
-                    models.CharField(blank=True, default="", max_length=30, verbose_name="Fax"),
-                ),
-                (
-                    "website",
-                    models.URLField(blank=True, default="", max_length=255, verbose_name="Website"),
-                ),
-                (
-                    "lead_source",
-                    models.CharField(
-                        blank=True,
-                        choices=[
-                            ("Advertisement", "Advertisement"),
-                            ("Cold Call", "Cold Call"),
-                            ("Employee Referral", "Employee Referral"),
-                            ("External Referral", "External Referral"),
-                            ("Online Store", "Online Store"),
-                            ("Partner", "Partner"),
-                            ("Public Relations", "Public Relations"),
-                            ("Sales Email Alias", "Sales Email Alias"),
-                            ("Seminar Partner", "Seminar Partner"),
-                            ("Internal Seminar", "Internal Seminar"),
-                            ("Trade Show", "Trade Show"),
-                            ("Web Download", "Web Download"),
-                            ("Web Research", "Web Research"),
-                            ("Chat", "Chat"),
-                        ],
-                        default="",
-                        max_length=255,
-                        verbose_name="Lead Source",
-                    ),
-                ),
-                (
-                    "lead_status",
-                    models.CharField(
-                        blank=True,
-                        choices=[
-                            ("Attempted to Contact", "Attempted to Contact"),
-                            ("Contact in Future", "Contact in Future"),
-                            ("Contacted", "Contacted"),
-                            ("Junk Lead", "Junk Lead"),
-                            ("Lost Lead", "Lost Lead"),
-                            ("Not Contacted", "Not Contacted"),
-                            ("Pre-Qualified", "Pre-Qualified"),
-                            ("Not Qualified", "Not Qualified"),
-                        ],
-                        default="",
-                        max_length=255,
-                        verbose_name="Lead Status",
-                    ),
-                ),
-                (
-                    "industry",
-                    models.CharField(
-                        blank=True,
-                        choices=[
-                            (
-                                "ASP (Application Service Provider)",
-                                "ASP (Application Service Provider)",
-                            ),
-                            ("Data/Telecom OEM", "Data/Telecom OEM"),
-                            (
-                                "ERP (Enterprise Resource Planning)",
-                                "ERP (Enterprise Resource Planning)",
-                            ),
-                            ("Government/Military", "Government/Military"),
-                            ("Large Enterprise", "Large Enterprise"),
-                            ("ManagementISV", "ManagementISV"),
-                            (
-                                "MSP (Management Service Provider)",
-                                "MSP (Management Service Provider)",
-                            ),
-                            ("Network Equipment Enterprise", "Network Equipment Enterprise"),
-                            ("Non-management ISV", "Non-management ISV"),
-                            ("Optical Networking", "Optical Networking"),
-                            ("Service Provider", "Service Provider"),
-                            ("Small/Medium Enterprise", "Small/Medium Enterprise"),
-                            ("Storage Equipment", "Storage Equipment"),
-                            ("Storage Service Provider", "Storage Service Provider"),
-                            ("Systems Integrator", "Systems Integrator"),
-                            ("Wireless Industry", "Wireless Industry"),
-                        ],
-                        default="",
-                        max_length=255,
-                        verbose_name="Industry",
-                    ),
-                ),
-                (
-                    "no_of_employees",
-                    models.IntegerField(blank=True, null=True, verbose_name="No. of Employees"),
-                ),
-                (
-                    "annual_revenue",
-                    models.DecimalField(
-                        blank=True,
-                        decimal_places=2,
-                        max_digits=18,
-                        null=True,
-                        verbose_name="Annual Revenue",
-                    ),
-                ),
-                (
-                    "rating",
-                    models.CharField(
-                        blank=True,
-                        choices=[
-                            ("Acquired", "Acquired"),
-                            ("Active", "Active"),
-                            ("Market Failed", "Market Failed"),
-                            ("Project Cancelled", "Project Cancelled"),
-                            ("Shut Down", "Shut Down"),
-                        ],
-                        default="",
-                        max_length=255,
-                        verbose_name="Rating",
-                    ),
-                ),
-                ("email_opt_out", models.BooleanField(default=False, verbose_name="Email Opt Out")),
-                (
-                    "skype_id",
-                    models.CharField(
-                        blank=True, default="", max_length=50, verbose_name="Skype ID"
-                    ),
-                ),
-                (
-                    "street",
-                    models.CharField(blank=True, default="", max_length=250, verbose_name="Street"),
-                ),
-                (
-                    "city",
-                    models.CharField(blank=True, default="", max_length=100, verbose_name="City"),
-                ),
-                (
-                    "state",
-                    models.CharField(blank=True, default="", max_length=100, verbose_name="State"),
-                ),
-                (
-                    "zip_code",
-                    models.CharField(
-                        blank=True, default="", max_length=30, verbose_name="Zip Code"
-                    ),
-                ),
-                (
-                    "country",
-                    models.CharField(
-                        blank=True, default="", max_length=100, verbose_name="Country"
-                    ),
-                ),
-                (
-                    "description",
-                    models.TextField(blank=True, default="", verbose_name="Description"),
-                ),
-                (
-                    "preferred_channels",
-                    models.JSONField(blank=True, default=list, verbose_name="Preferred Channels"),
-                ),
-                (
-                    "follow_up_date",
-                    models.DateField(blank=True, null=True, verbose_name="Follow Up Date"),
-                ),
-                (
-                    "lead_score_ratio",
-                    models.FloatField(blank=True, null=True, verbose_name="Lead Score Ratio"),
-                ),
-                (
-                    "last_activity_time",
-                    models.DateTimeField(blank=True, null=True, verbose_name="Last Activity Time"),
-                ),
-                (
-                    "created_by_id",
-                    models.CharField(
-                        blank=True,
-                        db_index=True,
-                        default="",
-                        max_length=32,
-                        verbose_name="Created By (id)",
-                    ),
-                ),
-                (
-                    "created_by_name",
-                    models.CharField(
-                        blank=True, default="", max_length=255, verbose_name="Created By"
-                    ),
-                ),
-                (
-                    "modified_by_id",
-                    models.CharField(
-                        blank=True,
-                        db_index=True,
-                        default="",
-                        max_length=32,
-                        verbose_name="Modified By (id)",
-                    ),
-                ),
-                (
-                    "modified_by_name",
-                    models.CharField(
-                        blank=True, default="", max_length=255, verbose_name="Modified By"
-                    ),
-                ),
-                (
-                    "created_time",
-                    models.DateTimeField(blank=True, null=True, verbose_name="Created Time"),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('zoho_id', models.CharField(blank=True, editable=False, max_length=32, null=True, unique=True, verbose_name='Zoho id')),
+                ('zoho_modified_time', models.DateTimeField(blank=True, editable=False, null=True, verbose_name='modified in Zoho')),
+                ('zoho_deleted', models.BooleanField(default=False, editable=False, verbose_name='deleted in Zoho')),
+                ('synced_at', models.DateTimeField(blank=True, editable=False, null=True, verbose_name='synced at')),
+                ('zoho_dirty', models.BooleanField(db_index=True, default=False, editable=False, verbose_name='local changes to push')),
+                ('zoho_pending_fields', models.JSONField(blank=True, default=list, editable=False, help_text='Model fields to push; empty on a marked row means all of them.', verbose_name='fields changed locally')),
+                ('local_modified_at', models.DateTimeField(blank=True, editable=False, null=True, verbose_name='changed locally at')),
+                ('zoho_push_error', models.TextField(blank=True, default='', editable=False, verbose_name='last push error')),
+                ('zoho_pushed_at', models.DateTimeField(blank=True, editable=False, null=True, verbose_name='pushed at')),
+                ('owner_id', models.CharField(blank=True, db_index=True, default='', max_length=32, verbose_name='Lead Owner (id)')),
+                ('owner_name', models.CharField(blank=True, default='', max_length=255, verbose_name='Lead Owner')),
+                ('salutation', models.CharField(blank=True, choices=[('Mr.', 'Mr.'), ('Mrs.', 'Mrs.'), ('Ms.', 'Ms.'), ('Dr.', 'Dr.'), ('Prof.', 'Prof.')], default='', max_length=255, verbose_name='Salutation')),
+                ('first_name', models.CharField(blank=True, default='', max_length=40, verbose_name='First Name')),
+                ('last_name', models.CharField(default='', max_length=80, verbose_name='Last Name')),
+                ('full_name', models.CharField(blank=True, default='', max_length=120, verbose_name='Full Name')),
+                ('company', models.CharField(default='', max_length=200, verbose_name='Company')),
+                ('designation', models.CharField(blank=True, default='', max_length=100, verbose_name='Title')),
+                ('email', models.EmailField(blank=True, default='', max_length=100, verbose_name='Email')),
+                ('secondary_email', models.EmailField(blank=True, default='', max_length=100, verbose_name='Secondary Email')),
+                ('phone', models.CharField(blank=True, default='', max_length=30, verbose_name='Phone')),
+                ('mobile', models.CharField(blank=True, default='', max_length=30, verbose_name='Mobile')),
+                ('fax', models.CharField(blank=True, default='', max_length=30, verbose_name='Fax')),
+                ('website', models.URLField(blank=True, default='', max_length=255, verbose_name='Website')),
+                ('lead_source', models.CharField(blank=True, choices=[('Advertisement', 'Advertisement'), ('Cold Call', 'Cold Call'), ('Employee Referral', 'Employee Referral'), ('External Referral', 'External Referral'), ('Online Store', 'Online Store'), ('Partner', 'Partner'), ('Public Relations', 'Public Relations'), ('Sales Email Alias', 'Sales Email Alias'), ('Seminar Partner', 'Seminar Partner'), ('Internal Seminar', 'Internal Seminar'), ('Trade Show', 'Trade Show'), ('Web Download', 'Web Download'), ('Web Research', 'Web Research'), ('Chat', 'Chat')], default='', max_length=255, verbose_name='Lead Source')),
+                ('lead_status', models.CharField(blank=True, choices=[('Attempted to Contact', 'Attempted to Contact'), ('Contact in Future', 'Contact in Future'), ('Contacted', 'Contacted'), ('Junk Lead', 'Junk Lead'), ('Lost Lead', 'Lost Lead'), ('Not Contacted', 'Not Contacted'), ('Pre-Qualified', 'Pre-Qualified'), ('Not Qualified', 'Not Qualified')], default='', max_length=255, verbose_name='Lead Status')),
+                ('industry', models.CharField(blank=True, choices=[('ASP (Application Service Provider)', 'ASP (Application Service Provider)'), ('Data/Telecom OEM', 'Data/Telecom OEM'), ('ERP (Enterprise Resource Planning)', 'ERP (Enterprise Resource Planning)'), ('Government/Military', 'Government/Military'), ('Large Enterprise', 'Large Enterprise'), ('ManagementISV', 'ManagementISV'), ('MSP (Management Service Provider)', 'MSP (Management Service Provider)'), ('Network Equipment Enterprise', 'Network Equipment Enterprise'), ('Non-management ISV', 'Non-management ISV'), ('Optical Networking', 'Optical Networking'), ('Service Provider', 'Service Provider'), ('Small/Medium Enterprise', 'Small/Medium Enterprise'), ('Storage Equipment', 'Storage Equipment'), ('Storage Service Provider', 'Storage Service Provider'), ('Systems Integrator', 'Systems Integrator'), ('Wireless Industry', 'Wireless Industry')], default='', max_length=255, verbose_name='Industry')),
+                ('no_of_employees', models.IntegerField(blank=True, null=True, verbose_name='No. of Employees')),
+                ('annual_revenue', models.DecimalField(blank=True, decimal_places=2, max_digits=18, null=True, verbose_name='Annual Revenue')),
+                ('rating', models.CharField(blank=True, choices=[('Acquired', 'Acquired'), ('Active', 'Active'), ('Market Failed', 'Market Failed'), ('Project Cancelled', 'Project Cancelled'), ('Shut Down', 'Shut Down')], default='', max_length=255, verbose_name='Rating')),
+                ('email_opt_out', models.BooleanField(default=False, verbose_name='Email Opt Out')),
+                ('skype_id', models.CharField(blank=True, default='', max_length=50, verbose_name='Skype ID')),
+                ('street', models.CharField(blank=True, default='', max_length=250, verbose_name='Street')),
+                ('city', models.CharField(blank=True, default='', max_length=100, verbose_name='City')),
+                ('state', models.CharField(blank=True, default='', max_length=100, verbose_name='State')),
+                ('zip_code', models.CharField(blank=True, default='', max_length=30, verbose_name='Zip Code')),
+                ('country', models.CharField(blank=True, default='', max_length=100, verbose_name='Country')),
+                ('description', models.TextField(blank=True, default='', verbose_name='Description')),
+                ('preferred_channels', models.JSONField(blank=True, default=list, verbose_name='Preferred Channels')),
+                ('follow_up_date', models.DateField(blank=True, null=True, verbose_name='Follow Up Date')),
+                ('lead_score_ratio', models.FloatField(blank=True, null=True, verbose_name='Lead Score Ratio')),
+                ('last_activity_time', models.DateTimeField(blank=True, null=True, verbose_name='Last Activity Time')),
+                ('created_by_id', models.CharField(blank=True, db_index=True, default='', max_length=32, verbose_name='Created By (id)')),
+                ('created_by_name', models.CharField(blank=True, default='', max_length=255, verbose_name='Created By')),
+                ('modified_by_id', models.CharField(blank=True, db_index=True, default='', max_length=32, verbose_name='Modified By (id)')),
+                ('modified_by_name', models.CharField(blank=True, default='', max_length=255, verbose_name='Modified By')),
+                ('created_time', models.DateTimeField(blank=True, null=True, verbose_name='Created Time')),
             ],
             options={
-                "verbose_name": "Lead",
-                "verbose_name_plural": "Leads",
+                'verbose_name': 'Lead',
+                'verbose_name_plural': 'Leads',
             },
         ),
     ]
