@@ -15,7 +15,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from django_zcrm.exceptions import SyncAlreadyRunning, ZCRMServerError, ZCRMValidationError
+from django_zcrm.exceptions import ZCRMServerError, ZCRMSyncAlreadyRunningError, ZCRMValidationError
 from django_zcrm.models import CRMRecord, SyncState
 from django_zcrm.sync import SyncProgress, locking, sync_module
 
@@ -279,7 +279,7 @@ def test_a_second_run_of_the_same_module_is_refused_before_any_api_call(zoho_tok
     lease = locking.acquire("Leads", "django_zcrm.crmrecord")
     fake_zoho.reset_counters()
 
-    with pytest.raises(SyncAlreadyRunning, match="already running"):
+    with pytest.raises(ZCRMSyncAlreadyRunningError, match="already running"):
         sync_module("Leads")
 
     assert len(fake_zoho.requests) == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
 
-from ..exceptions import PersistenceError
+from ..exceptions import ZCRMPersistenceError
 from ..models import OAuthToken
 from ..tokens import OAuthTokens
 from .base import TokenPersistence
@@ -65,7 +65,7 @@ class DatabasePersistence(TokenPersistence):
             # Another process inserted the same user between our UPDATE and INSERT: update it.
             self._rows().filter(useridentifier=tokens.user_identifier).update(**values)
         except DatabaseError as exc:
-            raise PersistenceError(
+            raise ZCRMPersistenceError(
                 f"Could not save tokens in database '{self.using}': {exc}. Run migrate, and check "
                 "ZCRM['TOKEN_DATABASE']."
             ) from exc
@@ -75,7 +75,7 @@ class DatabasePersistence(TokenPersistence):
         try:
             row = self._rows().filter(useridentifier=user_identifier).first()
         except DatabaseError as exc:
-            raise PersistenceError(
+            raise ZCRMPersistenceError(
                 f"Could not read tokens from database '{self.using}': {exc}. Run migrate, and "
                 "check ZCRM['TOKEN_DATABASE']."
             ) from exc

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from ..conf import get_settings
-from ..exceptions import SyncAlreadyRunning, SyncError
+from ..exceptions import ZCRMSyncAlreadyRunningError, ZCRMSyncError
 from ..models import SyncState
 from ..redaction import get_logger
 from .timeutil import now as current_time
@@ -89,7 +89,7 @@ class Lease:
         """
         until = current_time() + timedelta(seconds=self.seconds)
         if not self._rows().update(lease_until=until, **changes):
-            raise SyncError(
+            raise ZCRMSyncError(
                 f"Lost the sync lease of {self.label}: it expired and another run took it over. "
                 "This run stopped without writing its last page; raise ZCRM['SYNC_LEASE_SECONDS'] "
                 "if pages take that long."
@@ -109,7 +109,7 @@ def acquire(
     seconds: float | None = None,
     label: str | None = None,
 ) -> Lease:
-    """Take the lease or raise :class:`SyncAlreadyRunning` naming the holder."""
+    """Take the lease or raise :class:`ZCRMSyncAlreadyRunningError` naming the holder."""
     seconds = float(seconds if seconds is not None else get_settings().SYNC_LEASE_SECONDS)
     label = label or f"{module} -> {target}"
     state = get_state(module, target, direction, using)
@@ -135,7 +135,7 @@ def acquire(
                 )
         if not claimed:
             when = f"{holder_until:%Y-%m-%d %H:%M:%S %Z}" if holder_until else "soon"
-            raise SyncAlreadyRunning(
+            raise ZCRMSyncAlreadyRunningError(
                 f"A sync of {label} is already running (lease held by {holder} until {when}). "
                 "Wait for it to finish; if that process died on another host, the lease lapses "
                 "at that time.",
