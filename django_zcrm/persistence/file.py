@@ -16,10 +16,11 @@ from dataclasses import asdict, fields
 from typing import Any
 
 from ..exceptions import ZCRMPersistenceError
+from ..leases import is_held
 from ..redaction import get_logger
 from ..tokens import OAuthTokens
 from .base import TokenPersistence
-from .locking import file_lock
+from .filelock import file_lock
 
 logger = get_logger(__name__)
 
@@ -148,7 +149,7 @@ class FilePersistence(TokenPersistence):
             record = users.get(user_identifier)
             if record is None:
                 return False
-            if record.get("lease_owner") and int(record.get("lease_until") or 0) >= now:
+            if is_held(record.get("lease_owner"), int(record.get("lease_until") or 0), now):
                 return False
             record["lease_owner"], record["lease_until"] = owner, until
             self._write(users)

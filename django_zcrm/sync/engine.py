@@ -58,7 +58,7 @@ from ..models import SyncState
 from ..redaction import get_logger, redact
 from ..services import MAX_PER_PAGE, MAX_PER_WRITE, Module
 from ..services.base import iter_chunks
-from . import locking
+from . import lease as sync_lease
 from .mapping import MappingError
 from .metering import MeteredClient
 from .targets import Target, resolve_target
@@ -299,7 +299,7 @@ class _Run:
         self.delete_mode = delete_mode
         self.lookback = lookback
         self.result = SyncResult(target.module, target.label, full=full, dry_run=dry_run)
-        self.lease: locking.Lease | None = None
+        self.lease: sync_lease.Lease | None = None
         self.kind = INCREMENTAL
         self.state: SyncState | None = None
         self.run_started_at: datetime | None = None
@@ -328,7 +328,7 @@ class _Run:
             self._sweep_deleted()
             self.result.cursor = self.run_cursor
             return
-        self.lease = locking.acquire(
+        self.lease = sync_lease.acquire(
             self.target.module,
             self.target.label,
             using=self.using,

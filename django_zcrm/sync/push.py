@@ -25,7 +25,7 @@ from ..models import SyncState, ZohoSyncedModel
 from ..redaction import get_logger, redact
 from ..services import Module, RecordResult
 from ..services.results import FAILED, NOT_ATTEMPTED, SUCCEEDED, UNKNOWN
-from . import locking
+from . import lease as sync_lease
 from .mapping import ModelMapping, get_mapping
 from .metering import MeteredClient
 from .timeutil import now as current_time
@@ -158,7 +158,7 @@ def push_model(
     service = Module(module, user, client=metered)  # type: ignore[arg-type]
     result = PushResult(module, model._meta.label_lower)
     started = time.monotonic()
-    lease = locking.acquire(
+    lease = sync_lease.acquire(
         module,
         model._meta.label_lower,
         SyncState.PUSH,

@@ -1,8 +1,9 @@
-"""One lease per module and local model, on its ``SyncState`` row (``reliability.md`` 1.3, 4.3).
+"""The sync lease: one database lease per module and local model, on its ``SyncState`` row.
 
-Taking the lease is one conditional UPDATE (free, expired, or held by a process of this host that
-no longer exists), so it works the same on every database and across hosts. The holder renews it
-with every checkpoint; a holder that dies (even ``kill -9``) blocks others only until the lease
+See ``docs/design/sync.md``. Taking the lease is one conditional UPDATE
+(:func:`django_zcrm.leases.claim`; free, expired, or held by a process of this host that no longer
+exists), so it works the same on every database and across hosts. The holder renews it with every
+checkpoint; a holder that dies (even ``kill -9``) blocks others only until the lease
 expires, or not at all when the next run starts on the same host.
 """
 
@@ -15,10 +16,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 
 from ..conf import get_settings
 from ..exceptions import ZCRMSyncAlreadyRunningError, ZCRMSyncError
+from ..leases import claim
 from ..models import SyncState
 from ..redaction import get_logger
 from .timeutil import now as current_time
@@ -117,9 +118,14 @@ def acquire(
     now = current_time()
     until = now + timedelta(seconds=seconds)
     rows = SyncState.objects.using(using).filter(pk=state.pk)
-    claimed = rows.filter(
-        Q(lease_owner__isnull=True) | Q(lease_until__isnull=True) | Q(lease_until__lt=now)
-    ).update(lease_owner=owner, lease_until=until)
+    claimed = claim(
+        rows,
+        owner=owner,
+        until=until,
+        now=now,
+        owner_field="lease_owner",
+        until_field="lease_until",
+    )
     if not claimed:
         current = rows.values_list("lease_owner", "lease_until").first() or (None, None)
         holder, holder_until = current
