@@ -20,9 +20,13 @@ import environ
 from django.conf import settings as django_settings
 from django.utils.module_loading import import_string
 
+from . import __version__
 from .exceptions import ZCRMConfigurationError
 
 SETTING_NAME = "ZCRM"
+
+#: Sent on every request to Zoho (accounts server and CRM API alike).
+USER_AGENT = f"django-zcrm/{__version__}"
 
 
 @dataclass(frozen=True)
@@ -600,37 +604,39 @@ def _token_database(raw: dict) -> list[Problem]:
 
 def number_problems(conf: ZCRMSettings, keys: tuple[str, ...]) -> list[Problem]:
     """E013 for each of ``keys`` whose value is not a number >= 0."""
-    problems = []
-    for key in keys:
-        value = getattr(conf, key)
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-            problems.append(
-                _error(
-                    "E013",
-                    f"{setting(key)} = {value!r} must be a number >= 0.",
-                    f"Remove {setting(key)} to use the default ({DEFAULTS[key]}).",
-                )
-            )
-    return problems
+    return [
+        _error(
+            "E013",
+            f"{setting(key)} = {value!r} must be a number >= 0.",
+            f"Remove {setting(key)} to use the default ({DEFAULTS[key]}).",
+        )
+        for key, value in _values(conf, keys)
+        if not (_is_number(value) and value >= 0)
+    ]
 
 
 def _timeouts(conf: ZCRMSettings) -> list[Problem]:
-    problems = []
-    for key in ("TOKEN_TIMEOUT", "HTTP_TIMEOUT"):
-        value = getattr(conf, key)
+    return [
+        _error(
+            "E014",
+            f"{setting(key)} = {value!r} must be (connect, read) seconds.",
+            f"Write e.g. {setting(key)} = {DEFAULTS[key]!r}.",
+        )
+        for key, value in _values(conf, ("TOKEN_TIMEOUT", "HTTP_TIMEOUT"))
         if not (
             isinstance(value, (tuple, list))
             and len(value) == 2
             and all(isinstance(v, (int, float)) and v > 0 for v in value)
-        ):
-            problems.append(
-                _error(
-                    "E014",
-                    f"{setting(key)} = {value!r} must be (connect, read) seconds.",
-                    f"Write e.g. {setting(key)} = {DEFAULTS[key]!r}.",
-                )
-            )
-    return problems
+        )
+    ]
+
+
+def _values(conf: ZCRMSettings, keys: tuple[str, ...]) -> list[tuple[str, Any]]:
+    return [(key, getattr(conf, key)) for key in keys]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _concurrency(raw: dict) -> list[Problem]:

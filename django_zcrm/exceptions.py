@@ -82,6 +82,16 @@ def _rebuild(cls, message, status, code, details, request_id):
     return error
 
 
+class ZCRMRetryLaterError(ZCRMError):
+    """Adds ``retry_after``: seconds until Zoho accepts the request again (None: not said)."""
+
+    def __init__(
+        self, message: str | None = None, *, retry_after: float | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
 # --- Authentication and tokens -------------------------------------------------------------
 
 
@@ -109,19 +119,13 @@ class ZCRMInvalidClientError(ZCRMAuthError):
     )
 
 
-class ZCRMTokenThrottledError(ZCRMAuthError):
+class ZCRMTokenThrottledError(ZCRMRetryLaterError, ZCRMAuthError):
     """Zoho refuses to mint access tokens for now ("Access Denied", 10 per 10 minutes)."""
 
     default_message = (
         "Zoho is throttling token requests for this refresh token (at most 10 access tokens "
         "per 10 minutes): no further token request will be sent until the window passes."
     )
-
-    def __init__(
-        self, message: str | None = None, *, retry_after: float | None = None, **kwargs: Any
-    ) -> None:
-        super().__init__(message, **kwargs)
-        self.retry_after = retry_after
 
 
 class ZCRMReauthorizationRequiredError(ZCRMAuthError):
@@ -166,14 +170,8 @@ class ZCRMPermissionError(ZCRMError):
     """The Zoho user lacks the permission (NO_PERMISSION, AUTHORIZATION_FAILED)."""
 
 
-class ZCRMRateLimitError(ZCRMError):
+class ZCRMRateLimitError(ZCRMRetryLaterError, ZCRMError):
     """Zoho answered 429: credits exhausted or too many concurrent calls."""
-
-    def __init__(
-        self, message: str | None = None, *, retry_after: float | None = None, **kwargs: Any
-    ) -> None:
-        super().__init__(message, **kwargs)
-        self.retry_after = retry_after
 
 
 class ZCRMServerError(ZCRMError):

@@ -23,8 +23,7 @@ from urllib.parse import urlencode
 import requests
 from django.views.decorators.debug import sensitive_variables
 
-from . import __version__
-from .conf import ZCRMSettings, configuration_errors, get_settings
+from .conf import USER_AGENT, ZCRMSettings, configuration_errors, get_settings
 from .exceptions import (
     ZCRMAuthError,
     ZCRMConfigurationError,
@@ -96,7 +95,7 @@ class OAuthClient:
         self.clock = clock
         self.sleep = sleep
         self.session = session or requests.Session()
-        self.session.headers["User-Agent"] = f"django-zcrm/{__version__}"
+        self.session.headers["User-Agent"] = USER_AGENT
         self._cache: dict[str, OAuthTokens] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()

@@ -7,6 +7,7 @@ OAuth flow (consent redirect and callback) lives in :mod:`django_zcrm.webflow`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -159,31 +160,40 @@ def grant_error_message(exc: ZCRMError | ZCRMConfigurationError, asked: str | No
 def refresh_users(users: list[str]) -> list[Outcome]:
     """Mint a new access token now for each user; one outcome per user."""
     client = get_oauth_client()
-    outcomes = []
-    for user in users:
-        try:
-            tokens = client.refresh_access_token(user)
-        except ZCRMError as exc:
-            outcomes.append(Outcome(user, False, f"Not refreshed for {user}: {exc.message}"))
-            continue
+
+    def refresh(user: str) -> str:
+        tokens = client.refresh_access_token(user)
         minutes = max(0, tokens.remaining_ms(client.now_ms()) // 60000)
-        outcomes.append(
-            Outcome(user, True, f"New access token for {user}, valid for {minutes} minutes.")
-        )
-    return outcomes
+        return f"New access token for {user}, valid for {minutes} minutes."
+
+    return _each_user(users, refresh, lambda user, exc: f"Not refreshed for {user}: {exc.message}")
 
 
 def revoke_users(users: list[str]) -> list[Outcome]:
     """Revoke each user's refresh token at Zoho and delete the stored tokens."""
     client = get_oauth_client()
+
+    def revoke(user: str) -> str:
+        client.revoke(user)
+        return f"Revoked at Zoho and deleted: {user}."
+
+    return _each_user(
+        users, revoke, lambda user, exc: f"Not revoked, so kept: {user}. {exc.message}"
+    )
+
+
+def _each_user(
+    users: list[str],
+    action: Callable[[str], str],
+    failed: Callable[[str, ZCRMError], str],
+) -> list[Outcome]:
+    """Run ``action`` per user: its message on success, ``failed``'s on a ZCRMError."""
     outcomes = []
     for user in users:
         try:
-            client.revoke(user)
+            outcomes.append(Outcome(user, True, action(user)))
         except ZCRMError as exc:
-            outcomes.append(Outcome(user, False, f"Not revoked, so kept: {user}. {exc.message}"))
-            continue
-        outcomes.append(Outcome(user, True, f"Revoked at Zoho and deleted: {user}."))
+            outcomes.append(Outcome(user, False, failed(user, exc)))
     return outcomes
 
 
