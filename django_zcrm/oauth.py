@@ -1,6 +1,6 @@
 """Zoho Accounts: grant exchange, coordinated refresh, revoke and user info.
 
-The refresh protocol (see ``reliability.md`` 1.3): a token is refreshed when less than
+The refresh protocol (see ``docs/design/token-refresh.md``): a token is refreshed when less than
 ``REFRESH_MARGIN`` seconds remain. Exactly one process takes the store's refresh lease (a
 time-limited claim, never a lock held across the network call) and asks Zoho; the others keep
 using the still-valid token, or, once less than ``HARD_REFRESH_MARGIN`` remains, poll the store
@@ -91,7 +91,8 @@ class OAuthClient:
         self.hard_margin_ms = int(min(hard_refresh_margin, refresh_margin) * 1000)
         self.lease_ms = int(lease_seconds * 1000)
         self.throttle_ms = int(throttle_seconds * 1000)
-        self.timeout = tuple(timeout)
+        connect, read = timeout
+        self.timeout: tuple[float, float] = (connect, read)
         self.clock = clock
         self.sleep = sleep
         self.session = session or requests.Session()

@@ -46,7 +46,8 @@ def _token_manager_required(view: Callable[..., HttpResponse]) -> Callable[..., 
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         user = request.user
-        if not (user.is_authenticated and user.is_active and user.is_staff):
+        # AnonymousUser and custom user models may lack is_staff: treat that as not staff.
+        if not (user.is_authenticated and user.is_active and getattr(user, "is_staff", False)):
             return redirect_to_login(request.get_full_path(), _login_url())
         if not can_connect(user):
             raise PermissionDenied(f"Connecting Zoho needs the permission {CONNECT_PERMISSION}.")

@@ -131,7 +131,9 @@ def acquire(
         holder, holder_until = current
         if _dead_local_owner(holder):
             # Same host, process gone (killed): no need to wait for the lease to lapse.
-            claimed = rows.filter(lease_owner=holder).update(lease_owner=owner, lease_until=until)
+            claimed = (
+                rows.filter(lease_owner=holder).update(lease_owner=owner, lease_until=until) > 0
+            )
             if claimed:
                 logger.warning(
                     "Took over the sync lease of %s from %s, a process of this host "
