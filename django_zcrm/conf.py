@@ -7,7 +7,8 @@ elsewhere, and those caches are cleared on Django's ``setting_changed`` signal.
 :func:`validate` is pure: it returns :class:`Problem` objects with the stable system check ids
 (``django_zcrm.E0xx`` / ``W0xx``). :mod:`django_zcrm.checks` turns them into check messages and
 :class:`django_zcrm.oauth.OAuthClient` refuses to start on the error-level ones. Nothing here
-imports another django_zcrm module except :mod:`.exceptions` and :mod:`.custom_store`.
+imports another django_zcrm module but :mod:`.exceptions`, :mod:`.custom_store`
+and the package's ``__version__``.
 """
 
 from __future__ import annotations
