@@ -4,9 +4,9 @@ Settings are read on every access (never cached at import) so that ``override_se
 pytest-django's ``settings`` fixture just work. Only objects built from dotted paths are cached
 elsewhere, and those caches are cleared on Django's ``setting_changed`` signal.
 
-:func:`validate` never raises: it returns :class:`Problem` objects with the stable system check ids
-(``django_zcrm.E0xx`` / ``W0xx``). :mod:`django_zcrm.checks` turns them into check messages and
-:class:`django_zcrm.oauth.OAuthClient` refuses to start on the error-level ones. Nothing here
+:func:`validate` never raises: it returns :class:`Problem` objects with the stable system check
+ids (``django_zcrm.E0xx`` / ``W0xx``). :mod:`django_zcrm.checks` turns them into check messages
+and :class:`django_zcrm.oauth.OAuthClient` refuses to start on the error-level ones. Nothing here
 imports another django_zcrm module but :mod:`.exceptions`, :mod:`.custom_store`
 and the package's ``__version__``.
 """
