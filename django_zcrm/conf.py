@@ -269,7 +269,7 @@ def load_custom_handler_class(conf: ZCRMSettings | None = None) -> type | None:
     )
 
 
-# -- validation -------------------------------------------------------------------------------------
+# -- validation ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -386,7 +386,8 @@ def _data_center(conf: ZCRMSettings, raw: dict) -> list[Problem]:
     return [
         _error(
             "E005",
-            f"{setting('DATA_CENTER')} = {raw.get('DATA_CENTER', 'US')!r} is not a Zoho data centre.",
+            f"{setting('DATA_CENTER')} = {raw.get('DATA_CENTER', 'US')!r} "
+            "is not a Zoho data centre.",
             f"Set {setting('DATA_CENTER')} to one of {', '.join(DATA_CENTERS)} "
             "(the domain you log in to Zoho at: zoho.com = US, zoho.eu = EU, ...).",
         )
