@@ -48,16 +48,16 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from . import __version__
 from .conf import ZCRMSettings, get_settings
 from .exceptions import (
-    InvalidTokenError,
-    ScopeMismatchError,
     ZCRMAuthError,
+    ZCRMConfigurationError,
     ZCRMConnectionError,
     ZCRMError,
-    ZCRMImproperlyConfigured,
+    ZCRMInvalidTokenError,
     ZCRMMalformedResponseError,
     ZCRMNotFoundError,
     ZCRMPermissionError,
     ZCRMRateLimitError,
+    ZCRMScopeMismatchError,
     ZCRMServerError,
     ZCRMValidationError,
 )
@@ -724,13 +724,13 @@ def _error_from(pending: _Pending, body: Any, request_id: str | None) -> ZCRMErr
         )
     if status == 401:
         if code == "OAUTH_SCOPE_MISMATCH":
-            return ScopeMismatchError(
+            return ZCRMScopeMismatchError(
                 text + ". The token lacks a scope this call needs: add it to ZCRM['SCOPES'] and "
                 "generate a new grant token.",
                 **kwargs,
             )
         if code in TOKEN_REJECTED_CODES:
-            return InvalidTokenError(text, **kwargs)
+            return ZCRMInvalidTokenError(text, **kwargs)
         return ZCRMAuthError(text, **kwargs)
     if status == 403 or code in PERMISSION_CODES:
         return ZCRMPermissionError(text, **kwargs)
@@ -817,7 +817,7 @@ def _configured_cap(conf: ZCRMSettings) -> int | None:
         return conf.max_concurrent_requests
     except ValueError as exc:
         # Checks (E017) and the OAuth client's start-up validation normally catch this first.
-        raise ZCRMImproperlyConfigured(
+        raise ZCRMConfigurationError(
             f"{exc}. Set it to the most CRM API calls one process may have in flight (e.g. 10), "
             "or None / 0 for no cap."
         ) from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol, runtime_checkable
 
 from .redaction import mask
 
@@ -60,6 +61,25 @@ class OAuthTokens:
         return "valid" if self.remaining_ms(now) > 0 else "expired"
 
 
+@runtime_checkable
+class TokenProvider(Protocol):
+    """What the CRM API client needs from an OAuth client: current tokens, and a refresh on demand.
+
+    ``django_zcrm.oauth.ZohoOAuthClient`` is the implementation; tests may pass any object with
+    these two methods. See ``docs/design/token-refresh.md`` for the protocol behind them.
+    """
+
+    def get_tokens(self, user_identifier: str | None = None) -> OAuthTokens:
+        """The user's current tokens, refreshed first when the access token is (nearly) expired."""
+        ...
+
+    def refresh_access_token(
+        self, user_identifier: str | None = None, *, stale_token: str | None = None
+    ) -> OAuthTokens:
+        """Mint a new access token now; with ``stale_token``, only if it is still the stored one."""
+        ...
+
+
 @dataclass(frozen=True)
 class TokenStatus:
     """What a person may see about one user's tokens: never a token, at most a masked tail."""
@@ -88,7 +108,7 @@ class TokenStatus:
             if tokens.last_refreshed_at
             else None,
             throttled_until=(
-                _from_ms(tokens.throttled_until) if tokens.is_throttled(current) else None
+                _from_ms(tokens.throttled_until or 0) if tokens.is_throttled(current) else None
             ),
             last_error=tokens.last_error,
             access_token_tail=mask(tokens.access_token),
