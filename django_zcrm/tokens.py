@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol, runtime_checkable
 
 from .redaction import mask
 
@@ -58,6 +59,25 @@ class OAuthTokens:
         if self.is_throttled(now) and self.remaining_ms(now) <= 0:
             return "throttled"
         return "valid" if self.remaining_ms(now) > 0 else "expired"
+
+
+@runtime_checkable
+class TokenProvider(Protocol):
+    """What the CRM API client needs from an OAuth client: current tokens, and a refresh on demand.
+
+    ``django_zcrm.oauth.ZohoOAuthClient`` is the implementation; tests may pass any object with
+    these two methods. See ``docs/design/token-refresh.md`` for the protocol behind them.
+    """
+
+    def get_tokens(self, user_identifier: str | None = None) -> OAuthTokens:
+        """The user's current tokens, refreshed first when the access token is (nearly) expired."""
+        ...
+
+    def refresh_access_token(
+        self, user_identifier: str | None = None, *, stale_token: str | None = None
+    ) -> OAuthTokens:
+        """Mint a new access token now; with ``stale_token``, only if it is still the stored one."""
+        ...
 
 
 @dataclass(frozen=True)
