@@ -187,11 +187,7 @@ class ZCRMSettings:
         """``API_BASE_URL``, or the data centre's API domain (its sandbox one when ``SANDBOX``)."""
         explicit = self.raw.get("API_BASE_URL")
         if explicit:
-            url = _normalise_url(explicit)
-            if self.sandbox and "://www." in url:
-                # The SDK derives the sandbox host by replacing "www" with "sandbox".
-                url = url.replace("://www.", "://sandbox.", 1)
-            return url
+            return api_url(explicit, sandbox=self.sandbox)
         dc = self.data_center or DATA_CENTERS["US"]
         return dc.sandbox_api_base_url if self.sandbox else dc.api_base_url
 
@@ -245,6 +241,16 @@ def _normalise_url(url: str) -> str:
     if "://" not in url:
         # The SDK's apiBaseUrl is a bare host ("www.zohoapis.com").
         url = "https://" + url
+    return url
+
+
+def api_url(url: str, *, sandbox: bool) -> str:
+    """An API domain as a URL (scheme added, no trailing slash), on its sandbox host if asked."""
+    url = _normalise_url(url)
+    if sandbox:
+        # The SDK derives the sandbox host by replacing "www" with "sandbox"; Zoho hands out the
+        # production domain (``api_domain``) even to a sandbox client.
+        url = url.replace("://www.", "://sandbox.", 1)
     return url
 
 

@@ -22,7 +22,6 @@ from typing import Any
 import requests
 from django.views.decorators.debug import sensitive_variables
 
-from . import __version__
 from .conf import ZCRMSettings, get_settings
 from .exceptions import (
     InvalidClientError,
@@ -40,6 +39,7 @@ from .exceptions import (
 from .persistence import TokenPersistence, get_persistence
 from .redaction import get_logger, redact, register_secret
 from .tokens import OAuthTokens, TokenStatus
+from .wire import USER_AGENT, json_or_none
 
 logger = get_logger(__name__)
 
@@ -94,7 +94,7 @@ class OAuthClient:
         self.clock = clock
         self.sleep = sleep
         self.session = session or requests.Session()
-        self.session.headers["User-Agent"] = f"django-zcrm/{__version__}"
+        self.session.headers["User-Agent"] = USER_AGENT
         self._cache: dict[str, OAuthTokens] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
@@ -566,10 +566,7 @@ def _expires_in_ms(body: dict[str, Any]) -> int:
 
 
 def _json_or_none(response: requests.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
+    return json_or_none(response.content)
 
 
 def _describe(response: requests.Response) -> str:
