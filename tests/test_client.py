@@ -23,6 +23,7 @@ from django_zcrm.exceptions import (
     ZCRMValidationError,
 )
 from django_zcrm.redaction import TOKEN_RE
+from django_zcrm.tokens import OAuthTokens, TokenProvider
 from tests.support.sleeps import SleepRecorder
 
 LEADS = "/crm/v2/Leads"
@@ -762,3 +763,52 @@ def test_a_new_cap_applies_to_the_next_call_without_a_restart(seeded, settings):
     assert [r.status for r in crm_requests(seeded)] == [200, 200]
     holder.close()
     other.close()
+
+
+class StaticProvider:
+    """A token provider of the caller's own: the client needs nothing but these two methods."""
+
+    def __init__(self, tokens: OAuthTokens) -> None:
+        self.tokens = tokens
+        self.refreshes = 0
+
+    def get_tokens(self, user_identifier: str | None = None) -> OAuthTokens:
+        return self.tokens
+
+    def refresh_access_token(
+        self, user_identifier: str | None = None, *, stale_token: str | None = None
+    ) -> OAuthTokens:
+        self.refreshes += 1
+        return self.tokens
+
+
+@pytest.mark.django_db
+def test_any_token_provider_can_stand_in_for_the_oauth_client(seeded, zoho_tokens):
+    provider = StaticProvider(zoho_tokens)
+    assert isinstance(provider, TokenProvider)
+
+    with ZCRMClient(oauth_client=provider) as crm:
+        response = crm.get("Leads")
+
+    assert response.status == 200 and len(response.data["data"]) == 3
+    assert provider.refreshes == 0
+    sent = crm_requests(seeded)[-1]
+    assert sent.headers["Authorization"] == f"Zoho-oauthtoken {zoho_tokens.access_token}"
+
+
+@pytest.mark.parametrize(
+    ("api_domain", "sandbox", "expected"),
+    [
+        ("https://www.zohoapis.eu", True, "https://sandbox.zohoapis.eu/crm/v2/"),
+        ("www.zohoapis.eu/", True, "https://sandbox.zohoapis.eu/crm/v2/"),
+        ("https://www.zohoapis.eu", False, "https://www.zohoapis.eu/crm/v2/"),
+        ("http://127.0.0.1:8000", True, "http://127.0.0.1:8000/crm/v2/"),
+    ],
+)
+def test_a_sandbox_client_uses_the_sandbox_twin_of_the_tokens_api_domain(
+    settings, api_domain, sandbox, expected
+):
+    settings.ZCRM = {**settings.ZCRM, "SANDBOX": sandbox, "API_VERSION": "v2"}
+    tokens = OAuthTokens("me@example.com", "access", "refresh", 0, api_domain=api_domain)
+
+    assert ZCRMClient(oauth_client=StaticProvider(tokens)).base_url() == expected
