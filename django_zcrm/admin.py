@@ -23,9 +23,9 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_post_parameters
 
-from . import services_tokens, views
+from . import token_admin, views
 from .conf import get_settings
-from .exceptions import ZCRMError, ZCRMImproperlyConfigured
+from .exceptions import ZCRMConfigurationError, ZCRMError
 from .forms import GrantTokenForm
 from .models import CRMRecord, OAuthToken, SyncState
 from .tokens import now_ms
@@ -116,7 +116,7 @@ class OAuthTokenAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         """Rows from ZCRM['TOKEN_DATABASE'], where the database store keeps them."""
-        return super().get_queryset(request).using(services_tokens.token_database())
+        return super().get_queryset(request).using(token_admin.token_database())
 
     def get_actions(self, request: HttpRequest, action_location: Any = None) -> dict[str, Any]:
         """Our actions only: the stock "delete selected" would leave live tokens at Zoho."""
@@ -132,10 +132,10 @@ class OAuthTokenAdmin(admin.ModelAdmin):
     # -- columns -------------------------------------------------------------------------------
 
     @staticmethod
-    def _view(obj: OAuthToken) -> services_tokens.TokenRowView:
+    def _view(obj: OAuthToken) -> token_admin.TokenRowView:
         cached = getattr(obj, "_zcrm_view", None)
         if cached is None:
-            cached = services_tokens.describe_row(obj)
+            cached = token_admin.describe_row(obj)
             obj._zcrm_view = cached  # type: ignore[attr-defined]
         return cached
 
@@ -186,7 +186,7 @@ class OAuthTokenAdmin(admin.ModelAdmin):
 
     # -- actions -------------------------------------------------------------------------------
 
-    def _report(self, request: HttpRequest, outcomes: list[services_tokens.Outcome]) -> None:
+    def _report(self, request: HttpRequest, outcomes: list[token_admin.Outcome]) -> None:
         for outcome in outcomes:
             self.message_user(
                 request, outcome.message, messages.SUCCESS if outcome.ok else messages.ERROR
@@ -199,7 +199,7 @@ class OAuthTokenAdmin(admin.ModelAdmin):
     @admin.action(description=_("Refresh the access token now"), permissions=["change"])
     def refresh_now(self, request: HttpRequest, queryset: QuerySet) -> None:
         """Mint a new access token for each selected user."""
-        self._report(request, services_tokens.refresh_users(self._users(queryset)))
+        self._report(request, token_admin.refresh_users(self._users(queryset)))
 
     @admin.action(description=_("Revoke at Zoho and delete"), permissions=["delete"])
     def revoke_and_delete(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
@@ -214,7 +214,7 @@ class OAuthTokenAdmin(admin.ModelAdmin):
                     "the row is deleted. A user whose token Zoho cannot revoke now is kept."
                 ),
             )
-        self._report(request, services_tokens.revoke_users(self._users(queryset)))
+        self._report(request, token_admin.revoke_users(self._users(queryset)))
         return None
 
     @admin.action(description=_("Delete here without revoking at Zoho"), permissions=["delete"])
@@ -233,7 +233,7 @@ class OAuthTokenAdmin(admin.ModelAdmin):
                     "no longer knows."
                 ),
             )
-        self._report(request, services_tokens.forget_users(self._users(queryset)))
+        self._report(request, token_admin.forget_users(self._users(queryset)))
         return None
 
     def _confirm(
@@ -283,7 +283,7 @@ class OAuthTokenAdmin(admin.ModelAdmin):
         extra = {
             "title": capfirst(self.opts.verbose_name_plural),
             "zcrm_can_connect": self.can_connect(request),
-            "zcrm_store_note": services_tokens.store_description(),
+            "zcrm_store_note": token_admin.store_description(),
             **(extra_context or {}),
         }
         return super().changelist_view(request, extra)
@@ -307,13 +307,13 @@ class OAuthTokenAdmin(admin.ModelAdmin):
         form = GrantTokenForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                tokens = services_tokens.store_grant_token(
+                tokens = token_admin.store_grant_token(
                     form.cleaned_data["grant_token"], form.cleaned_data["user_email"]
                 )
-            except (ZCRMError, ZCRMImproperlyConfigured) as exc:
-                form.add_error(None, services_tokens.grant_error_message(exc))
+            except (ZCRMError, ZCRMConfigurationError) as exc:
+                form.add_error(None, token_admin.grant_error_message(exc))
             else:
-                row = services_tokens.describe_tokens(tokens)
+                row = token_admin.describe_tokens(tokens)
                 self.message_user(
                     request,
                     _(
@@ -330,7 +330,7 @@ class OAuthTokenAdmin(admin.ModelAdmin):
             title=_("Paste a Zoho grant token"),
             form=form,
             scopes=",".join(get_settings().scopes),
-            api_console_url=services_tokens.api_console_url(),
+            api_console_url=token_admin.api_console_url(),
             accounts_url=get_settings().accounts_url,
         )
 

@@ -14,6 +14,13 @@ class ZCRMConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks, signals  # noqa: F401  (registration happens on import)
+        """Register the system checks and connect the receivers (imported here: models are ready)."""
+        from django.core.signals import setting_changed
 
-        signals.configure_logging()
+        from . import (
+            checks,  # noqa: F401  (registration happens on import)
+            receivers,
+        )
+
+        setting_changed.connect(receivers.zcrm_setting_changed, dispatch_uid="django_zcrm.settings")
+        receivers.configure_logging()

@@ -7,97 +7,56 @@ elsewhere, and those caches are cleared on Django's ``setting_changed`` signal.
 
 from __future__ import annotations
 
+import difflib
+import importlib.util
+import ipaddress
 import os
+import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
+import environ
 from django.conf import settings as django_settings
+from django.utils.module_loading import import_string
+
+from . import __version__
+from .exceptions import ZCRMConfigurationError
 
 SETTING_NAME = "ZCRM"
+
+#: Sent on every request to Zoho (accounts server and CRM API alike).
+USER_AGENT = f"django-zcrm/{__version__}"
 
 
 @dataclass(frozen=True)
 class DataCenter:
-    """The hosts Zoho runs for one data centre."""
+    """The hosts Zoho runs for one data centre (its sandbox host: see :func:`sandbox_url`)."""
 
     code: str
     accounts_url: str
     api_base_url: str
-    sandbox_api_base_url: str
-    developer_api_base_url: str
-    content_url: str
 
 
 DATA_CENTERS: dict[str, DataCenter] = {
     dc.code: dc
     for dc in (
-        DataCenter(
-            "US",
-            "https://accounts.zoho.com",
-            "https://www.zohoapis.com",
-            "https://sandbox.zohoapis.com",
-            "https://developer.zohoapis.com",
-            "https://content.zohoapis.com",
-        ),
-        DataCenter(
-            "EU",
-            "https://accounts.zoho.eu",
-            "https://www.zohoapis.eu",
-            "https://sandbox.zohoapis.eu",
-            "https://developer.zohoapis.eu",
-            "https://content.zohoapis.eu",
-        ),
-        DataCenter(
-            "IN",
-            "https://accounts.zoho.in",
-            "https://www.zohoapis.in",
-            "https://sandbox.zohoapis.in",
-            "https://developer.zohoapis.in",
-            "https://content.zohoapis.in",
-        ),
-        DataCenter(
-            "AU",
-            "https://accounts.zoho.com.au",
-            "https://www.zohoapis.com.au",
-            "https://sandbox.zohoapis.com.au",
-            "https://developer.zohoapis.com.au",
-            "https://content.zohoapis.com.au",
-        ),
-        DataCenter(
-            "JP",
-            "https://accounts.zoho.jp",
-            "https://www.zohoapis.jp",
-            "https://sandbox.zohoapis.jp",
-            "https://developer.zohoapis.jp",
-            "https://content.zohoapis.jp",
-        ),
-        DataCenter(
-            "CA",
-            "https://accounts.zohocloud.ca",
-            "https://www.zohoapis.ca",
-            "https://sandbox.zohoapis.ca",
-            "https://developer.zohoapis.ca",
-            "https://upload.zohocloud.ca",
-        ),
-        DataCenter(
-            "CN",
-            "https://accounts.zoho.com.cn",
-            "https://www.zohoapis.com.cn",
-            "https://sandbox.zohoapis.com.cn",
-            "https://developer.zohoapis.com.cn",
-            "https://content.zohoapis.com.cn",
-        ),
-        DataCenter(
-            "SA",
-            "https://accounts.zoho.sa",
-            "https://www.zohoapis.sa",
-            "https://sandbox.zohoapis.sa",
-            "https://developer.zohoapis.sa",
-            "https://files.zoho.sa",
-        ),
+        DataCenter("US", "https://accounts.zoho.com", "https://www.zohoapis.com"),
+        DataCenter("EU", "https://accounts.zoho.eu", "https://www.zohoapis.eu"),
+        DataCenter("IN", "https://accounts.zoho.in", "https://www.zohoapis.in"),
+        DataCenter("AU", "https://accounts.zoho.com.au", "https://www.zohoapis.com.au"),
+        DataCenter("JP", "https://accounts.zoho.jp", "https://www.zohoapis.jp"),
+        DataCenter("CA", "https://accounts.zohocloud.ca", "https://www.zohoapis.ca"),
+        DataCenter("CN", "https://accounts.zoho.com.cn", "https://www.zohoapis.com.cn"),
+        DataCenter("SA", "https://accounts.zoho.sa", "https://www.zohoapis.sa"),
     )
 }
+
+
+def sandbox_url(url: str) -> str:
+    """The sandbox twin of an API domain: the SDK replaces a leading ``www.`` by ``sandbox.``."""
+    return url.replace("://www.", "://sandbox.", 1)
+
 
 API_VERSIONS = ("v2", "v2.1", "v3", "v4", "v5", "v6", "v7", "v8")
 
@@ -154,7 +113,6 @@ DEFAULTS: dict[str, Any] = {
 }
 
 REQUIRED_KEYS = ("CLIENT_ID", "CLIENT_SECRET")
-BOOLEAN_KEYS = ("SANDBOX", "LOG_IN_CONSOLE")
 
 
 @dataclass(frozen=True)
@@ -187,9 +145,10 @@ class ZCRMSettings:
         """``API_BASE_URL``, or the data centre's API domain (its sandbox one when ``SANDBOX``)."""
         explicit = self.raw.get("API_BASE_URL")
         if explicit:
-            return api_url(explicit, sandbox=self.sandbox)
-        dc = self.data_center or DATA_CENTERS["US"]
-        return dc.sandbox_api_base_url if self.sandbox else dc.api_base_url
+            url = _normalise_url(explicit)
+        else:
+            url = (self.data_center or DATA_CENTERS["US"]).api_base_url
+        return sandbox_url(url) if self.sandbox else url
 
     @property
     def sandbox(self) -> bool:
@@ -244,14 +203,9 @@ def _normalise_url(url: str) -> str:
     return url
 
 
-def api_url(url: str, *, sandbox: bool) -> str:
-    """An API domain as a URL (scheme added, no trailing slash), on its sandbox host if asked."""
-    url = _normalise_url(url)
-    if sandbox:
-        # The SDK derives the sandbox host by replacing "www" with "sandbox"; Zoho hands out the
-        # production domain (``api_domain``) even to a sandbox client.
-        url = url.replace("://www.", "://sandbox.", 1)
-    return url
+def setting(key: str) -> str:
+    """How a key is written in settings files, for messages: ``ZCRM['KEY']``."""
+    return f"{SETTING_NAME}['{key}']"
 
 
 def get_settings() -> ZCRMSettings:
@@ -275,8 +229,6 @@ def is_valid_url(url: str) -> bool:
 
 def settings_from_env(env: Any = None, prefix: str = "ZCRM_") -> dict[str, Any]:
     """Build a ``ZCRM`` dict from ``ZCRM_<KEY>`` environment variables (django-environ)."""
-    import environ
-
     env = env or environ.Env()
     result: dict[str, Any] = {}
     for key, default in DEFAULTS.items():
@@ -298,3 +250,423 @@ def settings_from_env(env: Any = None, prefix: str = "ZCRM_") -> dict[str, Any]:
         else:
             result[key] = env.str(name)
     return result
+
+
+# -- loading the custom token store class ----------------------------------------------------------
+
+#: The SDK's three-method token store contract; a custom handler needs all of them.
+HANDLER_METHODS = ("save_oauth_tokens", "get_oauth_tokens", "delete_oauth_tokens")
+_HANDLER_NOT_IMPORTABLE = "django_zcrm.E006"
+_HANDLER_NOT_A_STORE = "django_zcrm.E007"
+
+
+def load_custom_handler_class(conf: ZCRMSettings | None = None) -> type | None:
+    """Import the class named by PERSISTENCE_HANDLER_CLASS(_PATH), or None when unset.
+
+    Raises :class:`ZCRMConfigurationError` whose ``check_id`` is the system check reporting the
+    same problem (E006: cannot be loaded, E007: loaded but not a token store).
+    """
+    conf = conf or get_settings()
+    name = (conf.PERSISTENCE_HANDLER_CLASS or "").strip()
+    file_path = (conf.PERSISTENCE_HANDLER_CLASS_PATH or "").strip()
+    if not name:
+        if file_path:
+            raise ZCRMConfigurationError(
+                f"{setting('PERSISTENCE_HANDLER_CLASS_PATH')} is set but "
+                f"{setting('PERSISTENCE_HANDLER_CLASS')} is not: set it to the name of the class "
+                "defined in that file.",
+                check_id=_HANDLER_NOT_IMPORTABLE,
+            )
+        return None
+    if file_path:
+        cls = _load_from_file(name, file_path)
+    else:
+        try:
+            cls = import_string(name)
+        except ImportError as exc:
+            raise ZCRMConfigurationError(
+                f"{setting('PERSISTENCE_HANDLER_CLASS')} = {name!r} cannot be imported ({exc}). "
+                "Use a dotted path such as 'myproject.tokens.RedisTokenStore', or a class name "
+                f"plus {setting('PERSISTENCE_HANDLER_CLASS_PATH')} pointing at the .py file.",
+                check_id=_HANDLER_NOT_IMPORTABLE,
+            ) from exc
+    if not isinstance(cls, type):
+        raise ZCRMConfigurationError(
+            f"{setting('PERSISTENCE_HANDLER_CLASS')} = {name!r} is not a class.",
+            check_id=_HANDLER_NOT_A_STORE,
+        )
+    # A TokenPersistence subclass has all three (abstract methods are attributes too).
+    missing = [m for m in HANDLER_METHODS if not callable(getattr(cls, m, None))]
+    if missing:
+        raise ZCRMConfigurationError(
+            f"{setting('PERSISTENCE_HANDLER_CLASS')} = {name!r} is not a token store: it lacks "
+            f"{', '.join(missing)}. Subclass django_zcrm.persistence.TokenPersistence.",
+            check_id=_HANDLER_NOT_A_STORE,
+        )
+    return cls
+
+
+def _load_from_file(name: str, file_path: str) -> type:
+    path = os.path.abspath(file_path)
+    key = setting("PERSISTENCE_HANDLER_CLASS_PATH")
+    if not os.path.isfile(path):
+        raise ZCRMConfigurationError(
+            f"{key} = {file_path!r} is not a file: point it at the .py file that defines {name}.",
+            check_id=_HANDLER_NOT_IMPORTABLE,
+        )
+    module_name = "django_zcrm_custom_persistence_" + str(abs(hash(path)))
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ZCRMConfigurationError(
+            f"{key} = {file_path!r} cannot be loaded as a Python module.",
+            check_id=_HANDLER_NOT_IMPORTABLE,
+        )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # any error in the user's file is a configuration error to report
+        sys.modules.pop(module_name, None)
+        raise ZCRMConfigurationError(
+            f"Loading {key} = {file_path!r} failed: {type(exc).__name__}: {exc}",
+            check_id=_HANDLER_NOT_IMPORTABLE,
+        ) from exc
+    try:
+        return getattr(module, name.rsplit(".", 1)[-1])
+    except AttributeError as exc:
+        raise ZCRMConfigurationError(
+            f"{file_path!r} defines no class {name!r}: fix {setting('PERSISTENCE_HANDLER_CLASS')}.",
+            check_id=_HANDLER_NOT_IMPORTABLE,
+        ) from exc
+
+
+# -- validation -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with ``settings.ZCRM``: a stable id, what is wrong and what to set."""
+
+    id: str  # "django_zcrm.E002"; the system check id, never renumbered
+    level: Literal["error", "warning"]
+    message: str
+    hint: str = ""
+
+    @property
+    def is_error(self) -> bool:
+        """True for problems that stop the OAuth client from being built."""
+        return self.level == "error"
+
+    def sentence(self) -> str:
+        """Message and hint as one readable sentence (for exceptions)."""
+        return f"{self.message} {self.hint}".strip()
+
+
+def _error(number: str, message: str, hint: str = "") -> Problem:
+    return Problem(f"django_zcrm.{number}", "error", message, hint)
+
+
+def _warning(number: str, message: str, hint: str = "") -> Problem:
+    return Problem(f"django_zcrm.{number}", "warning", message, hint)
+
+
+#: Numbers >= 0 that the core reads (seconds or counts); the sync ones live in sync.checks.
+CORE_NUMBER_KEYS = (
+    "REFRESH_MARGIN",
+    "HARD_REFRESH_MARGIN",
+    "REFRESH_LEASE_SECONDS",
+    "THROTTLE_SECONDS",
+    "MAX_RETRIES",
+    "RETRY_BACKOFF_BASE",
+    "RETRY_BACKOFF_MAX",
+    "MAX_RETRY_AFTER",
+)
+
+
+def validate(raw: Any) -> list[Problem]:
+    """Every problem of ``raw`` (the value of ``settings.ZCRM``) outside sync; pure, never raises."""
+    if raw is None:
+        return [
+            _error(
+                "E001",
+                "settings.ZCRM is not set.",
+                "Add ZCRM = {'CLIENT_ID': ..., 'CLIENT_SECRET': ...} to your settings "
+                "(see the README's settings table).",
+            )
+        ]
+    if not isinstance(raw, dict):
+        return [
+            _error(
+                "E001",
+                f"settings.ZCRM must be a dict, not {type(raw).__name__}.",
+                "Write ZCRM = {'CLIENT_ID': ..., 'CLIENT_SECRET': ...}.",
+            )
+        ]
+    conf = ZCRMSettings(raw=dict(raw))
+    return [
+        *_required(raw),
+        *_unknown_keys(raw),
+        *_data_center(conf, raw),
+        *_urls(conf, raw),
+        *_api_version(raw),
+        *_access_type(raw),
+        *_persistence(conf, raw),
+        *_token_database(raw),
+        *number_problems(conf, CORE_NUMBER_KEYS),
+        *_timeouts(conf),
+        *_concurrency(raw),
+        *_log_file(raw),
+    ]
+
+
+def configuration_errors(conf: ZCRMSettings) -> list[str]:
+    """The error-level problems of a settings object, as readable sentences."""
+    return [p.sentence() for p in validate(conf.raw) if p.is_error]
+
+
+def _required(raw: dict) -> list[Problem]:
+    return [
+        _error(
+            number,
+            f"{setting(key)} is missing.",
+            f"Set {setting(key)} to the value shown for your client in the Zoho API "
+            "console (api-console.zoho.com); read it from the environment, e.g. "
+            f"env('ZCRM_{key}').",
+        )
+        for number, key in zip(("E002", "E003"), REQUIRED_KEYS, strict=True)
+        if not str(raw.get(key) or "").strip()
+    ]
+
+
+def _unknown_keys(raw: dict) -> list[Problem]:
+    problems = []
+    for key in sorted(k for k in raw if k not in DEFAULTS):
+        guess = difflib.get_close_matches(str(key).upper(), DEFAULTS, n=1)
+        hint = (
+            f"Did you mean {setting(guess[0])}?"
+            if guess
+            else "Remove it; the README lists every key."
+        )
+        problems.append(_error("E004", f"{setting(key)} is not a django-zcrm setting.", hint))
+    return problems
+
+
+def _data_center(conf: ZCRMSettings, raw: dict) -> list[Problem]:
+    if conf.data_center is not None:
+        return []
+    return [
+        _error(
+            "E005",
+            f"{setting('DATA_CENTER')} = {raw.get('DATA_CENTER', 'US')!r} is not a Zoho data centre.",
+            f"Set {setting('DATA_CENTER')} to one of {', '.join(DATA_CENTERS)} "
+            "(the domain you log in to Zoho at: zoho.com = US, zoho.eu = EU, ...).",
+        )
+    ]
+
+
+def _urls(conf: ZCRMSettings, raw: dict) -> list[Problem]:
+    problems = []
+    for key, value in (
+        ("ACCOUNTS_URL", conf.accounts_url),
+        ("API_BASE_URL", conf.api_base_url),
+        ("REDIRECT_URI", raw.get("REDIRECT_URI") or ""),
+    ):
+        if not value:
+            continue
+        if not is_valid_url(value):
+            problems.append(
+                _error(
+                    "E009",
+                    f"{setting(key)} = {value!r} is not an http(s) URL.",
+                    f"Set {setting(key)} to a URL such as 'https://accounts.zoho.eu', or remove "
+                    "it to derive it from ZCRM['DATA_CENTER'].",
+                )
+            )
+        elif urlsplit(value).scheme == "http" and not _is_loopback(urlsplit(value).hostname or ""):
+            problems.append(
+                _warning(
+                    "W003",
+                    f"{setting(key)} = {value!r} uses plain http.",
+                    "Tokens would cross the network unencrypted: use https "
+                    "(http is meant for the loopback fake server).",
+                )
+            )
+    return problems
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _api_version(raw: dict) -> list[Problem]:
+    value = raw.get("API_VERSION", "v2")
+    if value in API_VERSIONS:
+        return []
+    return [
+        _error(
+            "E010",
+            f"{setting('API_VERSION')} = {value!r} is not a Zoho CRM API version.",
+            f"Use one of {', '.join(API_VERSIONS)}.",
+        )
+    ]
+
+
+def _access_type(raw: dict) -> list[Problem]:
+    value = raw.get("ACCESS_TYPE", "offline")
+    if value not in ("offline", "online"):
+        return [
+            _error(
+                "E011",
+                f"{setting('ACCESS_TYPE')} = {value!r} is not valid.",
+                "Use 'offline' (a refresh token is issued; the default).",
+            )
+        ]
+    if value == "online":
+        return [
+            _warning(
+                "W001",
+                f"{setting('ACCESS_TYPE')} is 'online': Zoho issues no refresh token.",
+                "Tokens cannot be refreshed and stop working after an hour; use 'offline'.",
+            )
+        ]
+    return []
+
+
+def _persistence(conf: ZCRMSettings, raw: dict) -> list[Problem]:
+    problems = []
+    try:
+        load_custom_handler_class(conf)
+    except ZCRMConfigurationError as exc:
+        problems.append(
+            Problem(
+                exc.check_id or _HANDLER_NOT_IMPORTABLE,
+                "error",
+                str(exc),
+                f"Fix {setting('PERSISTENCE_HANDLER_CLASS')} (and "
+                f"{setting('PERSISTENCE_HANDLER_CLASS_PATH')}) or remove them "
+                "to use the database.",
+            )
+        )
+    path = raw.get("TOKEN_PERSISTENCE_PATH")
+    problem = _unwritable_folder(str(path)) if path else None
+    if problem:
+        key = setting("TOKEN_PERSISTENCE_PATH")
+        problems.append(
+            _error(
+                "E008",
+                f"{key} = {path!r} {problem}.",
+                f"Point {key} at a folder this process can write (the token file "
+                "zcrm_oauthtokens.txt is created inside it), or remove it to keep tokens in the "
+                "database.",
+            )
+        )
+    return problems
+
+
+def _unwritable_folder(path: str) -> str | None:
+    folder = os.path.abspath(path)
+    if os.path.exists(folder):
+        if not os.path.isdir(folder):
+            return "is a file, not a folder"
+        if not os.access(folder, os.W_OK | os.X_OK):
+            return "is not writable"
+        return None
+    parent = os.path.dirname(folder)
+    while parent and not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not parent or not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+        return "does not exist and cannot be created"
+    return None
+
+
+def _token_database(raw: dict) -> list[Problem]:
+    uses_database = not (raw.get("PERSISTENCE_HANDLER_CLASS") or raw.get("TOKEN_PERSISTENCE_PATH"))
+    if "TOKEN_DATABASE" not in raw and not uses_database:
+        # Tokens live in a file or a custom store: a project without databases is fine.
+        return []
+    alias = raw.get("TOKEN_DATABASE", "default")
+    if alias in django_settings.DATABASES:
+        return []
+    return [
+        _error(
+            "E012",
+            f"{setting('TOKEN_DATABASE')} = {alias!r} is not in settings.DATABASES.",
+            f"Use one of {', '.join(django_settings.DATABASES)}, or add a "
+            f"DATABASES[{alias!r}] entry (e.g. a MySQL database 'zohooauth').",
+        )
+    ]
+
+
+def number_problems(conf: ZCRMSettings, keys: tuple[str, ...]) -> list[Problem]:
+    """E013 for each of ``keys`` whose value is not a number >= 0."""
+    return [
+        _error(
+            "E013",
+            f"{setting(key)} = {value!r} must be a number >= 0.",
+            f"Remove {setting(key)} to use the default ({DEFAULTS[key]}).",
+        )
+        for key, value in _values(conf, keys)
+        if not (_is_number(value) and value >= 0)
+    ]
+
+
+def _timeouts(conf: ZCRMSettings) -> list[Problem]:
+    return [
+        _error(
+            "E014",
+            f"{setting(key)} = {value!r} must be (connect, read) seconds.",
+            f"Write e.g. {setting(key)} = {DEFAULTS[key]!r}.",
+        )
+        for key, value in _values(conf, ("TOKEN_TIMEOUT", "HTTP_TIMEOUT"))
+        if not (
+            isinstance(value, (tuple, list))
+            and len(value) == 2
+            and all(isinstance(v, (int, float)) and v > 0 for v in value)
+        )
+    ]
+
+
+def _values(conf: ZCRMSettings, keys: tuple[str, ...]) -> list[tuple[str, Any]]:
+    return [(key, getattr(conf, key)) for key in keys]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _concurrency(raw: dict) -> list[Problem]:
+    key = "MAX_CONCURRENT_REQUESTS"
+    value = raw.get(key, DEFAULTS[key])
+    if is_valid_concurrency_cap(value):
+        return []
+    return [
+        _error(
+            "E017",
+            f"{setting(key)} = {value!r} must be None or a whole number >= 0.",
+            f"Set {setting(key)} to the most CRM API calls one process may have in "
+            "flight: your Zoho edition's concurrency limit (5 to 25 per org, 10 for "
+            "heavy calls such as COQL and search) divided by the number of processes, "
+            f"e.g. {DEFAULTS[key]}; None or 0 turn the cap off.",
+        )
+    ]
+
+
+def _log_file(raw: dict) -> list[Problem]:
+    path = raw.get("APPLICATION_LOG_FILE_PATH")
+    if not path:
+        return []
+    folder = os.path.dirname(os.path.abspath(str(path))) or "."
+    if os.path.isdir(folder) and os.access(folder, os.W_OK):
+        return []
+    return [
+        _warning(
+            "W002",
+            f"{setting('APPLICATION_LOG_FILE_PATH')} = {path!r}: its folder is not writable.",
+            "Point it at a file in a writable folder.",
+        )
+    ]

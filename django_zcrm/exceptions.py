@@ -7,6 +7,7 @@ code: messages pass through :func:`django_zcrm.redaction.redact`.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -14,8 +15,15 @@ from django.core.exceptions import ImproperlyConfigured
 from .redaction import redact
 
 
-class ZCRMImproperlyConfigured(ImproperlyConfigured):
-    """A setting in ``settings.ZCRM`` is missing or wrong; the message names it."""
+class ZCRMConfigurationError(ImproperlyConfigured):
+    """A setting in ``settings.ZCRM`` is missing or wrong; the message names it.
+
+    ``check_id`` is the system check that reports the same problem, when there is one.
+    """
+
+    def __init__(self, *args: Any, check_id: str | None = None) -> None:
+        super().__init__(*args)
+        self.check_id = check_id
 
 
 class ZCRMError(Exception):
@@ -74,6 +82,16 @@ def _rebuild(cls, message, status, code, details, request_id):
     return error
 
 
+class ZCRMRetryLaterError(ZCRMError):
+    """Adds ``retry_after``: seconds until Zoho accepts the request again (None: not said)."""
+
+    def __init__(
+        self, message: str | None = None, *, retry_after: float | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
 # --- Authentication and tokens -------------------------------------------------------------
 
 
@@ -83,7 +101,7 @@ class ZCRMAuthError(ZCRMError):
     default_message = "Zoho authentication failed"
 
 
-class InvalidGrantTokenError(ZCRMAuthError):
+class ZCRMInvalidGrantError(ZCRMAuthError):
     """The grant token was wrong, expired or already used."""
 
     default_message = (
@@ -92,7 +110,7 @@ class InvalidGrantTokenError(ZCRMAuthError):
     )
 
 
-class InvalidClientError(ZCRMAuthError):
+class ZCRMInvalidClientError(ZCRMAuthError):
     """Zoho does not know the client id/secret (or they belong to another data centre)."""
 
     default_message = (
@@ -101,7 +119,7 @@ class InvalidClientError(ZCRMAuthError):
     )
 
 
-class TokenThrottledError(ZCRMAuthError):
+class ZCRMTokenThrottledError(ZCRMRetryLaterError, ZCRMAuthError):
     """Zoho refuses to mint access tokens for now ("Access Denied", 10 per 10 minutes)."""
 
     default_message = (
@@ -109,14 +127,8 @@ class TokenThrottledError(ZCRMAuthError):
         "per 10 minutes): no further token request will be sent until the window passes."
     )
 
-    def __init__(
-        self, message: str | None = None, *, retry_after: float | None = None, **kwargs: Any
-    ) -> None:
-        super().__init__(message, **kwargs)
-        self.retry_after = retry_after
 
-
-class ReauthorizationRequired(ZCRMAuthError):
+class ZCRMReauthorizationRequiredError(ZCRMAuthError):
     """The refresh token was revoked or is invalid; a new grant token is needed."""
 
     default_message = (
@@ -125,18 +137,22 @@ class ReauthorizationRequired(ZCRMAuthError):
     )
 
 
-class TokenNotFoundError(ZCRMAuthError):
+class ZCRMTokenNotFoundError(ZCRMAuthError):
     """No tokens are stored for the user."""
 
     default_message = "No Zoho tokens are stored for this user: run zcrm_generate_token first."
 
 
-class InvalidTokenError(ZCRMAuthError):
+class ZCRMInvalidTokenError(ZCRMAuthError):
     """The CRM API rejected the access token (401 INVALID_TOKEN / AUTHENTICATION_FAILURE)."""
 
 
-class ScopeMismatchError(ZCRMAuthError):
+class ZCRMScopeMismatchError(ZCRMAuthError):
     """The token lacks a scope the call needs (401 OAUTH_SCOPE_MISMATCH)."""
+
+
+class ZCRMOAuthFlowError(ZCRMAuthError):
+    """The redirect back from Zoho cannot be trusted or used; nothing was stored."""
 
 
 # --- CRM API -------------------------------------------------------------------------------
@@ -154,14 +170,8 @@ class ZCRMPermissionError(ZCRMError):
     """The Zoho user lacks the permission (NO_PERMISSION, AUTHORIZATION_FAILED)."""
 
 
-class ZCRMRateLimitError(ZCRMError):
+class ZCRMRateLimitError(ZCRMRetryLaterError, ZCRMError):
     """Zoho answered 429: credits exhausted or too many concurrent calls."""
-
-    def __init__(
-        self, message: str | None = None, *, retry_after: float | None = None, **kwargs: Any
-    ) -> None:
-        super().__init__(message, **kwargs)
-        self.retry_after = retry_after
 
 
 class ZCRMServerError(ZCRMError):
@@ -176,13 +186,45 @@ class ZCRMMalformedResponseError(ZCRMError):
     """Zoho's answer was not the JSON the wire format promises."""
 
 
-class PersistenceError(ZCRMError):
+class ZCRMPersistenceError(ZCRMError):
     """The token store could not be read or written."""
 
 
-class SyncError(ZCRMError):
+class ZCRMSyncError(ZCRMError):
     """A sync run failed."""
 
 
-class SyncAlreadyRunning(SyncError):
+class ZCRMSyncAlreadyRunningError(ZCRMSyncError):
     """Another process holds the sync lease for this module."""
+
+
+# --- Deprecated names ------------------------------------------------------------------------
+
+#: Names used before every error was called ``ZCRM...Error``; importing one warns.
+DEPRECATED_NAMES: dict[str, str] = {
+    "ZCRMImproperlyConfigured": "ZCRMConfigurationError",
+    "InvalidGrantTokenError": "ZCRMInvalidGrantError",
+    "InvalidClientError": "ZCRMInvalidClientError",
+    "TokenThrottledError": "ZCRMTokenThrottledError",
+    "ReauthorizationRequired": "ZCRMReauthorizationRequiredError",
+    "TokenNotFoundError": "ZCRMTokenNotFoundError",
+    "InvalidTokenError": "ZCRMInvalidTokenError",
+    "ScopeMismatchError": "ZCRMScopeMismatchError",
+    "PersistenceError": "ZCRMPersistenceError",
+    "SyncError": "ZCRMSyncError",
+    "SyncAlreadyRunning": "ZCRMSyncAlreadyRunningError",
+    "OAuthFlowError": "ZCRMOAuthFlowError",
+}
+
+
+def __getattr__(name: str) -> type[Exception]:
+    """Resolve an old error name to its new class, with a DeprecationWarning."""
+    new_name = DEPRECATED_NAMES.get(name)
+    if new_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(
+        f"django_zcrm.exceptions.{name} is deprecated; use {new_name}.",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return globals()[new_name]

@@ -1,6 +1,6 @@
 """Zoho Accounts: grant exchange, coordinated refresh, revoke and user info.
 
-The refresh protocol (see ``reliability.md`` 1.3): a token is refreshed when less than
+The refresh protocol (see ``docs/design/token-refresh.md``): a token is refreshed when less than
 ``REFRESH_MARGIN`` seconds remain. Exactly one process takes the store's refresh lease (a
 time-limited claim, never a lock held across the network call) and asks Zoho; the others keep
 using the still-valid token, or, once less than ``HARD_REFRESH_MARGIN`` remains, poll the store
@@ -18,28 +18,30 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 from django.views.decorators.debug import sensitive_variables
 
-from .conf import ZCRMSettings, get_settings
+from .conf import USER_AGENT, ZCRMSettings, configuration_errors, get_settings
 from .exceptions import (
-    InvalidClientError,
-    InvalidGrantTokenError,
-    ReauthorizationRequired,
-    TokenNotFoundError,
-    TokenThrottledError,
     ZCRMAuthError,
+    ZCRMConfigurationError,
     ZCRMConnectionError,
     ZCRMError,
-    ZCRMImproperlyConfigured,
+    ZCRMInvalidClientError,
+    ZCRMInvalidGrantError,
     ZCRMMalformedResponseError,
+    ZCRMReauthorizationRequiredError,
     ZCRMServerError,
+    ZCRMTokenNotFoundError,
+    ZCRMTokenThrottledError,
 )
 from .persistence import TokenPersistence, get_persistence
 from .redaction import get_logger, redact, register_secret
+from .signals import tokens_refreshed
 from .tokens import OAuthTokens, TokenStatus
-from .wire import USER_AGENT, json_or_none
+from .wire import json_or_none
 
 logger = get_logger(__name__)
 
@@ -90,7 +92,8 @@ class OAuthClient:
         self.hard_margin_ms = int(min(hard_refresh_margin, refresh_margin) * 1000)
         self.lease_ms = int(lease_seconds * 1000)
         self.throttle_ms = int(throttle_seconds * 1000)
-        self.timeout = tuple(timeout)
+        connect, read = timeout
+        self.timeout: tuple[float, float] = (connect, read)
         self.clock = clock
         self.sleep = sleep
         self.session = session or requests.Session()
@@ -105,12 +108,10 @@ class OAuthClient:
     @classmethod
     def from_settings(cls, conf: ZCRMSettings | None = None, **overrides: Any) -> OAuthClient:
         """Build a client from ``settings.ZCRM``; configuration errors are raised here too."""
-        from .checks import configuration_errors
-
         conf = conf or get_settings()
         problems = configuration_errors(conf)
         if problems:
-            raise ZCRMImproperlyConfigured(" ".join(problems))
+            raise ZCRMConfigurationError(" ".join(problems))
         kwargs: dict[str, Any] = dict(
             client_id=conf.CLIENT_ID,
             client_secret=conf.CLIENT_SECRET,
@@ -137,7 +138,7 @@ class OAuthClient:
         """The user to act for: the argument, else ZCRM['CURRENT_USER_EMAIL']."""
         user = user_identifier or self.current_user_email
         if not user:
-            raise ZCRMImproperlyConfigured(
+            raise ZCRMConfigurationError(
                 "No Zoho user given: pass user_identifier (or --user) or set "
                 "ZCRM['CURRENT_USER_EMAIL'] to the e-mail the tokens were stored under."
             )
@@ -160,9 +161,7 @@ class OAuthClient:
         """
         grant_token = (grant_token or "").strip()
         if not grant_token:
-            raise InvalidGrantTokenError(
-                "The grant token is empty: paste the code Zoho showed you."
-            )
+            raise ZCRMInvalidGrantError("The grant token is empty: paste the code Zoho showed you.")
         register_secret(grant_token)
         accounts_url = (accounts_server or self.accounts_url).rstrip("/")
         params = {"grant_type": "authorization_code", "code": grant_token}
@@ -237,7 +236,9 @@ class OAuthClient:
         user = self.resolve_user(user_identifier)
         tokens = self.persistence.get_oauth_tokens(user)
         if tokens is None:
-            raise TokenNotFoundError(f"No Zoho tokens are stored for {user}: nothing to revoke.")
+            raise ZCRMTokenNotFoundError(
+                f"No Zoho tokens are stored for {user}: nothing to revoke."
+            )
         accounts_url = tokens.accounts_server or self.accounts_url
         response = self._post(accounts_url + REVOKE_PATH, {"token": tokens.refresh_token})
         # 400 means Zoho no longer knows the token: it is as revoked as it can be.
@@ -294,8 +295,6 @@ class OAuthClient:
         prompt: str = "consent",
     ) -> str:
         """The Zoho consent URL a web client redirects the browser to."""
-        from urllib.parse import urlencode
-
         query = urlencode(
             {
                 "scope": ",".join(scopes),
@@ -339,13 +338,13 @@ class OAuthClient:
         tokens = self.persistence.get_oauth_tokens(user)
         if tokens is None:
             self._cache.pop(user, None)
-            raise TokenNotFoundError(
+            raise ZCRMTokenNotFoundError(
                 f"No Zoho tokens are stored for {user}: run `manage.py zcrm_generate_token "
                 f"<grant token> --user {user}` or paste a grant token in the admin."
             )
         if tokens.needs_reauth:
             self._cache.pop(user, None)
-            raise ReauthorizationRequired(
+            raise ZCRMReauthorizationRequiredError(
                 f"The refresh token of {user} was refused by Zoho ({tokens.last_error or 'invalid'}): "
                 "generate a new grant token and run zcrm_generate_token, or reconnect in the admin."
             )
@@ -404,7 +403,7 @@ class OAuthClient:
                 accounts_url,
                 grant="refresh_token",
             )
-        except TokenThrottledError as exc:
+        except ZCRMTokenThrottledError as exc:
             tokens.throttled_until = now + self.throttle_ms
             tokens.last_error = exc.message
             self.persistence.save_oauth_tokens(tokens)
@@ -416,7 +415,7 @@ class OAuthClient:
             if usable:
                 return tokens
             raise _throttled_error(tokens, now) from exc
-        except ReauthorizationRequired as exc:
+        except ZCRMReauthorizationRequiredError as exc:
             tokens.needs_reauth = True
             tokens.last_error = exc.message
             self.persistence.save_oauth_tokens(tokens)
@@ -445,7 +444,10 @@ class OAuthClient:
         register_secret(new.access_token)
         self.persistence.save_oauth_tokens(new)
         logger.info("Refreshed the Zoho access token of %s.", user)
-        return self._remember(new)
+        remembered = self._remember(new)
+        # Sent after the store holds the new token, so receivers may use it at once.
+        tokens_refreshed.send(sender=type(self), user_identifier=user, expiry_time=new.expiry_time)
+        return remembered
 
     def _remember(self, tokens: OAuthTokens) -> OAuthTokens:
         register_secret(tokens.access_token)
@@ -499,9 +501,9 @@ class OAuthClient:
         raise _token_error(body, response.status_code, grant)
 
 
-def _throttled_error(tokens: OAuthTokens, now: int) -> TokenThrottledError:
+def _throttled_error(tokens: OAuthTokens, now: int) -> ZCRMTokenThrottledError:
     wait = max(0.0, ((tokens.throttled_until or now) - now) / 1000)
-    return TokenThrottledError(
+    return ZCRMTokenThrottledError(
         f"Zoho is throttling token requests for {tokens.user_identifier} (at most 10 access "
         f"tokens per 10 minutes); no new request will be made before {_iso(tokens.throttled_until)} "
         f"(about {wait:.0f}s).",
@@ -516,19 +518,19 @@ def _token_error(body: dict[str, Any], status: int, grant: str) -> ZCRMError:
     description = str(body.get("error_description") or "")
     if lowered == "invalid_code":
         if grant == "refresh_token":
-            return ReauthorizationRequired(status=status, code=error)
-        return InvalidGrantTokenError(status=status, code=error)
+            return ZCRMReauthorizationRequiredError(status=status, code=error)
+        return ZCRMInvalidGrantError(status=status, code=error)
     if lowered in ("invalid_client", "invalid_client_secret"):
-        return InvalidClientError(status=status, code=error)
+        return ZCRMInvalidClientError(status=status, code=error)
     if lowered in ("access denied", "access_denied"):
-        return TokenThrottledError(
+        return ZCRMTokenThrottledError(
             "Zoho refused to issue a token: too many token requests in the last 10 minutes "
             f"({description or 'Access Denied'}). Wait 10 minutes before trying again.",
             status=status,
             code=error,
         )
     if lowered == "invalid_redirect_uri":
-        return InvalidClientError(
+        return ZCRMInvalidClientError(
             "Zoho rejected the redirect URI: ZCRM['REDIRECT_URI'] must equal the one registered "
             "for the client in the Zoho API console.",
             status=status,

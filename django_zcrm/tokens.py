@@ -108,7 +108,7 @@ class TokenStatus:
             if tokens.last_refreshed_at
             else None,
             throttled_until=(
-                _from_ms(tokens.throttled_until) if tokens.is_throttled(current) else None
+                _from_ms(tokens.throttled_until or 0) if tokens.is_throttled(current) else None
             ),
             last_error=tokens.last_error,
             access_token_tail=mask(tokens.access_token),

@@ -23,9 +23,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import services_tokens
+from . import token_admin, webflow
 from .conf import get_settings
-from .exceptions import ZCRMImproperlyConfigured
+from .exceptions import ZCRMConfigurationError
 
 CONNECT_PERMISSION = "django_zcrm.add_oauthtoken"
 
@@ -46,7 +46,8 @@ def _token_manager_required(view: Callable[..., HttpResponse]) -> Callable[..., 
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         user = request.user
-        if not (user.is_authenticated and user.is_active and user.is_staff):
+        # AnonymousUser and custom user models may lack is_staff: treat that as not staff.
+        if not (user.is_authenticated and user.is_active and getattr(user, "is_staff", False)):
             return redirect_to_login(request.get_full_path(), _login_url())
         if not can_connect(user):
             raise PermissionDenied(f"Connecting Zoho needs the permission {CONNECT_PERMISSION}.")
@@ -63,7 +64,7 @@ def callback_url(request: HttpRequest) -> str:
     try:
         path = reverse("zcrm:callback")
     except NoReverseMatch as exc:
-        raise ZCRMImproperlyConfigured(
+        raise ZCRMConfigurationError(
             "The Zoho callback URL is unknown: include django_zcrm.urls in your URLconf, e.g. "
             "path('zoho/', include('django_zcrm.urls')), or set ZCRM['REDIRECT_URI']."
         ) from exc
@@ -90,10 +91,10 @@ def safe_next(request: HttpRequest, candidate: str | None) -> str:
 def begin_connect(request: HttpRequest, next_url: str) -> HttpResponse:
     """Send the browser to Zoho's consent page (shared by the admin and the plain view)."""
     try:
-        url = services_tokens.start_authorization(
+        url = webflow.start_authorization(
             request.session, redirect_uri=callback_url(request), next_url=next_url
         )
-    except ZCRMImproperlyConfigured as exc:
+    except ZCRMConfigurationError as exc:
         messages.error(request, str(exc))
         return HttpResponseRedirect(request.get_full_path())
     return HttpResponseRedirect(url)
@@ -116,7 +117,7 @@ def connect_page_context(request: HttpRequest) -> dict[str, Any]:
     try:
         redirect_uri = callback_url(request)
         problem = ""
-    except ZCRMImproperlyConfigured as exc:
+    except ZCRMConfigurationError as exc:
         redirect_uri, problem = "", str(exc)
     conf = get_settings()
     return {
@@ -125,7 +126,7 @@ def connect_page_context(request: HttpRequest) -> dict[str, Any]:
         "problem": problem,
         "scopes": conf.scopes,
         "accounts_url": conf.accounts_url,
-        "api_console_url": services_tokens.api_console_url(),
+        "api_console_url": token_admin.api_console_url(),
     }
 
 
@@ -145,7 +146,7 @@ def callback(request: HttpRequest) -> HttpResponse:
             },
             status=403,
         )
-    outcome = services_tokens.finish_authorization(request.session, request.GET)
+    outcome = webflow.finish_authorization(request.session, request.GET)
     if outcome.refused:
         return render(
             request,

@@ -1,4 +1,4 @@
-"""What both HTTP clients (Zoho Accounts in ``oauth``, the CRM API in ``client``) share on the wire.
+"""Reading Zoho's answers, shared by both HTTP clients (Zoho Accounts in ``oauth``, the CRM API).
 
 A leaf module: it imports nothing from the package, so either client can use it without a cycle.
 """
@@ -7,11 +7,6 @@ from __future__ import annotations
 
 import json
 from typing import Any
-
-from . import __version__
-
-#: The ``User-Agent`` of every request the library sends.
-USER_AGENT = f"django-zcrm/{__version__}"
 
 
 def json_or_none(content: bytes) -> Any:

@@ -10,7 +10,7 @@ from django.core.management.base import SystemCheckError
 
 from django_zcrm.checks import check_settings
 from django_zcrm.conf import get_settings, settings_from_env
-from django_zcrm.exceptions import ZCRMImproperlyConfigured
+from django_zcrm.exceptions import ZCRMConfigurationError
 from django_zcrm.oauth import OAuthClient
 
 HERE = Path(__file__).resolve().parent
@@ -138,7 +138,7 @@ def test_manage_py_check_reports_the_error(settings):
 
 def test_the_client_refuses_bad_settings_even_where_checks_do_not_run(settings):
     settings.ZCRM = {"CLIENT_ID": "1000.X", "CLIENT_SECRET": "secret", "DATA_CENTER": "XX"}
-    with pytest.raises(ZCRMImproperlyConfigured, match="DATA_CENTER"):
+    with pytest.raises(ZCRMConfigurationError, match="DATA_CENTER"):
         OAuthClient.from_settings()
 
 
@@ -280,5 +280,5 @@ def test_max_concurrent_requests_resolves_to_a_cap_or_none(settings, monkeypatch
 
 def test_the_client_refuses_a_bad_max_concurrent_requests_where_checks_do_not_run(settings):
     settings.ZCRM = {**GOOD, "MAX_CONCURRENT_REQUESTS": -3}
-    with pytest.raises(ZCRMImproperlyConfigured, match=r"MAX_CONCURRENT_REQUESTS"):
+    with pytest.raises(ZCRMConfigurationError, match=r"MAX_CONCURRENT_REQUESTS"):
         OAuthClient.from_settings()

@@ -11,14 +11,14 @@ import pytest
 from django_zcrm import __version__
 from django_zcrm.client import ZCRMClient, get_client
 from django_zcrm.exceptions import (
-    InvalidTokenError,
-    ScopeMismatchError,
     ZCRMConnectionError,
     ZCRMError,
+    ZCRMInvalidTokenError,
     ZCRMMalformedResponseError,
     ZCRMNotFoundError,
     ZCRMPermissionError,
     ZCRMRateLimitError,
+    ZCRMScopeMismatchError,
     ZCRMServerError,
     ZCRMValidationError,
 )
@@ -183,7 +183,7 @@ def test_authentication_failure_is_treated_like_an_invalid_token(seeded, client)
 def test_token_rejected_again_after_the_refresh_is_raised_without_a_third_try(seeded, client):
     seeded.inject(method="GET", path_prefix=LEADS, status=401, times=2)
 
-    with pytest.raises(InvalidTokenError) as caught:
+    with pytest.raises(ZCRMInvalidTokenError) as caught:
         client.get("Leads")
 
     assert caught.value.status == 401
@@ -217,7 +217,7 @@ def test_scope_mismatch_is_not_refreshed_and_names_the_fix(seeded, client):
         },
     )
 
-    with pytest.raises(ScopeMismatchError) as caught:
+    with pytest.raises(ZCRMScopeMismatchError) as caught:
         client.get("Leads")
 
     assert "SCOPES" in str(caught.value)
@@ -547,7 +547,7 @@ def test_errors_and_logs_never_hold_the_token(seeded, client, zoho_tokens, caplo
     caplog.set_level(logging.DEBUG, logger="django_zcrm")
     seeded.inject(method="GET", path_prefix=LEADS, status=401, times=2)
 
-    with pytest.raises(InvalidTokenError) as caught:
+    with pytest.raises(ZCRMInvalidTokenError) as caught:
         client.get("Leads")
 
     token = zoho_tokens.access_token

@@ -8,15 +8,15 @@ import pytest
 from django.db import connection
 
 from django_zcrm.exceptions import (
-    InvalidClientError,
-    InvalidGrantTokenError,
-    ReauthorizationRequired,
-    TokenNotFoundError,
-    TokenThrottledError,
     ZCRMAuthError,
     ZCRMConnectionError,
+    ZCRMInvalidClientError,
+    ZCRMInvalidGrantError,
     ZCRMMalformedResponseError,
+    ZCRMReauthorizationRequiredError,
     ZCRMServerError,
+    ZCRMTokenNotFoundError,
+    ZCRMTokenThrottledError,
 )
 from django_zcrm.models import OAuthToken
 from django_zcrm.oauth import OAuthClient, get_oauth_client
@@ -114,7 +114,7 @@ def test_used_grant_token_is_refused_with_a_clear_error_and_nothing_stored(
         OAuthToken.objects.values_list("accesstoken", "refreshtoken", "expirytime")
     )
 
-    with pytest.raises(InvalidGrantTokenError) as info:
+    with pytest.raises(ZCRMInvalidGrantError) as info:
         get_oauth_client().generate_access_token(code)
 
     message = str(info.value)
@@ -129,7 +129,7 @@ def test_used_grant_token_is_refused_with_a_clear_error_and_nothing_stored(
 def test_expired_grant_token_is_refused(zcrm_settings, fake_zoho):
     code = fake_zoho.accounts.issue_grant_token(lifetime=120)
     fake_zoho.clock.advance(121)
-    with pytest.raises(InvalidGrantTokenError):
+    with pytest.raises(ZCRMInvalidGrantError):
         get_oauth_client().generate_access_token(code)
     assert not OAuthToken.objects.exists()
 
@@ -138,7 +138,7 @@ def test_unknown_client_gives_a_hint_about_client_id_and_data_centre(
     settings, zcrm_settings, fake_zoho
 ):
     settings.ZCRM = {**zcrm_settings, "CLIENT_ID": "1000.UNKNOWNCLIENT"}
-    with pytest.raises(InvalidClientError) as info:
+    with pytest.raises(ZCRMInvalidClientError) as info:
         get_oauth_client().generate_access_token(fake_zoho.accounts.issue_grant_token())
     assert "CLIENT_ID" in str(info.value) and "DATA_CENTER" in str(info.value)
     assert not OAuthToken.objects.exists()
@@ -244,7 +244,7 @@ def test_access_denied_stops_all_token_requests_until_the_window_passes(
     clock = Clock()
     client = make_client(clock=clock)
 
-    with pytest.raises(TokenThrottledError) as info:
+    with pytest.raises(ZCRMTokenThrottledError) as info:
         client.get_access_token()
     assert info.value.retry_after and 590 <= info.value.retry_after <= 600
     assert "10 minutes" in str(info.value)
@@ -253,7 +253,7 @@ def test_access_denied_stops_all_token_requests_until_the_window_passes(
     # Another process (another client object) must not ask either while the window lasts.
     other = make_client(clock=clock)
     clock.advance(300)
-    with pytest.raises(TokenThrottledError):
+    with pytest.raises(ZCRMTokenThrottledError):
         other.get_access_token()
     assert fake_zoho.count(path_prefix="/oauth/v2/token") == calls
 
@@ -264,7 +264,7 @@ def test_access_denied_stops_all_token_requests_until_the_window_passes(
 
 def test_real_throttle_after_ten_mints_is_detected(zoho_tokens, fake_zoho):
     client = make_client()
-    with pytest.raises(TokenThrottledError):
+    with pytest.raises(ZCRMTokenThrottledError):
         for _ in range(11):  # Zoho mints at most 10 per refresh token per 10 minutes
             client.refresh_access_token()
     assert fake_zoho.accounts.token_requests("refresh_token") <= 11
@@ -275,10 +275,10 @@ def test_real_throttle_after_ten_mints_is_detected(zoho_tokens, fake_zoho):
 def test_revoked_refresh_token_marks_the_user_for_reconnection(zoho_tokens, fake_zoho):
     fake_zoho.accounts.revoke_refresh_token(zoho_tokens.refresh_token)
     expire_stored_token()
-    with pytest.raises(ReauthorizationRequired):
+    with pytest.raises(ZCRMReauthorizationRequiredError):
         get_oauth_client().get_access_token()
     calls = fake_zoho.accounts.token_requests()
-    with pytest.raises(ReauthorizationRequired):
+    with pytest.raises(ZCRMReauthorizationRequiredError):
         make_client().get_access_token()
     assert fake_zoho.accounts.token_requests() == calls, "no retry after invalid_code"
     assert get_persistence().get_oauth_tokens(FAKE_USER_EMAIL).needs_reauth
@@ -300,7 +300,7 @@ def test_revoke_calls_zoho_and_deletes_the_stored_tokens(zoho_tokens, fake_zoho)
 
 
 def test_missing_tokens_say_how_to_create_them(zcrm_settings):
-    with pytest.raises(TokenNotFoundError) as info:
+    with pytest.raises(ZCRMTokenNotFoundError) as info:
         get_oauth_client().get_access_token()
     assert "zcrm_generate_token" in str(info.value)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from django_zcrm.exceptions import PersistenceError
+from django_zcrm.exceptions import ZCRMPersistenceError
 from django_zcrm.persistence import (
     DatabasePersistence,
     FilePersistence,
@@ -177,7 +177,7 @@ def test_symlinked_token_file_is_refused(tmp_path):
     target = tmp_path / "elsewhere.txt"
     target.write_text("{}")
     (tmp_path / "zcrm_oauthtokens.txt").symlink_to(target)
-    with pytest.raises(PersistenceError, match="symbolic link"):
+    with pytest.raises(ZCRMPersistenceError, match="symbolic link"):
         FilePersistence(str(tmp_path)).get_oauth_tokens("a@example.com")
 
 
@@ -192,7 +192,7 @@ def test_loose_permissions_are_tightened(tmp_path):
 
 def test_a_file_from_another_sdk_gives_a_clear_error(tmp_path):
     (tmp_path / "zcrm_oauthtokens.txt").write_bytes(b"\x04\x08[\x06o:\x1dZCRMSDK")  # Ruby Marshal
-    with pytest.raises(PersistenceError, match="not valid JSON"):
+    with pytest.raises(ZCRMPersistenceError, match="not valid JSON"):
         FilePersistence(str(tmp_path)).get_oauth_tokens("a@example.com")
 
 

@@ -339,14 +339,14 @@ def _import_example(block: Block, tmp_path: Path, name: str):
 @pytest.mark.django_db
 def test_celery_example_runs_the_sync(fake_zoho, zoho_tokens, tmp_path):
     pytest.importorskip("celery", reason="Celery is not installed")
-    from django_zcrm.sync import locking
+    from django_zcrm.sync import lease as sync_lease
 
     fake_zoho.crm.seed("Leads", 30)
     (block,) = examples("celery")
     tasks = _import_example(block, tmp_path, "readme_celery_tasks")
 
     done = tasks.sync_zoho.apply(args=["Leads"]).get()
-    lease = locking.acquire("Leads", "django_zcrm.crmrecord")
+    lease = sync_lease.acquire("Leads", "django_zcrm.crmrecord")
     try:
         skipped = tasks.sync_zoho.apply(args=["Leads"]).get()
     finally:

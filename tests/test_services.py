@@ -418,13 +418,13 @@ def test_mixed_results_answered_200_instead_of_207_are_read_the_same_way(fake_zo
 
 @pytest.mark.django_db
 def test_records_never_sent_for_want_of_a_token_are_not_attempted(fake_zoho, zoho_tokens):
-    from django_zcrm.exceptions import TokenNotFoundError
+    from django_zcrm.exceptions import ZCRMTokenNotFoundError
 
     stranger = Module("Leads", client=ZCRMClient("nobody@example.com"))
 
     result = stranger.create(new_lead(i) for i in range(150))
 
-    assert isinstance(result.error, TokenNotFoundError)
+    assert isinstance(result.error, ZCRMTokenNotFoundError)
     assert result.counts() == {SUCCEEDED: 0, FAILED: 0, UNKNOWN: 0, NOT_ATTEMPTED: 150}
     assert crm_requests(fake_zoho) == []
 

@@ -15,9 +15,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from django_zcrm.exceptions import SyncAlreadyRunning, ZCRMServerError, ZCRMValidationError
+from django_zcrm.exceptions import ZCRMServerError, ZCRMSyncAlreadyRunningError, ZCRMValidationError
 from django_zcrm.models import CRMRecord, SyncState
-from django_zcrm.sync import SyncProgress, locking, sync_module
+from django_zcrm.sync import SyncProgress, sync_module
+from django_zcrm.sync import lease as sync_lease
 
 LIST = "GET /crm/{version}/{module}"
 DELETED = "GET /crm/{version}/{module}/deleted"
@@ -276,10 +277,10 @@ def test_since_reads_only_records_modified_after_it(zoho_tokens, fake_zoho):
 
 def test_a_second_run_of_the_same_module_is_refused_before_any_api_call(zoho_tokens, fake_zoho):
     fake_zoho.crm.seed("Leads", 10)
-    lease = locking.acquire("Leads", "django_zcrm.crmrecord")
+    lease = sync_lease.acquire("Leads", "django_zcrm.crmrecord")
     fake_zoho.reset_counters()
 
-    with pytest.raises(SyncAlreadyRunning, match="already running"):
+    with pytest.raises(ZCRMSyncAlreadyRunningError, match="already running"):
         sync_module("Leads")
 
     assert len(fake_zoho.requests) == 0
@@ -296,7 +297,7 @@ def test_the_lease_of_a_process_that_died_on_this_host_is_taken_over(zoho_tokens
         check=True,
     )
     holder = f"{socket.gethostname()[:80]}:{dead.stdout.strip()}:abc"
-    state = locking.get_state("Leads", "django_zcrm.crmrecord")
+    state = sync_lease.get_state("Leads", "django_zcrm.crmrecord")
     SyncState.objects.filter(pk=state.pk).update(
         lease_owner=holder, lease_until=timezone.now() + timedelta(hours=1)
     )

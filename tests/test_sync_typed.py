@@ -21,7 +21,7 @@ from django.db import connection, models
 from django.test.utils import isolate_apps
 
 from django_zcrm.admin import SyncStateAdmin
-from django_zcrm.exceptions import ZCRMImproperlyConfigured, ZCRMServerError
+from django_zcrm.exceptions import ZCRMConfigurationError, ZCRMServerError
 from django_zcrm.models import SyncState
 from django_zcrm.oauth import get_oauth_client
 from django_zcrm.services import parse_datetime
@@ -605,16 +605,14 @@ def test_a_row_edited_while_its_push_is_in_flight_stays_marked(settings, fake_zo
 def test_sync_models_naming_a_missing_model_says_which_setting_to_fix(typed, settings):
     settings.ZCRM = {**settings.ZCRM, "SYNC_MODELS": {"Leads": "testapp.Nope"}}
 
-    with pytest.raises(
-        ZCRMImproperlyConfigured, match=r"SYNC_MODELS.*Leads.*not an installed model"
-    ):
+    with pytest.raises(ZCRMConfigurationError, match=r"SYNC_MODELS.*Leads.*not an installed model"):
         sync_module("Leads")
 
 
 def test_a_model_not_derived_from_zoho_synced_model_is_refused(typed, settings):
     settings.ZCRM = {**settings.ZCRM, "SYNC_MODELS": {"Leads": "django_zcrm.SyncState"}}
 
-    with pytest.raises(ZCRMImproperlyConfigured, match="ZohoSyncedModel"):
+    with pytest.raises(ZCRMConfigurationError, match="ZohoSyncedModel"):
         sync_module("Leads")
 
 
@@ -630,14 +628,14 @@ def test_a_mapping_to_a_missing_field_names_the_model_and_the_field():
         class Meta:
             app_label = "testapp"
 
-    with pytest.raises(ZCRMImproperlyConfigured, match=r"testapp.Broken.*'City'.*'town'"):
+    with pytest.raises(ZCRMConfigurationError, match=r"testapp.Broken.*'City'.*'town'"):
         get_mapping(Broken)
 
 
 def test_syncing_a_module_into_another_modules_model_is_refused(typed, settings):
     settings.ZCRM = {**settings.ZCRM, "SYNC_MODELS": {"Contacts": "testapp.Lead"}}
 
-    with pytest.raises(ZCRMImproperlyConfigured, match="ZohoMeta.module is 'Leads'"):
+    with pytest.raises(ZCRMConfigurationError, match="ZohoMeta.module is 'Leads'"):
         sync_module("Contacts")
 
 

@@ -12,11 +12,12 @@ import pytest
 import requests
 from django.urls import reverse
 
-from django_zcrm import services_tokens
+from django_zcrm import webflow
 from django_zcrm.conf import DEFAULT_SCOPES
+from django_zcrm.exceptions import ZCRMOAuthFlowError
 from django_zcrm.models import OAuthToken
-from django_zcrm.services_tokens import OAuthFlowError, trusted_accounts_server
 from django_zcrm.testing import FAKE_CLIENT_ID, FAKE_USER_EMAIL
+from django_zcrm.webflow import trusted_accounts_server
 from tests.support.token_pages import RecordingClient, text
 
 pytestmark = pytest.mark.django_db
@@ -83,7 +84,7 @@ def test_connect_redirects_to_zoho_consent_with_the_documented_parameters(web, f
     # No REDIRECT_URI is configured: the callback URL comes from the request.
     assert query["redirect_uri"] == CALLBACK
     assert len(query["state"]) >= 32
-    assert query["state"] in web.session[services_tokens.SESSION_KEY]
+    assert query["state"] in web.session[webflow.SESSION_KEY]
 
 
 def test_scopes_setting_and_redirect_uri_setting_are_used(web, settings, zcrm_settings):
@@ -103,7 +104,7 @@ def test_each_connect_gets_its_own_state(web):
     first, second = query_of(start(web))["state"], query_of(start(web))["state"]
 
     assert first != second
-    assert {first, second} <= set(web.session[services_tokens.SESSION_KEY])
+    assert {first, second} <= set(web.session[webflow.SESSION_KEY])
 
 
 def test_connect_pages_show_the_redirect_uri_to_register(web):
@@ -124,7 +125,7 @@ def test_plain_connect_page_needs_a_logged_in_staff_member(recorder, zcrm_settin
 def test_plain_connect_ignores_an_offsite_next(web, fake_zoho):
     web.post(reverse("zcrm:connect"), {"next": "https://evil.example.com/"})
 
-    pending = list(web.session[services_tokens.SESSION_KEY].values())
+    pending = list(web.session[webflow.SESSION_KEY].values())
     assert pending[0]["next"] == reverse(CHANGELIST)
 
 
@@ -293,7 +294,7 @@ def test_zoho_accounts_servers_are_trusted(settings, candidate):
 def test_other_accounts_servers_are_refused(settings, candidate):
     settings.ZCRM = {"CLIENT_ID": "1000.X", "CLIENT_SECRET": "s" * 20}
 
-    with pytest.raises(OAuthFlowError):
+    with pytest.raises(ZCRMOAuthFlowError):
         trusted_accounts_server(candidate, None)
 
 
@@ -305,7 +306,7 @@ def test_configured_accounts_url_is_trusted_exactly(settings):
     }
 
     assert trusted_accounts_server("http://127.0.0.1:8765/", None) == "http://127.0.0.1:8765"
-    with pytest.raises(OAuthFlowError):
+    with pytest.raises(ZCRMOAuthFlowError):
         trusted_accounts_server("http://127.0.0.1:8766", None)
 
 

@@ -10,7 +10,7 @@ one way: registry -> core -> (errors, encoding, slots, response); tokens come fr
 
 from __future__ import annotations
 
-from ..wire import USER_AGENT
+from ..conf import USER_AGENT
 from .core import SAFE_METHODS, ZCRMClient
 from .encoding import quote_segment
 from .errors import NOT_FOUND_CODES, PERMISSION_CODES, RATE_LIMIT_CODES, TOKEN_REJECTED_CODES

@@ -31,12 +31,12 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
-from ..conf import ZCRMSettings, api_url, get_settings
+from ..conf import USER_AGENT, ZCRMSettings, get_settings, sandbox_url
 from ..exceptions import ZCRMError, ZCRMRateLimitError
 from ..oauth import get_oauth_client
 from ..redaction import get_logger
 from ..tokens import OAuthTokens, TokenProvider
-from ..wire import USER_AGENT, json_or_none
+from ..wire import json_or_none
 from .encoding import dumps, join_url, rewindable_files
 from .errors import (
     TOKEN_REJECTED_CODES,
@@ -137,7 +137,11 @@ class ZCRMClient:
         domain = getattr(tokens, "api_domain", None)
         if not domain:
             return conf.api_base_url
-        return api_url(str(domain), sandbox=conf.sandbox)
+        domain = str(domain).rstrip("/")
+        if "://" not in domain:
+            domain = "https://" + domain
+        # Zoho hands out the production API domain even to a sandbox client.
+        return sandbox_url(domain) if conf.sandbox else domain
 
     # -- sessions ---------------------------------------------------------------------------------
 

@@ -15,15 +15,15 @@ import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from ..exceptions import (
-    InvalidTokenError,
-    ScopeMismatchError,
     ZCRMAuthError,
     ZCRMConnectionError,
     ZCRMError,
+    ZCRMInvalidTokenError,
     ZCRMMalformedResponseError,
     ZCRMNotFoundError,
     ZCRMPermissionError,
     ZCRMRateLimitError,
+    ZCRMScopeMismatchError,
     ZCRMServerError,
     ZCRMValidationError,
 )
@@ -88,13 +88,13 @@ def error_from(exchange: Exchange, body: Any) -> ZCRMError:
         )
     if status == 401:
         if code == "OAUTH_SCOPE_MISMATCH":
-            return ScopeMismatchError(
+            return ZCRMScopeMismatchError(
                 text + ". The token lacks a scope this call needs: add it to ZCRM['SCOPES'] and "
                 "generate a new grant token.",
                 **kwargs,
             )
         if code in TOKEN_REJECTED_CODES:
-            return InvalidTokenError(text, **kwargs)
+            return ZCRMInvalidTokenError(text, **kwargs)
         return ZCRMAuthError(text, **kwargs)
     if status == 403 or code in PERMISSION_CODES:
         return ZCRMPermissionError(text, **kwargs)

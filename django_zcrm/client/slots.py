@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 
 from ..conf import ZCRMSettings, get_settings
-from ..exceptions import ZCRMImproperlyConfigured, ZCRMRateLimitError
+from ..exceptions import ZCRMConfigurationError, ZCRMRateLimitError
 from ..redaction import get_logger
 
 # One logger for the whole client package: the name projects configure and tests look for.
@@ -109,7 +109,7 @@ def _configured_cap(conf: ZCRMSettings) -> int | None:
         return conf.max_concurrent_requests
     except ValueError as exc:
         # Checks (E017) and the OAuth client's start-up validation normally catch this first.
-        raise ZCRMImproperlyConfigured(
+        raise ZCRMConfigurationError(
             f"{exc}. Set it to the most CRM API calls one process may have in flight (e.g. 10), "
             "or None / 0 for no cap."
         ) from None

@@ -14,8 +14,9 @@ import json
 import os
 import tempfile
 
+from ..leases import is_held
 from ..tokens import OAuthTokens
-from .locking import file_lock
+from .filelock import file_lock
 
 
 class TokenPersistence(abc.ABC):
@@ -45,7 +46,7 @@ class TokenPersistence(abc.ABC):
         path = _local_lease_path(user_identifier)
         with file_lock(path + ".lock"):
             lease = _read_json(path)
-            if lease.get("owner") and int(lease.get("until") or 0) >= now:
+            if is_held(lease.get("owner"), int(lease.get("until") or 0), now):
                 return False
             _write_json(path, {"owner": owner, "until": until})
             return True

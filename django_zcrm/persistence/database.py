@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import Q
 
-from ..exceptions import PersistenceError
+from ..exceptions import ZCRMPersistenceError
+from ..leases import claim
 from ..models import OAuthToken
 from ..tokens import OAuthTokens
 from .base import TokenPersistence
@@ -65,7 +65,7 @@ class DatabasePersistence(TokenPersistence):
             # Another process inserted the same user between our UPDATE and INSERT: update it.
             self._rows().filter(useridentifier=tokens.user_identifier).update(**values)
         except DatabaseError as exc:
-            raise PersistenceError(
+            raise ZCRMPersistenceError(
                 f"Could not save tokens in database '{self.using}': {exc}. Run migrate, and check "
                 "ZCRM['TOKEN_DATABASE']."
             ) from exc
@@ -75,7 +75,7 @@ class DatabasePersistence(TokenPersistence):
         try:
             row = self._rows().filter(useridentifier=user_identifier).first()
         except DatabaseError as exc:
-            raise PersistenceError(
+            raise ZCRMPersistenceError(
                 f"Could not read tokens from database '{self.using}': {exc}. Run migrate, and "
                 "check ZCRM['TOKEN_DATABASE']."
             ) from exc
@@ -93,13 +93,14 @@ class DatabasePersistence(TokenPersistence):
 
     def acquire_refresh_lease(self, user_identifier: str, owner: str, until: int, now: int) -> bool:
         """One conditional UPDATE: it succeeds for exactly one process while the lease is free."""
-        claimed = (
-            self._rows()
-            .filter(useridentifier=user_identifier)
-            .filter(Q(refresh_lease_until__isnull=True) | Q(refresh_lease_until__lt=now))
-            .update(refresh_lease_until=until, refresh_lease_owner=owner)
+        return claim(
+            self._rows().filter(useridentifier=user_identifier),
+            owner=owner,
+            until=until,
+            now=now,
+            owner_field="refresh_lease_owner",
+            until_field="refresh_lease_until",
         )
-        return claimed == 1
 
     def release_refresh_lease(self, user_identifier: str, owner: str) -> None:
         """Clear the lease if ``owner`` still holds it."""

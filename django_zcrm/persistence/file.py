@@ -15,11 +15,12 @@ import tempfile
 from dataclasses import asdict, fields
 from typing import Any
 
-from ..exceptions import PersistenceError
+from ..exceptions import ZCRMPersistenceError
+from ..leases import is_held
 from ..redaction import get_logger
 from ..tokens import OAuthTokens
 from .base import TokenPersistence
-from .locking import file_lock
+from .filelock import file_lock
 
 logger = get_logger(__name__)
 
@@ -41,7 +42,7 @@ class FilePersistence(TokenPersistence):
         try:
             os.makedirs(self.directory, mode=0o700, exist_ok=True)
         except OSError as exc:
-            raise PersistenceError(
+            raise ZCRMPersistenceError(
                 f"Cannot create the token folder {self.directory}: {exc.strerror}. Fix "
                 "ZCRM['TOKEN_PERSISTENCE_PATH'] or the folder's permissions."
             ) from exc
@@ -52,7 +53,7 @@ class FilePersistence(TokenPersistence):
         except FileNotFoundError:
             return {}
         if stat.S_ISLNK(info.st_mode):
-            raise PersistenceError(f"Refusing to read {self.path}: it is a symbolic link.")
+            raise ZCRMPersistenceError(f"Refusing to read {self.path}: it is a symbolic link.")
         if info.st_mode & 0o077:
             logger.warning(
                 "Token file %s is readable by other users (mode %o); tightening to 0600.",
@@ -64,19 +65,19 @@ class FilePersistence(TokenPersistence):
             with open(self.path, encoding="utf-8") as fh:
                 content = fh.read()
         except OSError as exc:
-            raise PersistenceError(f"Cannot read {self.path}: {exc.strerror}") from exc
+            raise ZCRMPersistenceError(f"Cannot read {self.path}: {exc.strerror}") from exc
         if not content.strip():
             return {}
         try:
             data = json.loads(content)
         except ValueError as exc:
-            raise PersistenceError(
+            raise ZCRMPersistenceError(
                 f"{self.path} is not valid JSON (was it written by another SDK?). Move it away "
                 "and generate tokens again."
             ) from exc
         users = data.get("tokens") if isinstance(data, dict) else None
         if not isinstance(users, dict):
-            raise PersistenceError(f"{self.path} does not hold a django-zcrm token file.")
+            raise ZCRMPersistenceError(f"{self.path} does not hold a django-zcrm token file.")
         return users
 
     def _write(self, users: dict[str, dict[str, Any]]) -> None:
@@ -125,7 +126,7 @@ class FilePersistence(TokenPersistence):
         try:
             return OAuthTokens(**{k: v for k, v in record.items() if k in _TOKEN_FIELDS})
         except TypeError as exc:
-            raise PersistenceError(
+            raise ZCRMPersistenceError(
                 f"The entry for {user_identifier} in {self.path} is incomplete."
             ) from exc
 
@@ -148,7 +149,7 @@ class FilePersistence(TokenPersistence):
             record = users.get(user_identifier)
             if record is None:
                 return False
-            if record.get("lease_owner") and int(record.get("lease_until") or 0) >= now:
+            if is_held(record.get("lease_owner"), int(record.get("lease_until") or 0), now):
                 return False
             record["lease_owner"], record["lease_until"] = owner, until
             self._write(users)

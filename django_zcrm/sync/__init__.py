@@ -8,7 +8,7 @@
 
 One job per module: :mod:`.engine` (the algorithm), :mod:`.targets` (writing rows),
 :mod:`.mapping` (typed-model field mapping), :mod:`.inspect` (model code from metadata),
-:mod:`.push` (local changes to Zoho), :mod:`.locking` (the per-module lease),
+:mod:`.push` (local changes to Zoho), :mod:`.lease` (the per-module lease),
 :mod:`.metering` (API call counts).
 """
 

@@ -48,17 +48,17 @@ from django.db import DatabaseError, models, transaction
 from ..client import ZCRMClient
 from ..conf import get_settings
 from ..exceptions import (
-    SyncError,
+    ZCRMConfigurationError,
     ZCRMError,
-    ZCRMImproperlyConfigured,
     ZCRMNotFoundError,
+    ZCRMSyncError,
     ZCRMValidationError,
 )
 from ..models import SyncState
 from ..redaction import get_logger, redact
 from ..services import MAX_PER_PAGE, MAX_PER_WRITE, Module
 from ..services.base import iter_chunks
-from . import locking
+from . import lease as sync_lease
 from .mapping import MappingError
 from .metering import MeteredClient
 from .targets import Target, resolve_target
@@ -209,7 +209,7 @@ def sync_module(
     from that time instead of the checkpoint; ``user`` is the Zoho user whose tokens are used;
     ``dry_run`` reads from Zoho and counts but writes nothing; ``batch_size`` (1-200) is records
     per request and per transaction; ``progress`` is called after each committed page.
-    Raises :class:`~django_zcrm.exceptions.SyncAlreadyRunning` when another run holds the module.
+    Raises :class:`~django_zcrm.exceptions.ZCRMSyncAlreadyRunningError` when another run holds the module.
     """
     if full and since is not None:
         raise ZCRMValidationError("Give either full=True or since=..., not both.")
@@ -221,7 +221,7 @@ def sync_module(
     conf = get_settings()
     delete_mode = str(conf.SYNC_DELETE_MODE).lower()
     if delete_mode not in DELETE_MODES:
-        raise ZCRMImproperlyConfigured(
+        raise ZCRMConfigurationError(
             f'ZCRM[\'SYNC_DELETE_MODE\'] is {conf.SYNC_DELETE_MODE!r}; use "mark" or "delete".'
         )
     target = resolve_target(module, model, using)
@@ -299,7 +299,7 @@ class _Run:
         self.delete_mode = delete_mode
         self.lookback = lookback
         self.result = SyncResult(target.module, target.label, full=full, dry_run=dry_run)
-        self.lease: locking.Lease | None = None
+        self.lease: sync_lease.Lease | None = None
         self.kind = INCREMENTAL
         self.state: SyncState | None = None
         self.run_started_at: datetime | None = None
@@ -328,7 +328,7 @@ class _Run:
             self._sweep_deleted()
             self.result.cursor = self.run_cursor
             return
-        self.lease = locking.acquire(
+        self.lease = sync_lease.acquire(
             self.target.module,
             self.target.label,
             using=self.using,
@@ -342,7 +342,7 @@ class _Run:
             self._finish()
         except DatabaseError as exc:
             self._failed(exc)
-            raise SyncError(
+            raise ZCRMSyncError(
                 f"The database refused a write while syncing {self.target.module} "
                 f"into {self.target.label}: {exc}. The run can be resumed once the "
                 "cause is fixed."
@@ -459,7 +459,7 @@ class _Run:
                 if self.run_cursor is None or (
                     position is not None and self.run_cursor <= position
                 ):
-                    raise SyncError(
+                    raise ZCRMSyncError(
                         f"Zoho stopped the listing of {self.target.module} ({exc.code}) before "
                         "the checkpoint could move: more records share the same Modified_Time "
                         "than one listing can reach. Sync this module with a smaller "
@@ -902,7 +902,7 @@ def _parse_stamp(value: str) -> datetime | None:
 def sync_many(modules: Iterable[str], **kwargs: Any) -> list[SyncResult]:
     """Sync several modules one after the other (same keyword arguments as ``sync_module``).
 
-    Every module is attempted; if some failed, :class:`SyncError` is raised at the end naming
+    Every module is attempted; if some failed, :class:`ZCRMSyncError` is raised at the end naming
     them, with the results of the others in its ``details["results"]``.
     """
     results: list[SyncResult] = []
@@ -913,7 +913,7 @@ def sync_many(modules: Iterable[str], **kwargs: Any) -> list[SyncResult]:
         except ZCRMError as exc:
             errors.append(f"{module}: {exc}")
     if errors:
-        raise SyncError(
+        raise ZCRMSyncError(
             "Some modules failed to sync: " + "; ".join(errors),
             details={"results": [r.as_dict() for r in results]},
         )

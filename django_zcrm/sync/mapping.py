@@ -39,7 +39,7 @@ from typing import Any
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
-from ..exceptions import ZCRMImproperlyConfigured
+from ..exceptions import ZCRMConfigurationError
 from ..services import format_datetime
 from .timeutil import aware, parse_zoho_datetime, to_db
 
@@ -432,12 +432,12 @@ def _model_field(model: type[models.Model], name: str, api_name: str) -> models.
     try:
         field = model._meta.get_field(name)
     except FieldDoesNotExist:
-        raise ZCRMImproperlyConfigured(
+        raise ZCRMConfigurationError(
             f"{model._meta.label}.ZohoMeta.fields maps {api_name!r} to {name!r}, which is not a "
             f"field of {model.__name__}. Add the field or fix the mapping."
         ) from None
     if not getattr(field, "concrete", False) or field.many_to_many:
-        raise ZCRMImproperlyConfigured(
+        raise ZCRMConfigurationError(
             f"{model._meta.label}.ZohoMeta.fields maps {api_name!r} to {name!r}, which is not a "
             "plain column (many-to-many and reverse relations cannot hold a Zoho value)."
         )
@@ -451,7 +451,7 @@ class ModelMapping:
         meta = getattr(model, "ZohoMeta", None)
         label = model._meta.label
         if meta is None or not isinstance(getattr(meta, "fields", None), Mapping):
-            raise ZCRMImproperlyConfigured(
+            raise ZCRMConfigurationError(
                 f'{label} has no ZohoMeta.fields: declare `class ZohoMeta: module = "..."; '
                 'fields = {"Zoho_Api_Name": "model_field", ...}` (zcrm_inspect writes one).'
             )
@@ -468,7 +468,7 @@ class ModelMapping:
         seen: dict[str, str] = {}
         for api_name, entry in meta.fields.items():
             if api_name in ("id", "Modified_Time"):
-                raise ZCRMImproperlyConfigured(
+                raise ZCRMConfigurationError(
                     f"{label}.ZohoMeta.fields maps {api_name!r}: the record id and Modified_Time "
                     "are kept by ZohoSyncedModel itself (zoho_id, zoho_modified_time); remove it."
                 )
@@ -478,19 +478,19 @@ class ModelMapping:
                 # A fresh copy per model: the same declared object may be shared by subclasses.
                 converter = _copy(entry)
             else:
-                raise ZCRMImproperlyConfigured(
+                raise ZCRMConfigurationError(
                     f"{label}.ZohoMeta.fields[{api_name!r}] must be a field name or a converter "
                     f"from django_zcrm.sync.mapping, not {type(entry).__name__}."
                 )
             converter.bind(model, api_name)
             for name in converter.model_fields:
                 if name in SYNC_BOOKKEEPING_FIELDS:
-                    raise ZCRMImproperlyConfigured(
+                    raise ZCRMConfigurationError(
                         f"{label}.ZohoMeta.fields maps {api_name!r} to {name!r}, a bookkeeping "
                         "field of ZohoSyncedModel; map it to a field of your own."
                     )
                 if name in seen:
-                    raise ZCRMImproperlyConfigured(
+                    raise ZCRMConfigurationError(
                         f"{label}.ZohoMeta.fields maps both {seen[name]!r} and {api_name!r} to "
                         f"{name!r}; each model field can hold one Zoho field."
                     )

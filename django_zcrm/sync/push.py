@@ -20,12 +20,12 @@ from django.db import IntegrityError, models, router, transaction
 
 from ..client import ZCRMClient
 from ..conf import get_settings
-from ..exceptions import ZCRMError, ZCRMImproperlyConfigured
+from ..exceptions import ZCRMConfigurationError, ZCRMError
 from ..models import SyncState, ZohoSyncedModel
 from ..redaction import get_logger, redact
 from ..services import Module, RecordResult
 from ..services.results import FAILED, NOT_ATTEMPTED, SUCCEEDED, UNKNOWN
-from . import locking
+from . import lease as sync_lease
 from .mapping import ModelMapping, get_mapping
 from .metering import MeteredClient
 from .timeutil import now as current_time
@@ -94,11 +94,11 @@ def _resolve(model: type[models.Model] | str, module: str | None) -> tuple[type[
         try:
             model = apps.get_model(model)
         except (LookupError, ValueError):
-            raise ZCRMImproperlyConfigured(
+            raise ZCRMConfigurationError(
                 f'{model!r} is not an installed model (use "app_label.Model").'
             ) from None
     if not (isinstance(model, type) and issubclass(model, ZohoSyncedModel)):
-        raise ZCRMImproperlyConfigured(
+        raise ZCRMConfigurationError(
             f"{getattr(model, '__name__', model)!r} does not derive from ZohoSyncedModel; only "
             "typed models can be pushed."
         )
@@ -115,7 +115,7 @@ def _resolve(model: type[models.Model] | str, module: str | None) -> tuple[type[
         ]
         module = matches[0] if len(matches) == 1 else None
     if not module:
-        raise ZCRMImproperlyConfigured(
+        raise ZCRMConfigurationError(
             f"Which Zoho module does {model._meta.label} belong to? Set ZohoMeta.module or map it "
             "in ZCRM['SYNC_MODELS']."
         )
@@ -148,7 +148,7 @@ def push_model(
     many are sent; ``trigger`` is Zoho's workflow trigger list (default: Zoho's). Rows with a
     Zoho id update that record; new rows are matched by ``ZohoMeta.duplicate_check_fields``
     (else Zoho's default for the module) and created when nothing matches.
-    Raises :class:`~django_zcrm.exceptions.SyncAlreadyRunning` when a push of the model runs.
+    Raises :class:`~django_zcrm.exceptions.ZCRMSyncAlreadyRunningError` when a push of the model runs.
     """
     model, module = _resolve(model, module)
     mapping = get_mapping(model)
@@ -158,7 +158,7 @@ def push_model(
     service = Module(module, user, client=metered)  # type: ignore[arg-type]
     result = PushResult(module, model._meta.label_lower)
     started = time.monotonic()
-    lease = locking.acquire(
+    lease = sync_lease.acquire(
         module,
         model._meta.label_lower,
         SyncState.PUSH,

@@ -17,7 +17,7 @@ from django.apps import apps
 from django.db import DatabaseError, connections, models, router, transaction
 
 from ..conf import get_settings
-from ..exceptions import ZCRMImproperlyConfigured
+from ..exceptions import ZCRMConfigurationError
 from ..models import CRMRecord, ZohoSyncedModel
 from .mapping import ModelMapping, get_mapping
 from .timeutil import aware, to_db
@@ -266,11 +266,11 @@ def resolve_target(
     ``source`` names where ``model`` came from, for error messages.
     """
     if not module or "/" in module:
-        raise ZCRMImproperlyConfigured(f"Not a Zoho module API name: {module!r}.")
+        raise ZCRMConfigurationError(f"Not a Zoho module API name: {module!r}.")
     if model is None:
         configured = get_settings().SYNC_MODELS or {}
         if not isinstance(configured, Mapping):
-            raise ZCRMImproperlyConfigured(
+            raise ZCRMConfigurationError(
                 'ZCRM[\'SYNC_MODELS\'] must be a dict such as {"Leads": "crm.Lead"}.'
             )
         model = configured.get(module)
@@ -281,20 +281,20 @@ def resolve_target(
         try:
             model = apps.get_model(model)
         except (LookupError, ValueError):
-            raise ZCRMImproperlyConfigured(
+            raise ZCRMConfigurationError(
                 f'{source} is {model!r}, which is not an installed model: use "app_label.Model" '
                 "and add the app to INSTALLED_APPS."
             ) from None
     if model is CRMRecord:
         return GenericTarget(module, using)
     if not (isinstance(model, type) and issubclass(model, ZohoSyncedModel)):
-        raise ZCRMImproperlyConfigured(
+        raise ZCRMConfigurationError(
             f"{source} names {getattr(model, '__name__', model)!r}, which does not derive from "
             "django_zcrm.sync.ZohoSyncedModel (zcrm_inspect writes such models)."
         )
     declared = get_mapping(model).module  # type: ignore[union-attr]
     if declared and declared != module:
-        raise ZCRMImproperlyConfigured(
+        raise ZCRMConfigurationError(
             f"{model._meta.label}.ZohoMeta.module is {declared!r} but it is being synced from "
             f"{module!r}; fix {source} or ZohoMeta.module."
         )

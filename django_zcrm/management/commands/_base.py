@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ...exceptions import ZCRMError, ZCRMImproperlyConfigured
+from ...exceptions import ZCRMConfigurationError, ZCRMError
 
 
 class ZCRMCommand(BaseCommand):
@@ -13,7 +13,7 @@ class ZCRMCommand(BaseCommand):
     def handle(self, *args, **options):
         try:
             return self.run(*args, **options)
-        except (ZCRMError, ZCRMImproperlyConfigured) as exc:
+        except (ZCRMError, ZCRMConfigurationError) as exc:
             raise CommandError(str(exc)) from exc
 
     def run(self, *args, **options):  # pragma: no cover - every command overrides it

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management.base import CommandError
 
 from ...conf import get_settings
-from ...exceptions import ZCRMError, ZCRMImproperlyConfigured
+from ...exceptions import ZCRMConfigurationError, ZCRMError
 from ...services import MAX_PER_PAGE
 from ...sync import SyncProgress, sync_module
 from ._base import ZCRMCommand
@@ -104,7 +104,7 @@ class Command(ZCRMCommand):
                     batch_size=options["batch_size"],
                     progress=bar.update if bar else None,
                 )
-            except ZCRMImproperlyConfigured:
+            except ZCRMConfigurationError:
                 raise
             except ZCRMError as exc:
                 failed.append(f"{module}: {exc}")

@@ -9,7 +9,7 @@ import os
 import time
 from collections.abc import Iterator
 
-from ..exceptions import PersistenceError
+from ..exceptions import ZCRMPersistenceError
 
 
 @contextlib.contextmanager
@@ -24,9 +24,9 @@ def file_lock(path: str, *, timeout: float = 10.0, poll: float = 0.01) -> Iterat
                 break
             except OSError as exc:
                 if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                    raise PersistenceError(f"Cannot lock {path}: {exc.strerror}") from exc
+                    raise ZCRMPersistenceError(f"Cannot lock {path}: {exc.strerror}") from exc
                 if time.monotonic() >= deadline:
-                    raise PersistenceError(
+                    raise ZCRMPersistenceError(
                         f"Timed out after {timeout:.0f}s waiting for the lock on {path}; another "
                         "process holds it. If none is running, the lock file can be deleted."
                     ) from exc

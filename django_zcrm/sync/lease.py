@@ -1,8 +1,9 @@
-"""One lease per module and local model, on its ``SyncState`` row (``reliability.md`` 1.3, 4.3).
+"""The sync lease: one database lease per module and local model, on its ``SyncState`` row.
 
-Taking the lease is one conditional UPDATE (free, expired, or held by a process of this host that
-no longer exists), so it works the same on every database and across hosts. The holder renews it
-with every checkpoint; a holder that dies (even ``kill -9``) blocks others only until the lease
+See ``docs/design/sync.md``. Taking the lease is one conditional UPDATE
+(:func:`django_zcrm.leases.claim`; free, expired, or held by a process of this host that no longer
+exists), so it works the same on every database and across hosts. The holder renews it with every
+checkpoint; a holder that dies (even ``kill -9``) blocks others only until the lease
 expires, or not at all when the next run starts on the same host.
 """
 
@@ -15,10 +16,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 
 from ..conf import get_settings
-from ..exceptions import SyncAlreadyRunning, SyncError
+from ..exceptions import ZCRMSyncAlreadyRunningError, ZCRMSyncError
+from ..leases import claim
 from ..models import SyncState
 from ..redaction import get_logger
 from .timeutil import now as current_time
@@ -89,7 +90,7 @@ class Lease:
         """
         until = current_time() + timedelta(seconds=self.seconds)
         if not self._rows().update(lease_until=until, **changes):
-            raise SyncError(
+            raise ZCRMSyncError(
                 f"Lost the sync lease of {self.label}: it expired and another run took it over. "
                 "This run stopped without writing its last page; raise ZCRM['SYNC_LEASE_SECONDS'] "
                 "if pages take that long."
@@ -109,7 +110,7 @@ def acquire(
     seconds: float | None = None,
     label: str | None = None,
 ) -> Lease:
-    """Take the lease or raise :class:`SyncAlreadyRunning` naming the holder."""
+    """Take the lease or raise :class:`ZCRMSyncAlreadyRunningError` naming the holder."""
     seconds = float(seconds if seconds is not None else get_settings().SYNC_LEASE_SECONDS)
     label = label or f"{module} -> {target}"
     state = get_state(module, target, direction, using)
@@ -117,15 +118,22 @@ def acquire(
     now = current_time()
     until = now + timedelta(seconds=seconds)
     rows = SyncState.objects.using(using).filter(pk=state.pk)
-    claimed = rows.filter(
-        Q(lease_owner__isnull=True) | Q(lease_until__isnull=True) | Q(lease_until__lt=now)
-    ).update(lease_owner=owner, lease_until=until)
+    claimed = claim(
+        rows,
+        owner=owner,
+        until=until,
+        now=now,
+        owner_field="lease_owner",
+        until_field="lease_until",
+    )
     if not claimed:
         current = rows.values_list("lease_owner", "lease_until").first() or (None, None)
         holder, holder_until = current
         if _dead_local_owner(holder):
             # Same host, process gone (killed): no need to wait for the lease to lapse.
-            claimed = rows.filter(lease_owner=holder).update(lease_owner=owner, lease_until=until)
+            claimed = (
+                rows.filter(lease_owner=holder).update(lease_owner=owner, lease_until=until) > 0
+            )
             if claimed:
                 logger.warning(
                     "Took over the sync lease of %s from %s, a process of this host "
@@ -135,7 +143,7 @@ def acquire(
                 )
         if not claimed:
             when = f"{holder_until:%Y-%m-%d %H:%M:%S %Z}" if holder_until else "soon"
-            raise SyncAlreadyRunning(
+            raise ZCRMSyncAlreadyRunningError(
                 f"A sync of {label} is already running (lease held by {holder} until {when}). "
                 "Wait for it to finish; if that process died on another host, the lease lapses "
                 "at that time.",

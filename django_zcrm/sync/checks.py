@@ -1,0 +1,62 @@
+"""Validation of the sync settings: SYNC_MODELS (E015), SYNC_DELETE_MODE (E016), sync numbers (E013).
+
+Pure like :func:`django_zcrm.conf.validate`; :mod:`django_zcrm.checks` reports both as system
+checks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import apps
+
+from ..conf import Problem, ZCRMSettings, number_problems, setting
+from ..exceptions import ZCRMConfigurationError
+from .targets import resolve_target
+
+SYNC_NUMBER_KEYS = ("SYNC_LOOKBACK_SECONDS", "SYNC_LEASE_SECONDS")
+DELETE_MODES = ("mark", "delete")
+
+
+def validate_sync(raw: dict[str, Any]) -> list[Problem]:
+    """Every problem of the sync keys of ``raw`` (a ``settings.ZCRM`` dict)."""
+    conf = ZCRMSettings(raw=dict(raw))
+    problems = number_problems(conf, SYNC_NUMBER_KEYS)
+    if str(conf.SYNC_DELETE_MODE).lower() not in DELETE_MODES:
+        problems.append(
+            Problem(
+                "django_zcrm.E016",
+                "error",
+                f"{setting('SYNC_DELETE_MODE')} = {conf.SYNC_DELETE_MODE!r} is "
+                'neither "mark" nor "delete".',
+                'Use "mark" to flag rows deleted in Zoho, or "delete" to remove them.',
+            )
+        )
+    if apps.models_ready:
+        problems += _sync_models(conf.SYNC_MODELS or {})
+    return problems
+
+
+def _sync_models(configured: Any) -> list[Problem]:
+    key = setting("SYNC_MODELS")
+    hint = (
+        f'Fix {key}: it maps Zoho module API names to "app_label.Model" '
+        "labels of models derived from ZohoSyncedModel."
+    )
+
+    def problem(message: str) -> Problem:
+        return Problem("django_zcrm.E015", "error", message, hint)
+
+    if not isinstance(configured, dict):
+        return [problem(f"{key} must be a dict, not {type(configured).__name__}.")]
+    problems = []
+    for module, model in configured.items():
+        if not isinstance(model, str) or not model:
+            problems.append(problem(f"{key}[{module!r}] is {model!r}, not a model label."))
+            continue
+        try:
+            # The same resolution a sync does, so the check and the sync cannot disagree.
+            resolve_target(module, model, source=f"{key}[{module!r}]")
+        except ZCRMConfigurationError as exc:
+            problems.append(problem(str(exc)))
+    return problems
