@@ -9,8 +9,9 @@ import time
 import pytest
 
 from django_zcrm import __version__
-from django_zcrm.client import ZCRMClient, get_client
+from django_zcrm.client import ZCRMClient, get_client, use_default_token_provider
 from django_zcrm.exceptions import (
+    ZCRMConfigurationError,
     ZCRMConnectionError,
     ZCRMError,
     ZCRMInvalidTokenError,
@@ -22,6 +23,7 @@ from django_zcrm.exceptions import (
     ZCRMServerError,
     ZCRMValidationError,
 )
+from django_zcrm.oauth import get_oauth_client
 from django_zcrm.redaction import TOKEN_RE
 from django_zcrm.tokens import OAuthTokens, TokenProvider
 from tests.support.sleeps import SleepRecorder
@@ -812,3 +814,18 @@ def test_a_sandbox_client_uses_the_sandbox_twin_of_the_tokens_api_domain(
     tokens = OAuthTokens("me@example.com", "access", "refresh", 0, api_domain=api_domain)
 
     assert ZCRMClient(oauth_client=StaticProvider(tokens)).base_url() == expected
+
+
+def test_a_client_without_a_token_provider_says_how_to_get_one():
+    previous = use_default_token_provider(None)  # as if the app had never been made ready
+    try:
+        with pytest.raises(ZCRMConfigurationError) as caught:
+            ZCRMClient().get("Leads")
+    finally:
+        use_default_token_provider(previous)
+
+    assert "INSTALLED_APPS" in str(caught.value) and "oauth_client=" in str(caught.value)
+
+
+def test_the_app_wires_the_oauth_client_in_as_the_default_token_provider(zcrm_settings):
+    assert ZCRMClient().oauth_client is get_oauth_client()

@@ -33,10 +33,10 @@ from requests.adapters import HTTPAdapter
 
 from ..conf import USER_AGENT, ZCRMSettings, get_settings, sandbox_url
 from ..exceptions import ZCRMError, ZCRMRateLimitError
-from ..oauth import get_oauth_client
 from ..redaction import get_logger
 from ..tokens import OAuthTokens, TokenProvider
 from ..wire import json_or_none
+from .auth import default_token_provider
 from .encoding import dumps, join_url, rewindable_files
 from .errors import (
     TOKEN_REJECTED_CODES,
@@ -79,7 +79,7 @@ class ZCRMClient:
     """Sends requests to ``{api_domain}/crm/{API_VERSION}/`` as one Zoho user.
 
     ``oauth_client`` hands out the tokens (any :class:`~django_zcrm.tokens.TokenProvider`; by
-    default the process-wide OAuth client). ``slot_timeout`` bounds the wait for a free slot under
+    default the process-wide OAuth client, see :mod:`.auth`). ``slot_timeout`` bounds the wait for a free slot under
     ``MAX_CONCURRENT_REQUESTS`` (seconds; None: connect + read timeout of ``HTTP_TIMEOUT``), e.g. a
     short one for a web request that should rather fail fast than queue behind a sync.
     """
@@ -115,11 +115,10 @@ class ZCRMClient:
 
     @property
     def oauth_client(self) -> TokenProvider:
-        """The token provider (the process-wide OAuth client unless one was given)."""
+        """The token provider (the one wired in by the app, i.e. the OAuth client, unless given)."""
         if self._oauth_client is not None:
             return self._oauth_client
-        # Looked up each time: it is rebuilt when settings change.
-        return get_oauth_client()
+        return default_token_provider()
 
     @property
     def api_version(self) -> str:
