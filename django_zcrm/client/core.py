@@ -5,7 +5,7 @@ the ``Authorization: Zoho-oauthtoken`` header from the token provider, timeouts 
 retries that never repeat a request that may already have changed data, and one typed exception
 (:mod:`django_zcrm.exceptions`) for every answer that is not a success.
 
-What is retried (see ``docs/design/retries.md``):
+What is retried (see ``docs/design/retries.md``, "Safe to repeat" and "What is retried"):
 
 * 401 ``INVALID_TOKEN`` / ``AUTHENTICATION_FAILURE``: one coordinated refresh, then one retry.
 * 429 (and the concurrency-limit codes): wait ``Retry-After`` when Zoho sends it, else exponential
@@ -79,9 +79,10 @@ class ZCRMClient:
     """Sends requests to ``{api_domain}/crm/{API_VERSION}/`` as one Zoho user.
 
     ``oauth_client`` hands out the tokens (any :class:`~django_zcrm.tokens.TokenProvider`; by
-    default the process-wide OAuth client, see :mod:`.auth`). ``slot_timeout`` bounds the wait for a free slot under
-    ``MAX_CONCURRENT_REQUESTS`` (seconds; None: connect + read timeout of ``HTTP_TIMEOUT``), e.g. a
-    short one for a web request that should rather fail fast than queue behind a sync.
+    default the process-wide OAuth client, see :mod:`.auth`). ``slot_timeout`` bounds the wait
+    for a free slot under ``MAX_CONCURRENT_REQUESTS`` (seconds; None: connect + read timeout of
+    ``HTTP_TIMEOUT``), e.g. a short one for a web request that should rather fail fast than queue
+    behind a sync.
     """
 
     def __init__(

@@ -1,7 +1,7 @@
 """Turning an answer that is not a success (or a failed exchange) into one typed exception.
 
 Which of these errors are worth a retry is decided in :mod:`.core`; this module only names them
-(see ``docs/design/retries.md``).
+(see ``docs/design/retries.md``, "What is retried").
 """
 
 from __future__ import annotations

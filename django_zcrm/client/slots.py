@@ -1,10 +1,11 @@
 """The process-wide cap on CRM API calls in flight (``ZCRM['MAX_CONCURRENT_REQUESTS']``).
 
 Zoho limits the calls an org has in flight at once (5 to 25 by edition, 10 for heavy calls; see
-``docs/design/retries.md``). Every client of the process shares one semaphore, held for the HTTP
-exchange only (never during a back-off sleep or a token refresh). A call that finds no free slot
-within its bound is not sent and raises :class:`ZCRMRateLimitError` with code
-``LOCAL_CONCURRENCY_LIMIT``, naming the setting. After a fork the child starts with a free cap.
+``docs/design/retries.md``, "The in-flight cap (MAX_CONCURRENT_REQUESTS)"). Every client of the
+process shares one semaphore, held for the HTTP exchange only (never during a back-off sleep or a
+token refresh). A call that finds no free slot within its bound is not sent and raises
+:class:`ZCRMRateLimitError` with code ``LOCAL_CONCURRENCY_LIMIT``, naming the setting. After a
+fork the child starts with a free cap.
 """
 
 from __future__ import annotations
