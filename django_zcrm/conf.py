@@ -3,24 +3,28 @@
 Settings are read on every access (never cached at import) so that ``override_settings`` and
 pytest-django's ``settings`` fixture just work. Only objects built from dotted paths are cached
 elsewhere, and those caches are cleared on Django's ``setting_changed`` signal.
+
+:func:`validate` never raises: it returns :class:`Problem` objects with the stable system check
+ids (``django_zcrm.E0xx`` / ``W0xx``). :mod:`django_zcrm.checks` turns them into check messages
+and :class:`django_zcrm.oauth.OAuthClient` refuses to start on the error-level ones. Nothing here
+imports another django_zcrm module but :mod:`.exceptions`, :mod:`.custom_store`
+and the package's ``__version__``.
 """
 
 from __future__ import annotations
 
 import difflib
-import importlib.util
 import ipaddress
 import os
-import sys
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import environ
 from django.conf import settings as django_settings
-from django.utils.module_loading import import_string
 
 from . import __version__
+from .custom_store import NOT_IMPORTABLE, load_store_class
 from .exceptions import ZCRMConfigurationError
 
 SETTING_NAME = "ZCRM"
@@ -252,95 +256,20 @@ def settings_from_env(env: Any = None, prefix: str = "ZCRM_") -> dict[str, Any]:
     return result
 
 
-# -- loading the custom token store class ----------------------------------------------------------
-
-#: The SDK's three-method token store contract; a custom handler needs all of them.
-HANDLER_METHODS = ("save_oauth_tokens", "get_oauth_tokens", "delete_oauth_tokens")
-_HANDLER_NOT_IMPORTABLE = "django_zcrm.E006"
-_HANDLER_NOT_A_STORE = "django_zcrm.E007"
-
-
 def load_custom_handler_class(conf: ZCRMSettings | None = None) -> type | None:
     """Import the class named by PERSISTENCE_HANDLER_CLASS(_PATH), or None when unset.
 
     Raises :class:`ZCRMConfigurationError` whose ``check_id`` is the system check reporting the
-    same problem (E006: cannot be loaded, E007: loaded but not a token store).
+    same problem (see :func:`django_zcrm.custom_store.load_store_class`).
     """
     conf = conf or get_settings()
-    name = (conf.PERSISTENCE_HANDLER_CLASS or "").strip()
-    file_path = (conf.PERSISTENCE_HANDLER_CLASS_PATH or "").strip()
-    if not name:
-        if file_path:
-            raise ZCRMConfigurationError(
-                f"{setting('PERSISTENCE_HANDLER_CLASS_PATH')} is set but "
-                f"{setting('PERSISTENCE_HANDLER_CLASS')} is not: set it to the name of the class "
-                "defined in that file.",
-                check_id=_HANDLER_NOT_IMPORTABLE,
-            )
-        return None
-    if file_path:
-        cls = _load_from_file(name, file_path)
-    else:
-        try:
-            cls = import_string(name)
-        except ImportError as exc:
-            raise ZCRMConfigurationError(
-                f"{setting('PERSISTENCE_HANDLER_CLASS')} = {name!r} cannot be imported ({exc}). "
-                "Use a dotted path such as 'myproject.tokens.RedisTokenStore', or a class name "
-                f"plus {setting('PERSISTENCE_HANDLER_CLASS_PATH')} pointing at the .py file.",
-                check_id=_HANDLER_NOT_IMPORTABLE,
-            ) from exc
-    if not isinstance(cls, type):
-        raise ZCRMConfigurationError(
-            f"{setting('PERSISTENCE_HANDLER_CLASS')} = {name!r} is not a class.",
-            check_id=_HANDLER_NOT_A_STORE,
-        )
-    # A TokenPersistence subclass has all three (abstract methods are attributes too).
-    missing = [m for m in HANDLER_METHODS if not callable(getattr(cls, m, None))]
-    if missing:
-        raise ZCRMConfigurationError(
-            f"{setting('PERSISTENCE_HANDLER_CLASS')} = {name!r} is not a token store: it lacks "
-            f"{', '.join(missing)}. Subclass django_zcrm.persistence.TokenPersistence.",
-            check_id=_HANDLER_NOT_A_STORE,
-        )
-    return cls
+    return load_store_class(
+        (conf.PERSISTENCE_HANDLER_CLASS or "").strip(),
+        (conf.PERSISTENCE_HANDLER_CLASS_PATH or "").strip(),
+    )
 
 
-def _load_from_file(name: str, file_path: str) -> type:
-    path = os.path.abspath(file_path)
-    key = setting("PERSISTENCE_HANDLER_CLASS_PATH")
-    if not os.path.isfile(path):
-        raise ZCRMConfigurationError(
-            f"{key} = {file_path!r} is not a file: point it at the .py file that defines {name}.",
-            check_id=_HANDLER_NOT_IMPORTABLE,
-        )
-    module_name = "django_zcrm_custom_persistence_" + str(abs(hash(path)))
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise ZCRMConfigurationError(
-            f"{key} = {file_path!r} cannot be loaded as a Python module.",
-            check_id=_HANDLER_NOT_IMPORTABLE,
-        )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:  # any error in the user's file is a configuration error to report
-        sys.modules.pop(module_name, None)
-        raise ZCRMConfigurationError(
-            f"Loading {key} = {file_path!r} failed: {type(exc).__name__}: {exc}",
-            check_id=_HANDLER_NOT_IMPORTABLE,
-        ) from exc
-    try:
-        return getattr(module, name.rsplit(".", 1)[-1])
-    except AttributeError as exc:
-        raise ZCRMConfigurationError(
-            f"{file_path!r} defines no class {name!r}: fix {setting('PERSISTENCE_HANDLER_CLASS')}.",
-            check_id=_HANDLER_NOT_IMPORTABLE,
-        ) from exc
-
-
-# -- validation -------------------------------------------------------------------------------------
+# -- validation ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -384,7 +313,7 @@ CORE_NUMBER_KEYS = (
 
 
 def validate(raw: Any) -> list[Problem]:
-    """Every problem of ``raw`` (the value of ``settings.ZCRM``) outside sync; pure, never raises."""
+    """Every problem of ``raw`` (the value of ``settings.ZCRM``) outside sync; never raises."""
     if raw is None:
         return [
             _error(
@@ -457,7 +386,8 @@ def _data_center(conf: ZCRMSettings, raw: dict) -> list[Problem]:
     return [
         _error(
             "E005",
-            f"{setting('DATA_CENTER')} = {raw.get('DATA_CENTER', 'US')!r} is not a Zoho data centre.",
+            f"{setting('DATA_CENTER')} = {raw.get('DATA_CENTER', 'US')!r} "
+            "is not a Zoho data centre.",
             f"Set {setting('DATA_CENTER')} to one of {', '.join(DATA_CENTERS)} "
             "(the domain you log in to Zoho at: zoho.com = US, zoho.eu = EU, ...).",
         )
@@ -544,7 +474,7 @@ def _persistence(conf: ZCRMSettings, raw: dict) -> list[Problem]:
     except ZCRMConfigurationError as exc:
         problems.append(
             Problem(
-                exc.check_id or _HANDLER_NOT_IMPORTABLE,
+                exc.check_id or NOT_IMPORTABLE,
                 "error",
                 str(exc),
                 f"Fix {setting('PERSISTENCE_HANDLER_CLASS')} (and "

@@ -9,7 +9,7 @@
 One job per module: :mod:`.engine` (the algorithm), :mod:`.targets` (writing rows),
 :mod:`.mapping` (typed-model field mapping), :mod:`.inspect` (model code from metadata),
 :mod:`.push` (local changes to Zoho), :mod:`.lease` (the per-module lease),
-:mod:`.metering` (API call counts).
+:mod:`.metering` (API call counts), :mod:`.checks` (validation of the sync settings).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""Validation of the sync settings: SYNC_MODELS (E015), SYNC_DELETE_MODE (E016), sync numbers (E013).
+"""Validation of the sync settings: SYNC_MODELS (E015), SYNC_DELETE_MODE (E016), numbers (E013).
 
-Pure like :func:`django_zcrm.conf.validate`; :mod:`django_zcrm.checks` reports both as system
-checks.
+Like :func:`django_zcrm.conf.validate`, it reports and never raises; :mod:`django_zcrm.checks`
+turns both into system checks.
 """
 
 from __future__ import annotations
