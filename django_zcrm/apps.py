@@ -15,7 +15,7 @@ class ZCRMConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        """Register the system checks and connect the receivers (imported now: models are ready)."""
+        """Register checks and receivers, wire in the client's token provider (models are ready)."""
         from django.core.signals import setting_changed
 
         from . import (
