@@ -41,6 +41,7 @@ from .persistence import TokenPersistence, get_persistence
 from .redaction import get_logger, redact, register_secret
 from .signals import tokens_refreshed
 from .tokens import OAuthTokens, TokenStatus
+from .wire import json_or_none
 
 logger = get_logger(__name__)
 
@@ -567,10 +568,7 @@ def _expires_in_ms(body: dict[str, Any]) -> int:
 
 
 def _json_or_none(response: requests.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
+    return json_or_none(response.content)
 
 
 def _describe(response: requests.Response) -> str:

@@ -9,8 +9,9 @@ import time
 import pytest
 
 from django_zcrm import __version__
-from django_zcrm.client import ZCRMClient, get_client
+from django_zcrm.client import ZCRMClient, get_client, use_default_token_provider
 from django_zcrm.exceptions import (
+    ZCRMConfigurationError,
     ZCRMConnectionError,
     ZCRMError,
     ZCRMInvalidTokenError,
@@ -22,7 +23,9 @@ from django_zcrm.exceptions import (
     ZCRMServerError,
     ZCRMValidationError,
 )
+from django_zcrm.oauth import get_oauth_client
 from django_zcrm.redaction import TOKEN_RE
+from django_zcrm.tokens import OAuthTokens, TokenProvider
 from tests.support.sleeps import SleepRecorder
 
 LEADS = "/crm/v2/Leads"
@@ -762,3 +765,67 @@ def test_a_new_cap_applies_to_the_next_call_without_a_restart(seeded, settings):
     assert [r.status for r in crm_requests(seeded)] == [200, 200]
     holder.close()
     other.close()
+
+
+class StaticProvider:
+    """A token provider of the caller's own: the client needs nothing but these two methods."""
+
+    def __init__(self, tokens: OAuthTokens) -> None:
+        self.tokens = tokens
+        self.refreshes = 0
+
+    def get_tokens(self, user_identifier: str | None = None) -> OAuthTokens:
+        return self.tokens
+
+    def refresh_access_token(
+        self, user_identifier: str | None = None, *, stale_token: str | None = None
+    ) -> OAuthTokens:
+        self.refreshes += 1
+        return self.tokens
+
+
+@pytest.mark.django_db
+def test_any_token_provider_can_stand_in_for_the_oauth_client(seeded, zoho_tokens):
+    provider = StaticProvider(zoho_tokens)
+    assert isinstance(provider, TokenProvider)
+
+    with ZCRMClient(oauth_client=provider) as crm:
+        response = crm.get("Leads")
+
+    assert response.status == 200 and len(response.data["data"]) == 3
+    assert provider.refreshes == 0
+    sent = crm_requests(seeded)[-1]
+    assert sent.headers["Authorization"] == f"Zoho-oauthtoken {zoho_tokens.access_token}"
+
+
+@pytest.mark.parametrize(
+    ("api_domain", "sandbox", "expected"),
+    [
+        ("https://www.zohoapis.eu", True, "https://sandbox.zohoapis.eu/crm/v2/"),
+        ("www.zohoapis.eu/", True, "https://sandbox.zohoapis.eu/crm/v2/"),
+        ("https://www.zohoapis.eu", False, "https://www.zohoapis.eu/crm/v2/"),
+        ("http://127.0.0.1:8000", True, "http://127.0.0.1:8000/crm/v2/"),
+    ],
+)
+def test_a_sandbox_client_uses_the_sandbox_twin_of_the_tokens_api_domain(
+    settings, api_domain, sandbox, expected
+):
+    settings.ZCRM = {**settings.ZCRM, "SANDBOX": sandbox, "API_VERSION": "v2"}
+    tokens = OAuthTokens("me@example.com", "access", "refresh", 0, api_domain=api_domain)
+
+    assert ZCRMClient(oauth_client=StaticProvider(tokens)).base_url() == expected
+
+
+def test_a_client_without_a_token_provider_says_how_to_get_one():
+    previous = use_default_token_provider(None)  # as if the app had never been made ready
+    try:
+        with pytest.raises(ZCRMConfigurationError) as caught:
+            ZCRMClient().get("Leads")
+    finally:
+        use_default_token_provider(previous)
+
+    assert "INSTALLED_APPS" in str(caught.value) and "oauth_client=" in str(caught.value)
+
+
+def test_the_app_wires_the_oauth_client_in_as_the_default_token_provider(zcrm_settings):
+    assert ZCRMClient().oauth_client is get_oauth_client()
