@@ -7,18 +7,21 @@
     push_model("crm.Lead")                 # upsert rows changed locally, 100 per call
 
 One job per module: :mod:`.engine` (the algorithm), :mod:`.targets` (writing rows),
-:mod:`.mapping` (typed-model field mapping), :mod:`.inspect` (model code from metadata),
+:mod:`.retry` (records that could not be stored), :mod:`.results` (what runs report),
+:mod:`.options` (checks of run options), :mod:`.models` (sync state, record mirror, typed-model
+base), :mod:`.mapping` (typed-model field mapping), :mod:`.inspect` (model code from metadata),
 :mod:`.push` (local changes to Zoho), :mod:`.locking` (the per-module lease),
 :mod:`.metering` (API call counts).
 """
 
 from __future__ import annotations
 
-from ..models import CRMRecord, SyncState, ZohoSyncedModel
 from . import mapping
-from .engine import SyncProgress, SyncResult, sync_many, sync_module
+from .engine import sync_many, sync_module
 from .inspect import generate_models, model_source
-from .push import PushResult, pending, push_model
+from .models import CRMRecord, SyncState, ZohoSyncedModel
+from .push import pending, push_model
+from .results import PushResult, SyncProgress, SyncResult
 
 __all__ = [
     "CRMRecord",

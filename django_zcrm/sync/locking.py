@@ -19,8 +19,8 @@ from django.db.models import Q
 
 from ..conf import get_settings
 from ..exceptions import SyncAlreadyRunning, SyncError
-from ..models import SyncState
 from ..redaction import get_logger
+from .models import SyncState
 from .timeutil import now as current_time
 
 logger = get_logger(__name__)

@@ -18,8 +18,8 @@ from django.db import DatabaseError, connections, models, router, transaction
 
 from ..conf import get_settings
 from ..exceptions import ZCRMImproperlyConfigured
-from ..models import CRMRecord, ZohoSyncedModel
 from .mapping import ModelMapping, get_mapping
+from .models import CRMRecord, ZohoSyncedModel
 from .timeutil import aware, to_db
 
 GENERIC_LABEL = "django_zcrm.crmrecord"
@@ -254,6 +254,31 @@ class TypedTarget(Target):
         return super().unseen(run_started_at).exclude(zoho_pushed_at__gte=to_db(run_started_at))
 
 
+def installed_model(model: type[models.Model] | str, source: str) -> type[models.Model]:
+    """``model`` itself, or the installed model its ``"app_label.Model"`` label names.
+
+    ``source`` names where ``model`` came from, for the error message.
+    """
+    if not isinstance(model, str):
+        return model
+    try:
+        return apps.get_model(model)
+    except (LookupError, ValueError):
+        raise ZCRMImproperlyConfigured(
+            f'{source} is {model!r}, which is not an installed model: use "app_label.Model" '
+            "and add the app to INSTALLED_APPS."
+        ) from None
+
+
+def require_typed(model: Any, source: str) -> None:
+    """Raise ``ZCRMImproperlyConfigured`` unless ``model`` derives from ``ZohoSyncedModel``."""
+    if not (isinstance(model, type) and issubclass(model, ZohoSyncedModel)):
+        raise ZCRMImproperlyConfigured(
+            f"{source} names {getattr(model, '__name__', model)!r}, which does not derive from "
+            "django_zcrm.sync.ZohoSyncedModel (zcrm_inspect writes such models)."
+        )
+
+
 def resolve_target(
     module: str,
     model: type[models.Model] | str | None = None,
@@ -277,21 +302,10 @@ def resolve_target(
         source = f"ZCRM['SYNC_MODELS'][{module!r}]"
     if model is None:
         return GenericTarget(module, using)
-    if isinstance(model, str):
-        try:
-            model = apps.get_model(model)
-        except (LookupError, ValueError):
-            raise ZCRMImproperlyConfigured(
-                f'{source} is {model!r}, which is not an installed model: use "app_label.Model" '
-                "and add the app to INSTALLED_APPS."
-            ) from None
+    model = installed_model(model, source)
     if model is CRMRecord:
         return GenericTarget(module, using)
-    if not (isinstance(model, type) and issubclass(model, ZohoSyncedModel)):
-        raise ZCRMImproperlyConfigured(
-            f"{source} names {getattr(model, '__name__', model)!r}, which does not derive from "
-            "django_zcrm.sync.ZohoSyncedModel (zcrm_inspect writes such models)."
-        )
+    require_typed(model, source)
     declared = get_mapping(model).module  # type: ignore[union-attr]
     if declared and declared != module:
         raise ZCRMImproperlyConfigured(
