@@ -6,12 +6,13 @@
     print(result.summary())
     push_model("crm.Lead")                 # upsert rows changed locally, 100 per call
 
-One job per module: :mod:`.engine` (the algorithm), :mod:`.targets` (writing rows),
-:mod:`.retry` (records that could not be stored), :mod:`.results` (what runs report),
-:mod:`.options` (checks of run options), :mod:`.models` (sync state, record mirror, typed-model
-base), :mod:`.mapping` (typed-model field mapping), :mod:`.inspect` (model code from metadata),
-:mod:`.push` (local changes to Zoho), :mod:`.locking` (the per-module lease),
-:mod:`.metering` (API call counts).
+One job per module: :mod:`.engine` (the algorithm: pages in, rows out), :mod:`.checkpoint`
+(resume and checkpoint decisions), :mod:`.retry` (records that could not be stored),
+:mod:`.targets` (writing rows), :mod:`.models` (sync state, record mirror, typed-model base),
+:mod:`.mapping` (typed-model field mapping), :mod:`.options` (checks of run options),
+:mod:`.results` (what runs report), :mod:`.inspect` (model code from metadata), :mod:`.push`
+(local changes to Zoho), :mod:`.locking` (the per-module lease), :mod:`.metering` (API call
+counts).
 """
 
 from __future__ import annotations

@@ -51,6 +51,7 @@ from ..redaction import get_logger, redact
 from ..services import MAX_PER_PAGE, Module
 from ..services.base import iter_chunks
 from . import locking
+from .checkpoint import FULL, INCREMENTAL, SINCE, next_cursor, resumes, run_kind, start_cursor
 from .mapping import MappingError
 from .metering import MeteredClient
 from .models import SyncState
@@ -77,7 +78,6 @@ RESTART_CODES = frozenset(
 DELETE_MODES = ("mark", "delete")
 #: Seconds taken off Zoho's clock: a record written in the same second as the answer counts as later.
 SIGNPOST_MARGIN = 1.0
-FULL, SINCE, INCREMENTAL = "full", "since", "incremental"
 
 
 def sync_module(
@@ -226,29 +226,18 @@ class _Run:
             held = RetryList.from_state(state, self.target.module, self.target.label)
             self.result.pending_failures = len(held)
             self.result.full_sync_needed = held.overflow_at is not None
-        if self.full:
-            self.kind, self.run_cursor = FULL, None
-        elif self.since is not None:
-            self.kind, self.run_cursor, self.exact_start = SINCE, self.since, True
-        else:
-            self.run_cursor = aware(state.cursor) if state else None
+        self.kind = run_kind(full=self.full, since=self.since)
+        self.run_cursor = start_cursor(
+            self.kind, self.since, aware(state.cursor) if state else None
+        )
+        self.exact_start = self.kind == SINCE
 
     def _plan(self) -> None:
         assert self.lease is not None
         state = SyncState.objects.using(self.using).get(pk=self.lease.state_id)
         self.state = state
         self.retry = RetryList.from_state(state, self.target.module, self.target.label)
-        unfinished = bool(state.run_id)
-        resume = unfinished and (
-            (self.full and state.run_kind == FULL)
-            or (not self.full and self.since is None and state.run_kind in (FULL, INCREMENTAL))
-            or (
-                self.since is not None
-                and state.run_kind == SINCE
-                and aware(state.run_since) == self.since
-            )
-        )
-        if resume:
+        if resumes(state, full=self.full, since=self.since):
             self.kind = state.run_kind
             self.full = self.kind == FULL
             self.result.full = self.full
@@ -264,11 +253,9 @@ class _Run:
                 self.run_cursor.isoformat() if self.run_cursor else "the start",
             )
             return
-        self.kind = FULL if self.full else SINCE if self.since is not None else INCREMENTAL
+        self.kind = run_kind(full=self.full, since=self.since)
         self.run_started_at = current_time()
-        self.run_cursor = (
-            None if self.kind == FULL else self.since if self.kind == SINCE else aware(state.cursor)
-        )
+        self.run_cursor = start_cursor(self.kind, self.since, aware(state.cursor))
         self.exact_start = self.kind == SINCE
         with transaction.atomic(using=self.using):
             self.lease.renew(
@@ -542,7 +529,9 @@ class _Run:
         with transaction.atomic(using=self.using):
             if self.kind == FULL:
                 if self.rewind is None:
-                    self.result.deleted += self._reconcile(now)
+                    self.result.deleted += self.target.reconcile(
+                        self.run_started_at, now, delete=self.delete_mode == "delete"
+                    )
                 else:
                     logger.warning(
                         "Skipped flagging rows of %s not seen by the full run: records "
@@ -550,36 +539,17 @@ class _Run:
                         self.target.module,
                     )
                 changes["last_full_sync_at"] = to_db(now)
-            old_cursor = aware(state.cursor)
-            contiguous = (
-                self.kind != SINCE
-                or old_cursor is None
-                or self.since is None
-                or self.since <= old_cursor
+            cursor, rewound = next_cursor(
+                self.kind,
+                old=aware(state.cursor),
+                since=self.since,
+                read_up_to=self.run_cursor,
+                signpost=self.listing_signpost,
+                rewind=self.rewind,
+                module=self.target.module,
             )
-            if self.kind == FULL:
-                cursor = latest(self.run_cursor, self.listing_signpost)
-            elif contiguous:
-                cursor = latest(old_cursor, self.run_cursor, self.listing_signpost)
-            else:
-                cursor = old_cursor
-                logger.warning(
-                    "The checkpoint of %s stays at %s: the --since run started later, "
-                    "so records between the two were not read.",
-                    self.target.module,
-                    old_cursor.isoformat() if old_cursor else None,
-                )
-            if self.rewind is not None and cursor is not None and self.rewind < cursor:
-                cursor = self.rewind
-                self.result.rewound = True
-                logger.warning(
-                    "Records of %s changed or were deleted in Zoho while this run was paging; "
-                    "the checkpoint moves back to %s so the next run re-reads what paging may "
-                    "have skipped.",
-                    self.target.module,
-                    cursor.isoformat(),
-                )
             self.result.cursor = cursor
+            self.result.rewound = rewound
             changes.update(
                 self.retry.settle_run(
                     listed_all=self.kind == FULL and self.rewind is None,
@@ -605,25 +575,6 @@ class _Run:
             )
             self.lease.renew(**changes)
         self.lease.release()
-
-    def _reconcile(self, now: datetime) -> int:
-        """After a full run: rows Zoho no longer has (not seen) are flagged or removed."""
-        assert self.run_started_at is not None
-        unseen = self.target.unseen(self.run_started_at)
-        target = self.target
-        if self.delete_mode == "delete":
-            # Rows with unpushed local changes are flagged, never dropped; the rest go.
-            flagged = (
-                unseen.filter(**{target.dirty_field: True}).update(**{target.deleted_field: True})
-                if target.dirty_field
-                else 0
-            )
-            ids = list(unseen.values_list(target.key, flat=True))
-            return flagged + target.delete_rows(ids)
-        updates: dict[str, Any] = {target.deleted_field: True}
-        if target.deleted_field == "deleted":
-            updates["deleted_at"] = to_db(now)
-        return unseen.update(**updates)
 
     # -- progress -------------------------------------------------------------------------------------
 

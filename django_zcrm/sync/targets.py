@@ -142,6 +142,10 @@ class Target:
         if ids:
             self.rows().filter(**{f"{self.key}__in": ids}).update(**{self.synced_field: to_db(now)})
 
+    def deleted_values(self, when: datetime | None) -> dict[str, Any]:
+        """Column values flagging a row as deleted in Zoho (at ``when``, where the model keeps it)."""
+        return {self.deleted_field: True}
+
     def mark_deleted(self, deletions: Mapping[str, datetime | None]) -> int:
         """Flag rows as deleted in Zoho (``{zoho_id: deleted_time}``); return how many changed."""
         if not deletions:
@@ -149,7 +153,7 @@ class Target:
         return (
             self.rows()
             .filter(**{f"{self.key}__in": list(deletions), self.deleted_field: False})
-            .update(**{self.deleted_field: True})
+            .update(**self.deleted_values(None))
         )
 
     def delete_rows(self, ids: list[str]) -> int:
@@ -173,6 +177,20 @@ class Target:
             .filter(**{f"{self.key}__isnull": False, self.deleted_field: False})
             .exclude(**{f"{self.synced_field}__gte": started})
         )
+
+    def reconcile(self, run_started_at: datetime, now: datetime, *, delete: bool) -> int:
+        """After a full run: flag (``delete``: remove) live rows it did not read; return how many."""
+        unseen = self.unseen(run_started_at)
+        if not delete:
+            return unseen.update(**self.deleted_values(now))
+        # Rows with unpushed local changes are flagged, never dropped; the rest go.
+        flagged = (
+            unseen.filter(**{self.dirty_field: True}).update(**{self.deleted_field: True})
+            if self.dirty_field
+            else 0
+        )
+        ids = list(unseen.values_list(self.key, flat=True))
+        return flagged + self.delete_rows(ids)
 
 
 class GenericTarget(Target):
@@ -204,6 +222,9 @@ class GenericTarget(Target):
     def unique_fields(self) -> list[str]:
         return ["module", "zoho_id"]
 
+    def deleted_values(self, when: datetime | None) -> dict[str, Any]:
+        return {"deleted": True, "deleted_at": to_db(when)}
+
     def mark_deleted(self, deletions: Mapping[str, datetime | None]) -> int:
         by_time: dict[datetime | None, list[str]] = defaultdict(list)
         for zoho_id, when in deletions.items():
@@ -213,7 +234,7 @@ class GenericTarget(Target):
             changed += (
                 self.rows()
                 .filter(zoho_id__in=ids, deleted=False)
-                .update(deleted=True, deleted_at=to_db(when))
+                .update(**self.deleted_values(when))
             )
         return changed
 
