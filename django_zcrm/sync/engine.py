@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from datetime import date, datetime
 from typing import Any
@@ -325,14 +325,14 @@ class _Run:
                 )
                 position = self.run_cursor
 
-    def _records_page(self, records: list[Mapping[str, Any]]) -> None:
+    def _records_page(self, records: Sequence[Mapping[str, Any]]) -> None:
         self._store(records, listing=True)
         self.result.pages += 1
         self.records_seen += len(records)
         self._report("records", self.records_seen)
 
     def _store(
-        self, records: list[Mapping[str, Any]], *, listing: bool, gone: Iterable[str] = ()
+        self, records: Sequence[Mapping[str, Any]], *, listing: bool, gone: Iterable[str] = ()
     ) -> None:
         """Write one page of records in one transaction, with the run's progress.
 

@@ -218,7 +218,7 @@ def _lookup_module(meta: Mapping[str, Any]) -> str | None:
 
 def _scalar(
     data_type: str, meta: Mapping[str, Any], label: str, name: str, required: bool, read_only: bool
-) -> tuple[str, str] | None:
+) -> tuple[_Call, str] | None:
     """``(model field code, converter code)`` for a one-column data type, or None."""
     blank = "True" if (not required or read_only) else "False"
     if data_type in TEXT_TYPES:

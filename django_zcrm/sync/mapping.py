@@ -437,7 +437,7 @@ def _model_field(model: type[models.Model], name: str, api_name: str) -> models.
             f"{model._meta.label}.ZohoMeta.fields maps {api_name!r} to {name!r}, which is not a "
             f"field of {model.__name__}. Add the field or fix the mapping."
         ) from None
-    if not getattr(field, "concrete", False) or field.many_to_many:
+    if not isinstance(field, models.Field) or not field.concrete or field.many_to_many:
         raise ZCRMImproperlyConfigured(
             f"{model._meta.label}.ZohoMeta.fields maps {api_name!r} to {name!r}, which is not a "
             "plain column (many-to-many and reverse relations cannot hold a Zoho value)."

@@ -7,6 +7,9 @@ imports them from here, so Django registers them and their migrations are unchan
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import Any, Self
+
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -173,7 +176,7 @@ class ZohoSyncedModel(models.Model):
     class Meta:
         abstract = True
 
-    def save(self, *args, **kwargs):
+    def save(self, *args: Any, **kwargs: Any) -> None:
         """Save, marking the row for push when a mapped field changed (see class docstring)."""
         update_fields = kwargs.get("update_fields")
         touches_data = update_fields is None or not set(update_fields) <= SYNC_BOOKKEEPING_FIELDS
@@ -202,13 +205,16 @@ class ZohoSyncedModel(models.Model):
         self._zoho_loaded = self._zoho_snapshot()
 
     @classmethod
-    def from_db(cls, db, field_names, values, **kwargs):  # noqa: D102 - Django's hook
+    def from_db(
+        cls, db: str | None, field_names: Collection[str], values: Collection[Any], **kwargs: Any
+    ) -> Self:
+        """Load a row and remember its mapped values, to tell later which ones changed."""
         # Django 6.1 passes fetch_mode; earlier versions pass nothing more.
         instance = super().from_db(db, field_names, values, **kwargs)
         instance._zoho_loaded = instance._zoho_snapshot()
         return instance
 
-    def _zoho_snapshot(self) -> dict | None:
+    def _zoho_snapshot(self) -> dict[str, Any] | None:
         mapping = get_mapping(type(self), required=False)
         if mapping is None:
             return None

@@ -25,7 +25,7 @@ from ..services.results import FAILED, NOT_ATTEMPTED, SUCCEEDED, UNKNOWN
 from . import locking
 from .mapping import ModelMapping, get_mapping
 from .metering import MeteredClient
-from .models import SyncState
+from .models import SyncState, ZohoSyncedModel
 from .results import PushResult
 from .targets import installed_model, require_typed
 from .timeutil import now as current_time
@@ -39,10 +39,11 @@ __all__ = ["PushResult", "push_model"]
 ROWS_PER_ROUND = 1000
 
 
-def _resolve(model: type[models.Model] | str, module: str | None) -> tuple[type[models.Model], str]:
+def _resolve(
+    label_or_model: type[models.Model] | str, module: str | None
+) -> tuple[type[ZohoSyncedModel], str]:
     source = "the model to push"
-    model = installed_model(model, source)
-    require_typed(model, source)
+    model = require_typed(installed_model(label_or_model, source), source)
     mapping = get_mapping(model)
     assert mapping is not None
     if module is None:
@@ -151,7 +152,7 @@ def push_model(
 def _push_round(
     service: Module,
     mapping: ModelMapping,
-    instances: list[models.Model],
+    instances: list[ZohoSyncedModel],
     result: PushResult,
     using: str,
     trigger: Sequence[str] | None,
@@ -166,12 +167,12 @@ def _push_round(
     if batch.error is not None:
         result.error = batch.error
     now = to_db(current_time())
-    rows = type(instances[0])._base_manager.using(using) if instances else None
+    rows = mapping.model._base_manager.using(using)
     for instance, outcome in zip(instances, batch.results, strict=False):
         _record(rows, instance, outcome, result, now)
 
 
-def _changed_fields(instance: models.Model) -> list[str] | None:
+def _changed_fields(instance: ZohoSyncedModel) -> list[str] | None:
     """The fields to send: those changed locally, or all for a new row or an unspecified mark."""
     pending = getattr(instance, "zoho_pending_fields", None)
     if not getattr(instance, "zoho_id", None) or not pending:
@@ -190,7 +191,7 @@ def _describe(outcome: RecordResult) -> str:
 
 def _record(
     rows: models.QuerySet,
-    instance: models.Model,
+    instance: ZohoSyncedModel,
     outcome: RecordResult,
     result: PushResult,
     now: Any,

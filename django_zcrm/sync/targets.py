@@ -291,13 +291,14 @@ def installed_model(model: type[models.Model] | str, source: str) -> type[models
         ) from None
 
 
-def require_typed(model: Any, source: str) -> None:
-    """Raise ``ZCRMImproperlyConfigured`` unless ``model`` derives from ``ZohoSyncedModel``."""
+def require_typed(model: Any, source: str) -> type[ZohoSyncedModel]:
+    """``model``, if it derives from ``ZohoSyncedModel``; else ``ZCRMImproperlyConfigured``."""
     if not (isinstance(model, type) and issubclass(model, ZohoSyncedModel)):
         raise ZCRMImproperlyConfigured(
             f"{source} names {getattr(model, '__name__', model)!r}, which does not derive from "
             "django_zcrm.sync.ZohoSyncedModel (zcrm_inspect writes such models)."
         )
+    return model
 
 
 def resolve_target(
@@ -326,11 +327,11 @@ def resolve_target(
     model = installed_model(model, source)
     if model is CRMRecord:
         return GenericTarget(module, using)
-    require_typed(model, source)
-    declared = get_mapping(model).module  # type: ignore[union-attr]
+    typed = require_typed(model, source)
+    declared = get_mapping(typed).module  # type: ignore[union-attr]
     if declared and declared != module:
         raise ZCRMImproperlyConfigured(
-            f"{model._meta.label}.ZohoMeta.module is {declared!r} but it is being synced from "
+            f"{typed._meta.label}.ZohoMeta.module is {declared!r} but it is being synced from "
             f"{module!r}; fix {source} or ZohoMeta.module."
         )
-    return TypedTarget(module, model, using)
+    return TypedTarget(module, typed, using)

@@ -142,8 +142,8 @@ class _Bar:
         self._tqdm = tqdm
         self.module = module
         self.stream = stream
-        self.bar = None
-        self.phase = None
+        self.bar: Any = None
+        self.phase: str | None = None
         self.done = 0
 
     def update(self, report: SyncProgress) -> None:
