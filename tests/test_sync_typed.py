@@ -25,7 +25,7 @@ from django_zcrm.exceptions import ZCRMConfigurationError, ZCRMServerError
 from django_zcrm.models import SyncState
 from django_zcrm.oauth import get_oauth_client
 from django_zcrm.services import parse_datetime
-from django_zcrm.sync import ZohoSyncedModel, engine, generate_models, push_model, sync_module
+from django_zcrm.sync import ZohoSyncedModel, generate_models, push_model, retry, sync_module
 from django_zcrm.sync import mapping as zoho
 from django_zcrm.sync.mapping import get_mapping
 from tests.testapp.models import Deal, Lead
@@ -367,7 +367,7 @@ def test_a_full_run_keeps_only_the_ids_that_fail_again_and_retries_nothing(typed
 def test_a_full_retry_list_is_reported_and_asks_for_a_full_run(
     typed, phone_as_number, monkeypatch, caplog
 ):
-    monkeypatch.setattr(engine, "MAX_PENDING_FAILURES", 2)
+    monkeypatch.setattr(retry, "MAX_PENDING_FAILURES", 2)
     fake = typed
     leads = seed_leads(fake, 5, bad={0, 1, 3})
     kept = [leads[0]["id"], leads[1]["id"]]

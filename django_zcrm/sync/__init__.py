@@ -6,19 +6,23 @@
     print(result.summary())
     push_model("crm.Lead")                 # upsert rows changed locally, 100 per call
 
-One job per module: :mod:`.engine` (the algorithm), :mod:`.targets` (writing rows),
-:mod:`.mapping` (typed-model field mapping), :mod:`.inspect` (model code from metadata),
-:mod:`.push` (local changes to Zoho), :mod:`.lease` (the per-module lease),
-:mod:`.metering` (API call counts), :mod:`.checks` (validation of the sync settings).
+One job per module: :mod:`.engine` (the algorithm: pages in, rows out), :mod:`.checkpoint`
+(resume and checkpoint decisions), :mod:`.retry` (records that could not be stored),
+:mod:`.targets` (writing rows), :mod:`.models` (sync state, record mirror, typed-model base),
+:mod:`.mapping` (typed-model field mapping), :mod:`.options` (checks of run options),
+:mod:`.results` (what runs report), :mod:`.inspect` (model code from metadata), :mod:`.push`
+(local changes to Zoho), :mod:`.lease` (the per-module lease), :mod:`.checks` (validation of the
+sync settings), :mod:`.metering` (API call counts).
 """
 
 from __future__ import annotations
 
-from ..models import CRMRecord, SyncState, ZohoSyncedModel
 from . import mapping
-from .engine import SyncProgress, SyncResult, sync_many, sync_module
+from .engine import sync_many, sync_module
 from .inspect import generate_models, model_source
-from .push import PushResult, pending, push_model
+from .models import CRMRecord, SyncState, ZohoSyncedModel
+from .push import pending, push_model
+from .results import PushResult, SyncProgress, SyncResult
 
 __all__ = [
     "CRMRecord",

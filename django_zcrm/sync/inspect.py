@@ -65,6 +65,28 @@ RESERVED = frozenset(
 ID_LENGTH = 32
 NAME_LENGTH = 255
 PICKLIST_MIN_LENGTH = 120
+#: Zoho's text data types: (model field class, whether it takes the field's ``max_length``).
+TEXT_TYPES = {
+    "text": ("CharField", True),
+    "autonumber": ("CharField", True),
+    "phone": ("CharField", True),
+    "email": ("EmailField", True),
+    "website": ("URLField", True),
+    "textarea": ("TextField", False),
+    "string": ("TextField", False),
+}
+#: Zoho data types held in one nullable column: (model field class, converter).
+NULLABLE_TYPES = {
+    "integer": ("IntegerField", "Integer"),
+    "bigint": ("BigIntegerField", "Integer"),
+    "long": ("BigIntegerField", "Integer"),
+    "double": ("FloatField", "Float"),
+    "percent": ("FloatField", "Float"),
+    "date": ("DateField", "Date"),
+    "datetime": ("DateTimeField", "DateTime"),
+    "jsonobject": ("JSONField", "Raw"),
+    "jsonarray": ("JSONField", "Raw"),
+}
 MAX_LINE = 99
 
 
@@ -196,28 +218,21 @@ def _lookup_module(meta: Mapping[str, Any]) -> str | None:
 
 def _scalar(
     data_type: str, meta: Mapping[str, Any], label: str, name: str, required: bool, read_only: bool
-) -> tuple[str, str] | None:
+) -> tuple[_Call, str] | None:
     """``(model field code, converter code)`` for a one-column data type, or None."""
     blank = "True" if (not required or read_only) else "False"
-    if data_type in ("text", "autonumber", "phone"):
-        code = _call(
-            "CharField", label, max_length=_length(meta, NAME_LENGTH), blank=blank, default='""'
-        )
-        return code, _converter("Text", name, read_only=read_only)
-    if data_type == "email":
-        code = _call(
-            "EmailField", label, max_length=_length(meta, NAME_LENGTH), blank=blank, default='""'
-        )
-        return code, _converter("Text", name, read_only=read_only)
-    if data_type == "website":
-        code = _call(
-            "URLField", label, max_length=_length(meta, NAME_LENGTH), blank=blank, default='""'
-        )
-        return code, _converter("Text", name, read_only=read_only)
-    if data_type in ("textarea", "string"):
+    if data_type in TEXT_TYPES:
+        field_class, sized = TEXT_TYPES[data_type]
+        size = {"max_length": _length(meta, NAME_LENGTH)} if sized else {}
         return (
-            _call("TextField", label, blank=blank, default='""'),
+            _call(field_class, label, **size, blank=blank, default='""'),
             _converter("Text", name, read_only=read_only),
+        )
+    if data_type in NULLABLE_TYPES:
+        field_class, converter = NULLABLE_TYPES[data_type]
+        return (
+            _call(field_class, label, null="True", blank="True"),
+            _converter(converter, name, read_only=read_only),
         )
     if data_type == "picklist":
         choices = _choices(meta)
@@ -230,21 +245,6 @@ def _scalar(
         return (
             _call("JSONField", label, default="list", blank="True"),
             _converter("MultiSelect", name, read_only=read_only),
-        )
-    if data_type in ("integer",):
-        return (
-            _call("IntegerField", label, null="True", blank="True"),
-            _converter("Integer", name, read_only=read_only),
-        )
-    if data_type in ("bigint", "long"):
-        return (
-            _call("BigIntegerField", label, null="True", blank="True"),
-            _converter("Integer", name, read_only=read_only),
-        )
-    if data_type in ("double", "percent"):
-        return (
-            _call("FloatField", label, null="True", blank="True"),
-            _converter("Float", name, read_only=read_only),
         )
     if data_type in ("currency", "decimal"):
         currency = meta.get("currency") if isinstance(meta.get("currency"), Mapping) else {}
@@ -271,21 +271,6 @@ def _scalar(
         return (
             _call("BooleanField", label, default="False"),
             _converter("Boolean", name, read_only=read_only),
-        )
-    if data_type == "date":
-        return (
-            _call("DateField", label, null="True", blank="True"),
-            _converter("Date", name, read_only=read_only),
-        )
-    if data_type == "datetime":
-        return (
-            _call("DateTimeField", label, null="True", blank="True"),
-            _converter("DateTime", name, read_only=read_only),
-        )
-    if data_type in ("jsonobject", "jsonarray"):
-        return (
-            _call("JSONField", label, null="True", blank="True"),
-            _converter("Raw", name, read_only=read_only),
         )
     return None
 

@@ -20,8 +20,8 @@ from django.db import IntegrityError, transaction
 from ..conf import get_settings
 from ..exceptions import ZCRMSyncAlreadyRunningError, ZCRMSyncError
 from ..leases import claim
-from ..models import SyncState
 from ..redaction import get_logger
+from .models import SyncState
 from .timeutil import now as current_time
 
 logger = get_logger(__name__)

@@ -1,6 +1,6 @@
 """Field mapping between Zoho records and a project's typed models.
 
-A typed model subclasses :class:`~django_zcrm.models.ZohoSyncedModel` and declares, in an inner
+A typed model subclasses :class:`~django_zcrm.sync.ZohoSyncedModel` and declares, in an inner
 ``ZohoMeta``, which Zoho field fills which model field::
 
     from django_zcrm.sync import ZohoSyncedModel, mapping as zoho
@@ -41,6 +41,7 @@ from django.db import models
 
 from ..exceptions import ZCRMConfigurationError
 from ..services import format_datetime
+from .bookkeeping import SYNC_BOOKKEEPING_FIELDS
 from .timeutil import aware, parse_zoho_datetime, to_db
 
 __all__ = [
@@ -436,7 +437,7 @@ def _model_field(model: type[models.Model], name: str, api_name: str) -> models.
             f"{model._meta.label}.ZohoMeta.fields maps {api_name!r} to {name!r}, which is not a "
             f"field of {model.__name__}. Add the field or fix the mapping."
         ) from None
-    if not getattr(field, "concrete", False) or field.many_to_many:
+    if not isinstance(field, models.Field) or not field.concrete or field.many_to_many:
         raise ZCRMConfigurationError(
             f"{model._meta.label}.ZohoMeta.fields maps {api_name!r} to {name!r}, which is not a "
             "plain column (many-to-many and reverse relations cannot hold a Zoho value)."
@@ -455,8 +456,6 @@ class ModelMapping:
                 f'{label} has no ZohoMeta.fields: declare `class ZohoMeta: module = "..."; '
                 'fields = {"Zoho_Api_Name": "model_field", ...}` (zcrm_inspect writes one).'
             )
-        from ..models import SYNC_BOOKKEEPING_FIELDS
-
         self.model = model
         self.module: str | None = getattr(meta, "module", None)
         self.duplicate_check_fields: list[str] | None = (

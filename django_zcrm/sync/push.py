@@ -12,22 +12,22 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from django.apps import apps
 from django.db import IntegrityError, models, router, transaction
 
 from ..client import ZCRMClient
 from ..conf import get_settings
-from ..exceptions import ZCRMConfigurationError, ZCRMError
-from ..models import SyncState, ZohoSyncedModel
+from ..exceptions import ZCRMConfigurationError
 from ..redaction import get_logger, redact
 from ..services import Module, RecordResult
 from ..services.results import FAILED, NOT_ATTEMPTED, SUCCEEDED, UNKNOWN
 from . import lease as sync_lease
 from .mapping import ModelMapping, get_mapping
 from .metering import MeteredClient
+from .models import SyncState, ZohoSyncedModel
+from .results import PushResult
+from .targets import installed_model, require_typed
 from .timeutil import now as current_time
 from .timeutil import to_db
 
@@ -37,71 +37,13 @@ __all__ = ["PushResult", "push_model"]
 
 #: Rows loaded and handed to one ``upsert()`` (a multiple of 100 keeps calls at ceil(n/100)).
 ROWS_PER_ROUND = 1000
-MAX_ERRORS_KEPT = 50
 
 
-@dataclass
-class PushResult:
-    """What one push did."""
-
-    module: str
-    model: str
-    total: int = 0
-    created: int = 0
-    updated: int = 0
-    failed: int = 0
-    unknown: int = 0
-    not_attempted: int = 0
-    api_calls: int = 0
-    elapsed: float = 0.0
-    #: ``(primary key, reason)`` of the first rows that were not accepted.
-    errors: list[tuple[Any, str]] = field(default_factory=list)
-    #: The error that stopped the push early (rate limit, lost connection...), if any.
-    error: ZCRMError | None = None
-
-    @property
-    def succeeded(self) -> int:
-        """Rows Zoho accepted."""
-        return self.created + self.updated
-
-    @property
-    def ok(self) -> bool:
-        """True when every row was accepted."""
-        return self.succeeded == self.total and self.error is None
-
-    def summary(self) -> str:
-        """One line for logs and command output."""
-        text = (
-            f"{self.model} -> {self.module}: {self.total} local changes, {self.created} "
-            f"created, {self.updated} updated, {self.failed} failed"
-        )
-        if self.unknown:
-            text += f", {self.unknown} unknown"
-        if self.not_attempted:
-            text += f", {self.not_attempted} not attempted"
-        text += f", {self.api_calls} API calls, {self.elapsed:.1f} s"
-        if self.error is not None:
-            text += f"; stopped by {type(self.error).__name__}: {self.error}"
-        return text
-
-    def _error(self, pk: Any, reason: str) -> None:
-        if len(self.errors) < MAX_ERRORS_KEPT:
-            self.errors.append((pk, reason))
-
-
-def _resolve(model: type[models.Model] | str, module: str | None) -> tuple[type[models.Model], str]:
-    if isinstance(model, str):
-        try:
-            model = apps.get_model(model)
-        except (LookupError, ValueError):
-            raise ZCRMConfigurationError(
-                f'{model!r} is not an installed model (use "app_label.Model").'
-            ) from None
-    if not (isinstance(model, type) and issubclass(model, ZohoSyncedModel)):
-        raise ZCRMConfigurationError(
-            f"{getattr(model, '__name__', model)!r} does not derive from ZohoSyncedModel; only "
-            "typed models can be pushed."
-        )
+def _resolve(
+    label_or_model: type[models.Model] | str, module: str | None
+) -> tuple[type[ZohoSyncedModel], str]:
+    source = "the model to push"
+    model = require_typed(installed_model(label_or_model, source), source)
     mapping = get_mapping(model)
     assert mapping is not None
     if module is None:
@@ -210,7 +152,7 @@ def push_model(
 def _push_round(
     service: Module,
     mapping: ModelMapping,
-    instances: list[models.Model],
+    instances: list[ZohoSyncedModel],
     result: PushResult,
     using: str,
     trigger: Sequence[str] | None,
@@ -225,12 +167,12 @@ def _push_round(
     if batch.error is not None:
         result.error = batch.error
     now = to_db(current_time())
-    rows = type(instances[0])._base_manager.using(using) if instances else None
+    rows = mapping.model._base_manager.using(using)
     for instance, outcome in zip(instances, batch.results, strict=False):
         _record(rows, instance, outcome, result, now)
 
 
-def _changed_fields(instance: models.Model) -> list[str] | None:
+def _changed_fields(instance: ZohoSyncedModel) -> list[str] | None:
     """The fields to send: those changed locally, or all for a new row or an unspecified mark."""
     pending = getattr(instance, "zoho_pending_fields", None)
     if not getattr(instance, "zoho_id", None) or not pending:
@@ -249,7 +191,7 @@ def _describe(outcome: RecordResult) -> str:
 
 def _record(
     rows: models.QuerySet,
-    instance: models.Model,
+    instance: ZohoSyncedModel,
     outcome: RecordResult,
     result: PushResult,
     now: Any,

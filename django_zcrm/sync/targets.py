@@ -18,8 +18,8 @@ from django.db import DatabaseError, connections, models, router, transaction
 
 from ..conf import get_settings
 from ..exceptions import ZCRMConfigurationError
-from ..models import CRMRecord, ZohoSyncedModel
 from .mapping import ModelMapping, get_mapping
+from .models import CRMRecord, ZohoSyncedModel
 from .timeutil import aware, to_db
 
 GENERIC_LABEL = "django_zcrm.crmrecord"
@@ -142,6 +142,10 @@ class Target:
         if ids:
             self.rows().filter(**{f"{self.key}__in": ids}).update(**{self.synced_field: to_db(now)})
 
+    def deleted_values(self, when: datetime | None) -> dict[str, Any]:
+        """Column values flagging a row as deleted in Zoho (at ``when``, where the model keeps it)."""
+        return {self.deleted_field: True}
+
     def mark_deleted(self, deletions: Mapping[str, datetime | None]) -> int:
         """Flag rows as deleted in Zoho (``{zoho_id: deleted_time}``); return how many changed."""
         if not deletions:
@@ -149,7 +153,7 @@ class Target:
         return (
             self.rows()
             .filter(**{f"{self.key}__in": list(deletions), self.deleted_field: False})
-            .update(**{self.deleted_field: True})
+            .update(**self.deleted_values(None))
         )
 
     def delete_rows(self, ids: list[str]) -> int:
@@ -173,6 +177,20 @@ class Target:
             .filter(**{f"{self.key}__isnull": False, self.deleted_field: False})
             .exclude(**{f"{self.synced_field}__gte": started})
         )
+
+    def reconcile(self, run_started_at: datetime, now: datetime, *, delete: bool) -> int:
+        """After a full run: flag (``delete``: remove) live rows it did not read; return how many."""
+        unseen = self.unseen(run_started_at)
+        if not delete:
+            return unseen.update(**self.deleted_values(now))
+        # Rows with unpushed local changes are flagged, never dropped; the rest go.
+        flagged = (
+            unseen.filter(**{self.dirty_field: True}).update(**{self.deleted_field: True})
+            if self.dirty_field
+            else 0
+        )
+        ids = list(unseen.values_list(self.key, flat=True))
+        return flagged + self.delete_rows(ids)
 
 
 class GenericTarget(Target):
@@ -204,6 +222,9 @@ class GenericTarget(Target):
     def unique_fields(self) -> list[str]:
         return ["module", "zoho_id"]
 
+    def deleted_values(self, when: datetime | None) -> dict[str, Any]:
+        return {"deleted": True, "deleted_at": to_db(when)}
+
     def mark_deleted(self, deletions: Mapping[str, datetime | None]) -> int:
         by_time: dict[datetime | None, list[str]] = defaultdict(list)
         for zoho_id, when in deletions.items():
@@ -213,7 +234,7 @@ class GenericTarget(Target):
             changed += (
                 self.rows()
                 .filter(zoho_id__in=ids, deleted=False)
-                .update(deleted=True, deleted_at=to_db(when))
+                .update(**self.deleted_values(when))
             )
         return changed
 
@@ -254,6 +275,32 @@ class TypedTarget(Target):
         return super().unseen(run_started_at).exclude(zoho_pushed_at__gte=to_db(run_started_at))
 
 
+def installed_model(model: type[models.Model] | str, source: str) -> type[models.Model]:
+    """``model`` itself, or the installed model its ``"app_label.Model"`` label names.
+
+    ``source`` names where ``model`` came from, for the error message.
+    """
+    if not isinstance(model, str):
+        return model
+    try:
+        return apps.get_model(model)
+    except (LookupError, ValueError):
+        raise ZCRMConfigurationError(
+            f'{source} is {model!r}, which is not an installed model: use "app_label.Model" '
+            "and add the app to INSTALLED_APPS."
+        ) from None
+
+
+def require_typed(model: Any, source: str) -> type[ZohoSyncedModel]:
+    """``model``, if it derives from ``ZohoSyncedModel``; else ``ZCRMConfigurationError``."""
+    if not (isinstance(model, type) and issubclass(model, ZohoSyncedModel)):
+        raise ZCRMConfigurationError(
+            f"{source} names {getattr(model, '__name__', model)!r}, which does not derive from "
+            "django_zcrm.sync.ZohoSyncedModel (zcrm_inspect writes such models)."
+        )
+    return model
+
+
 def resolve_target(
     module: str,
     model: type[models.Model] | str | None = None,
@@ -277,25 +324,14 @@ def resolve_target(
         source = f"ZCRM['SYNC_MODELS'][{module!r}]"
     if model is None:
         return GenericTarget(module, using)
-    if isinstance(model, str):
-        try:
-            model = apps.get_model(model)
-        except (LookupError, ValueError):
-            raise ZCRMConfigurationError(
-                f'{source} is {model!r}, which is not an installed model: use "app_label.Model" '
-                "and add the app to INSTALLED_APPS."
-            ) from None
+    model = installed_model(model, source)
     if model is CRMRecord:
         return GenericTarget(module, using)
-    if not (isinstance(model, type) and issubclass(model, ZohoSyncedModel)):
-        raise ZCRMConfigurationError(
-            f"{source} names {getattr(model, '__name__', model)!r}, which does not derive from "
-            "django_zcrm.sync.ZohoSyncedModel (zcrm_inspect writes such models)."
-        )
-    declared = get_mapping(model).module  # type: ignore[union-attr]
+    typed = require_typed(model, source)
+    declared = get_mapping(typed).module  # type: ignore[union-attr]
     if declared and declared != module:
         raise ZCRMConfigurationError(
-            f"{model._meta.label}.ZohoMeta.module is {declared!r} but it is being synced from "
+            f"{typed._meta.label}.ZohoMeta.module is {declared!r} but it is being synced from "
             f"{module!r}; fix {source} or ZohoMeta.module."
         )
-    return TypedTarget(module, model, using)
+    return TypedTarget(module, typed, using)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, overload
 
 from django.conf import settings
 from django.utils import timezone
@@ -11,6 +11,10 @@ from django.utils import timezone
 from ..services import parse_datetime
 
 
+@overload
+def aware(value: datetime) -> datetime: ...
+@overload
+def aware(value: None) -> None: ...
 def aware(value: datetime | None) -> datetime | None:
     """An aware datetime (naive ones, as the ORM returns with USE_TZ=False, are local time)."""
     if value is None:
@@ -20,6 +24,10 @@ def aware(value: datetime | None) -> datetime | None:
     return value
 
 
+@overload
+def to_db(value: datetime) -> datetime: ...
+@overload
+def to_db(value: None) -> None: ...
 def to_db(value: datetime | None) -> datetime | None:
     """The form the ORM accepts: aware with USE_TZ=True, naive local time without."""
     if value is None:

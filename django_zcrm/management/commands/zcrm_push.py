@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from django.apps import apps
 from django.core.management.base import CommandError
 
 from ...conf import get_settings
 from ...sync import pending, push_model
+from ...sync.targets import installed_model
 from ._base import ZCRMCommand
 
 
@@ -39,17 +39,15 @@ class Command(ZCRMCommand):
         module = None
         if target in configured:
             module, label = target, configured[target]
+            source = f"ZCRM['SYNC_MODELS'][{target!r}]"
         elif "." in target:
-            label = target
+            label, source = target, "The MODULE argument"
         else:
             raise CommandError(
                 f"{target!r} is neither a module of ZCRM['SYNC_MODELS'] "
                 f"({', '.join(configured) or 'empty'}) nor a model label."
             )
-        try:
-            model = apps.get_model(label)
-        except (LookupError, ValueError) as exc:
-            raise CommandError(f"{label!r} is not an installed model: {exc}") from exc
+        model = installed_model(label, source)
         if options["dry_run"]:
             count = pending(model).count()
             self.stdout.write(

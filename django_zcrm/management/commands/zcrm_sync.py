@@ -12,6 +12,7 @@ from ...conf import get_settings
 from ...exceptions import ZCRMConfigurationError, ZCRMError
 from ...services import MAX_PER_PAGE
 from ...sync import SyncProgress, sync_module
+from ...sync.options import check_run_options
 from ._base import ZCRMCommand
 
 
@@ -76,10 +77,10 @@ class Command(ZCRMCommand):
             )
         if options["model"] and len(modules) != 1:
             raise CommandError("--model needs exactly one module.")
-        if options["full"] and options["since"]:
-            raise CommandError("Give either --full or --since, not both.")
-        if not 1 <= options["batch_size"] <= MAX_PER_PAGE:
-            raise CommandError(f"--batch-size must be between 1 and {MAX_PER_PAGE}.")
+        # Bad options stop the command before any module is synced (the engine checks them too).
+        check_run_options(
+            full=options["full"], since=options["since"], batch_size=options["batch_size"]
+        )
         verbosity = options["verbosity"]
         if settings.DEBUG and verbosity >= 1:
             # Django keeps the SQL of the last 9,000 queries under DEBUG: a page's insert is ~350 KB.
@@ -141,8 +142,8 @@ class _Bar:
         self._tqdm = tqdm
         self.module = module
         self.stream = stream
-        self.bar = None
-        self.phase = None
+        self.bar: Any = None
+        self.phase: str | None = None
         self.done = 0
 
     def update(self, report: SyncProgress) -> None:
