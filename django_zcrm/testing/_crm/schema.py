@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import timezone
 from typing import Any
 
-from .crm_util import iso, parse_date, parse_datetime
+from .util import iso, parse_date, parse_datetime
 
 __all__ = [
     "FieldProblem",

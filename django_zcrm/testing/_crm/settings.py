@@ -1,7 +1,7 @@
-"""Users, org and settings endpoints of the fake CRM: a mixin of :class:`~.crm.FakeCRM`.
+"""Users, org and settings routes of the fake CRM.
 
 Users come from the fake Accounts server (``fake.accounts.users``); the primary user is the org's
-administrator. Only :class:`~.crm.FakeCRM` mixes this in. Metadata documents are built by :mod:`.crm_meta` and :mod:`.crm_schema`.
+administrator. Metadata documents are built by :mod:`.meta` and :mod:`.schema`.
 """
 
 from __future__ import annotations
@@ -9,17 +9,33 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .crm_meta import custom_views, layout, module_metadata, related_lists, user_document
-from .crm_schema import MODULES, ModuleSpec, field_metadata
-from .crm_util import CRMContext as _Ctx
-from .crm_util import CRMFault
-from .server import FakeResponse, empty_response, json_response
+from ..server import FakeResponse, empty_response, json_response
+from .meta import custom_views, layout, module_metadata, related_lists, user_document
+from .request import CRMRequests
+from .routes import Route
+from .schema import MODULES, ModuleSpec, field_metadata
+from .util import CRMContext as _Ctx
+from .util import CRMFault
 
-__all__ = ["SettingsMixin"]
+__all__ = ["SettingsRoutes"]
 
 
-class SettingsMixin:
+class SettingsRoutes(CRMRequests):
     """Handlers for ``/users``, ``/org`` and ``/settings/...``."""
+
+    ROUTES = (
+        Route("GET /crm/{version}/org", "_h_org"),
+        Route("GET /crm/{version}/users", "_h_users"),
+        Route("GET /crm/{version}/users/{id}", "_h_user"),
+        Route("GET /crm/{version}/settings/modules", "_h_modules"),
+        Route("GET /crm/{version}/settings/modules/{module}", "_h_module"),
+        Route("GET /crm/{version}/settings/fields", "_h_fields"),
+        Route("GET /crm/{version}/settings/fields/{id}", "_h_field"),
+        Route("GET /crm/{version}/settings/layouts", "_h_layouts"),
+        Route("GET /crm/{version}/settings/layouts/{id}", "_h_layout"),
+        Route("GET /crm/{version}/settings/custom_views", "_h_custom_views"),
+        Route("GET /crm/{version}/settings/related_lists", "_h_related_lists"),
+    )
 
     def _user_docs(self) -> list[dict[str, Any]]:
         admin_email = self.default_user()["email"]

@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import timezone
 from typing import Any
 
-from .crm_schema import MODULES, ModuleSpec, field_metadata
-from .crm_util import iso
+from .schema import MODULES, ModuleSpec, field_metadata
+from .util import iso
 
 __all__ = [
     "ADMIN_PROFILE",
