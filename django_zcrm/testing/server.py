@@ -599,7 +599,8 @@ class FakeZoho:
         bound_host, bound_port = self._httpd.server_address[:2]
         self.host = host
         self.port = int(bound_port)
-        url_host = f"[{bound_host}]" if ":" in str(bound_host) else bound_host
+        bound = str(bound_host)
+        url_host = f"[{bound}]" if ":" in bound else bound
         self.url = f"http://{url_host}:{self.port}"
 
         try:

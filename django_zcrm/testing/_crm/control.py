@@ -82,7 +82,7 @@ class ControlAPI(CRMCore):
         with self._lock:
             lookups = Lookups(
                 {
-                    name: [self._lookup_ref(name, rid) for rid in store.rows]
+                    name: [ref for rid in store.rows if (ref := self._lookup_ref(name, rid))]
                     for name, store in self.stores.items()
                     if name != "Notes" and store.rows
                 }

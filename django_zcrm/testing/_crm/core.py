@@ -225,7 +225,9 @@ class CRMCore:
 
     def _lookup_ref(self, module: str, record_id: str) -> dict[str, Any] | None:
         store = self.stores.get(module)
-        record = store.rows.get(record_id) if store is not None else None
+        if store is None:
+            return None
+        record = store.rows.get(record_id)
         if record is None:
             return None
         return {"name": self._display_name(store.spec, record), "id": record_id}

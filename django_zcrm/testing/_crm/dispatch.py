@@ -16,7 +16,6 @@ from ..server import (
 )
 from .faults import FaultPlan, fault_response
 from .request import CRMRequests
-from .routes import Route
 from .util import CRMContext as _Ctx
 from .util import (
     CRMFault,
@@ -28,13 +27,12 @@ class Router(CRMRequests):
     """Registers route families on the server and wraps each handler."""
 
     #: Classes whose ``ROUTES`` are registered, in this order (the server tries routes in order).
-    route_families: tuple[type, ...] = ()
+    route_families: tuple[type[CRMRequests], ...] = ()
 
     def install_routes(self) -> None:
         """Register every CRM route on the fake server (specific paths before generic ones)."""
         for family in self.route_families:
-            routes: tuple[Route, ...] = family.ROUTES  # type: ignore[attr-defined]
-            for route in routes:
+            for route in family.ROUTES:
                 handler = getattr(self, route.handler)
                 self.fake.route(
                     route.method, route.pattern, self._endpoint(route.name, handler), route.name

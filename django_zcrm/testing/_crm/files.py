@@ -10,7 +10,7 @@ fields live in :mod:`.core`, because the control API needs them too.
 from __future__ import annotations
 
 import mimetypes
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 from ..server import FakeResponse, empty_response, json_response
@@ -30,7 +30,7 @@ class FilesRoutes(RecordWriter):
     """Handlers for Notes, Attachments and Tags."""
 
     # Registered before the related-list and record families, whose patterns also match these paths.
-    ROUTES = (
+    ROUTES: ClassVar[tuple[Route, ...]] = (
         Route("GET /crm/{version}/settings/tags", "_h_tags"),
         Route("GET /crm/{version}/Notes", "_h_notes_list"),
         Route("POST /crm/{version}/Notes", "_h_notes_create"),
@@ -167,6 +167,7 @@ class FilesRoutes(RecordWriter):
                         )
                     )
                     continue
+                extra: dict[str, Any] | None
                 if parent is not None:
                     extra, error = self._note_parent_fields(*parent), None
                 else:

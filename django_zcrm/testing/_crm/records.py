@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from ..server import (
     FakeResponse,
@@ -34,7 +34,7 @@ class RecordRoutes(RecordWriter):
     """Handlers of ``/crm/{version}/{module}[/{id}]``, ``/upsert`` and ``/deleted``."""
 
     # The generic {module}[/{id}] routes match almost any path: this family is registered last.
-    ROUTES = (
+    ROUTES: ClassVar[tuple[Route, ...]] = (
         Route("GET /crm/{version}/{module}/deleted", "_h_deleted"),
         Route("POST /crm/{version}/{module}/upsert", "_h_upsert"),
         Route("GET /crm/{version}/{module}/{id}", "_h_get_record"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from ..server import (
     FakeResponse,
     json_response,
@@ -25,7 +27,7 @@ from .writes import RecordWriter
 class RelatedRoutes(RecordWriter):
     """Handlers of ``/crm/{version}/{module}/{id}/{related_list}[/{related_id}]``."""
 
-    ROUTES = (
+    ROUTES: ClassVar[tuple[Route, ...]] = (
         Route("GET /crm/{version}/{module}/{id}/{related_list}", "_h_related"),
         Route("PUT /crm/{version}/{module}/{id}/{related_list}/{related_id}", "_h_relate"),
         Route("DELETE /crm/{version}/{module}/{id}/{related_list}/{related_id}", "_h_delink"),

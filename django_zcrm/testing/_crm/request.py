@@ -6,7 +6,7 @@ import json
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from ..server import (
     JSON_CONTENT_TYPE,
@@ -15,6 +15,7 @@ from ..server import (
     empty_response,
 )
 from .core import CRMCore, PageToken
+from .routes import Route
 from .schema import (
     FieldSpec,
     ModuleSpec,
@@ -38,6 +39,9 @@ class _PageToken:
 
 class CRMRequests(CRMCore):
     """Request-side helpers shared by the route families."""
+
+    #: The family's routes, tried in order (see :mod:`.routes`); the base class has none.
+    ROUTES: ClassVar[tuple[Route, ...]] = ()
 
     def _auth_failure(self) -> CRMFault:
         if self.options.auth_failure_code == "AUTHENTICATION_FAILURE":
@@ -134,6 +138,17 @@ class CRMRequests(CRMCore):
     def _fields_enforced(self, ctx: _Ctx) -> bool:
         start = self.options.enforce_fields_param_from
         return start is not None and ctx.vnum >= version_number(start)
+
+    def _module_param(self, ctx: _Ctx) -> str:
+        module = ctx.param("module")
+        if not module:
+            raise CRMFault(
+                400,
+                "REQUIRED_PARAM_MISSING",
+                "One of the expected parameter is missing",
+                {"param_name": "module"},
+            )
+        return module
 
     def _sort_params(self, ctx: _Ctx, spec: ModuleSpec) -> tuple[str, bool]:
         sort_by = ctx.param("sort_by")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from ..server import (
     FakeResponse,
@@ -26,7 +26,7 @@ _SEARCH_WORD_FIELDS = ("text", "textarea", "email", "phone", "website", "picklis
 class SearchRoutes(CRMRequests):
     """Handlers of record search and COQL queries."""
 
-    ROUTES = (
+    ROUTES: ClassVar[tuple[Route, ...]] = (
         Route("POST /crm/{version}/coql", "_h_coql"),
         Route("GET /crm/{version}/{module}/search", "_h_search"),
     )

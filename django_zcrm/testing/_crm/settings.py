@@ -7,7 +7,7 @@ administrator. Metadata documents are built by :mod:`.meta` and :mod:`.schema`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from ..server import FakeResponse, empty_response, json_response
 from .meta import custom_views, layout, module_metadata, related_lists, user_document
@@ -23,7 +23,7 @@ __all__ = ["SettingsRoutes"]
 class SettingsRoutes(CRMRequests):
     """Handlers for ``/users``, ``/org`` and ``/settings/...``."""
 
-    ROUTES = (
+    ROUTES: ClassVar[tuple[Route, ...]] = (
         Route("GET /crm/{version}/org", "_h_org"),
         Route("GET /crm/{version}/users", "_h_users"),
         Route("GET /crm/{version}/users/{id}", "_h_user"),
@@ -101,17 +101,6 @@ class SettingsRoutes(CRMRequests):
         self._require(ctx, "org")
         with self._lock:
             return json_response(200, {"org": [dict(self.org)]})
-
-    def _module_param(self, ctx: _Ctx) -> str:
-        module = ctx.param("module")
-        if not module:
-            raise CRMFault(
-                400,
-                "REQUIRED_PARAM_MISSING",
-                "One of the expected parameter is missing",
-                {"param_name": "module"},
-            )
-        return module
 
     def _settings_spec(self, ctx: _Ctx, module: str) -> ModuleSpec:
         return self._store(ctx, module, records_only=False).spec
