@@ -35,7 +35,7 @@ from .util import (
 )
 
 if TYPE_CHECKING:
-    from ..server import FakeZoho
+    from .._server.messages import FakeZoho
 
 _DEFAULT_FAKE_USER_EMAIL = "admin@example.com"
 _FIRST_RECORD_ID = 4150868000000400001

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..server import (
+from .._server.messages import (
     FakeRequest,
     FakeResponse,
     zoho_error,

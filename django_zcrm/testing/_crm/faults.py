@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..server import (
+from .._server.messages import (
     FakeResponse,
     zoho_error,
 )

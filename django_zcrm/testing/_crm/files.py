@@ -13,7 +13,7 @@ import mimetypes
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from ..server import FakeResponse, empty_response, json_response
+from .._server.messages import FakeResponse, empty_response, json_response
 from .core import SOURCE_API
 from .routes import Route
 from .schema import MODULES, is_empty

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, ClassVar
 
-from ..server import (
+from .._server.messages import (
     FakeResponse,
     empty_response,
     json_response,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ..server import (
+from .._server.messages import (
     FakeResponse,
     json_response,
 )

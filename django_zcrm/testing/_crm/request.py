@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ..server import (
+from .._server.messages import (
     JSON_CONTENT_TYPE,
     FakeRequest,
     FakeResponse,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from ..server import (
+from .._server.messages import (
     FakeResponse,
     empty_response,
     json_response,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from ..server import FakeResponse, empty_response, json_response
+from .._server.messages import FakeResponse, empty_response, json_response
 from .meta import custom_views, layout, module_metadata, related_lists, user_document
 from .request import CRMRequests
 from .routes import Route

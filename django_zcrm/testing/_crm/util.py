@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..server import FakeRequest
+    from .._server.messages import FakeRequest
 
 __all__ = [
     "CRMContext",
