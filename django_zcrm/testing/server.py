@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._server.clock import FakeClock
 from ._server.counters import Counters, HandlerError, RequestRecord
-from ._server.faults import Fault, fault_answer
+from ._server.faults import Fault, FaultQueue, fault_answer
 from ._server.messages import (
     HTML_CONTENT_TYPE,
     INTERNAL_ERROR_BODY,
@@ -97,7 +97,7 @@ class FakeZoho:
         self._lock = threading.Lock()
         self._routes: list[_Route] = []
         self._counters = Counters()
-        self._faults: list[Fault] = []
+        self._faults: FaultQueue[Fault] = FaultQueue()
         self.connect_delay = 0.0
         self.request_delay = 0.0
         self._thread: threading.Thread | None = None
@@ -221,14 +221,8 @@ class FakeZoho:
         request.path_params = params
         request.endpoint = endpoint or ""
         self._counters.enter(endpoint)
+        fault = self._faults.take(lambda f: f.matches(request.method, request.path, endpoint))
         with self._lock:
-            fault = next(
-                (f for f in self._faults if f.matches(request.method, request.path, endpoint)), None
-            )
-            if fault is not None:
-                fault.remaining -= 1
-                if fault.remaining <= 0:
-                    self._faults.remove(fault)
             connect_delay, request_delay = self.connect_delay, self.request_delay
         try:
             delay = request_delay + (connect_delay if first_on_connection else 0.0)
@@ -364,28 +358,25 @@ class FakeZoho:
         )
         if response is None and not drop and delay <= 0:
             raise ValueError("inject() needs a fault: drop=, malformed=, html=, status= or delay=")
-        with self._lock:
-            self._faults.append(
-                Fault(
-                    endpoint,
-                    method.upper() if method else None,
-                    path_prefix,
-                    times,
-                    response,
-                    float(delay),
-                    drop,
-                )
+        self._faults.add(
+            Fault(
+                endpoint,
+                method.upper() if method else None,
+                path_prefix,
+                times,
+                response,
+                float(delay),
+                drop,
             )
+        )
 
     def clear_faults(self) -> None:
         """Discard injected faults that have not fired yet."""
-        with self._lock:
-            self._faults.clear()
+        self._faults.clear()
 
     def pending_faults(self) -> int:
         """How many injected fault answers are still waiting for a request."""
-        with self._lock:
-            return sum(f.remaining for f in self._faults)
+        return self._faults.pending()
 
     def set_network(self, *, connect_delay: float = 0.0, request_delay: float = 0.0) -> None:
         """Simulate a remote data centre: ``connect_delay`` once per new connection, ``request_delay`` per request."""

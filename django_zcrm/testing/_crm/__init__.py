@@ -7,7 +7,7 @@ handler class declares its routes in a ``ROUTES`` table next to its handlers.
 module                  job
 ======================  ==========================================================================
 ``core``                the org's state (stores, users, ids, attachments), value coercion and the
-                        record lifecycle: ``_save`` / ``_delete_record`` and the change hook
+                        record lifecycle: ``_insert`` / ``_replace`` / ``_delete_record`` and the change hook
 ``control``             the Python control API tests use (seed, add_records, modify, delete,
                         fail_next, ...)
 ``request``             what handlers share: authentication, scopes, parameters, paging, rendering
@@ -41,8 +41,8 @@ that every declared route answers its own path). A new kind of path segment gets
 and raise ``CRMFault`` to answer with Zoho's error body.
 
 *Record changes* (e.g. watch callbacks POSTed to a ``notify_url``): every insert, update and delete
-of a stored record, from an API call or from the control API, passes through ``CRMCore._save`` or
-``CRMCore._delete_record``, which call each of ``crm.change_listeners`` with a ``RecordChange``
+of a stored record, from an API call or from the control API, passes through ``CRMCore._insert``,
+``CRMCore._replace`` or ``CRMCore._delete_record``, which call each of ``crm.change_listeners`` with a ``RecordChange``
 (module, id, operation, source). Listeners run under the CRM lock: a notifier should queue the
 change and POST from its own background thread.
 

@@ -1,7 +1,7 @@
 """The Python control API tests use to set up and steer the fake CRM (``fake.crm.seed(...)`` etc.).
 
-Changes made here go through the same record lifecycle as API writes (:meth:`CRMCore._save`,
-:meth:`CRMCore._delete_record`) with ``source=SOURCE_CONTROL``.
+Changes made here go through the same record lifecycle as API writes (:meth:`CRMCore._insert`,
+:meth:`CRMCore._replace`, :meth:`CRMCore._delete_record`) with ``source=SOURCE_CONTROL``.
 """
 
 from __future__ import annotations
@@ -114,14 +114,7 @@ class ControlAPI(CRMCore):
                 if overrides:
                     record.update(self._coerce_for_setup(spec, overrides, i, existing_id=None))
                     self._finish_record(spec, record)
-                self._save(
-                    store,
-                    record,
-                    ctime=ctime,
-                    mtime=mtime,
-                    operation="insert",
-                    source=SOURCE_CONTROL,
-                )
+                self._insert(store, record, ctime=ctime, mtime=mtime, source=SOURCE_CONTROL)
                 created.append(record)
 
     def add_records(self, module: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -164,14 +157,7 @@ class ControlAPI(CRMCore):
                 )
                 record.update(values)
                 self._finish_record(spec, record)
-                self._save(
-                    store,
-                    record,
-                    ctime=ctime,
-                    mtime=mtime,
-                    operation="insert",
-                    source=SOURCE_CONTROL,
-                )
+                self._insert(store, record, ctime=ctime, mtime=mtime, source=SOURCE_CONTROL)
                 out.append(copy_record(record))
         return out
 
@@ -232,14 +218,7 @@ class ControlAPI(CRMCore):
                 record["Modified_Time"] = iso(now, self.tz)
                 record["Modified_By"] = self._short_user(self.default_user())
                 self._finish_record(spec, record)
-                self._save(
-                    store,
-                    record,
-                    ctime=store.ctime[record_id],
-                    mtime=now,
-                    operation="update",
-                    source=SOURCE_CONTROL,
-                )
+                self._replace(store, record, mtime=now, source=SOURCE_CONTROL)
 
     def delete(
         self, module: str, ids: str | int | Iterable[str | int], *, permanent: bool = False
@@ -343,15 +322,12 @@ class ControlAPI(CRMCore):
             raise ValueError(f"unknown fault kind {kind!r}; choose one of {FAULT_KINDS}")
         if times < 1:
             raise ValueError("times must be at least 1")
-        with self._lock:
-            self._faults.append(FaultPlan(kind, times, endpoint, module, retry_after, after_write))
+        self._faults.add(FaultPlan(kind, times, endpoint, module, retry_after, after_write))
 
     def clear_faults(self) -> None:
         """Discard CRM faults that have not fired."""
-        with self._lock:
-            self._faults.clear()
+        self._faults.clear()
 
     def pending_faults(self) -> int:
         """How many CRM fault answers are still waiting."""
-        with self._lock:
-            return sum(f.remaining for f in self._faults)
+        return self._faults.pending()

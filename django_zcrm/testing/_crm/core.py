@@ -2,7 +2,7 @@
 
 :class:`CRMCore` is the base of every part of :class:`~django_zcrm.testing.crm.FakeCRM`. Every
 stored record change, whether an API handler or the test control API made it, goes through
-:meth:`CRMCore._save` or :meth:`CRMCore._delete_record`, which report it to
+:meth:`CRMCore._insert`, :meth:`CRMCore._replace` or :meth:`CRMCore._delete_record`, which report it to
 :attr:`CRMCore.change_listeners` (see the package docstring).
 """
 
@@ -17,6 +17,7 @@ from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from .._server.faults import FaultQueue
 from .faults import FaultPlan
 from .meta import org_document
 from .options import CRMOptions
@@ -35,7 +36,7 @@ from .util import (
 )
 
 if TYPE_CHECKING:
-    from .._server.messages import FakeZoho
+    from ..server import FakeZoho
 
 _DEFAULT_FAKE_USER_EMAIL = "admin@example.com"
 _FIRST_RECORD_ID = 4150868000000400001
@@ -91,7 +92,7 @@ class CRMCore:
         self._attachment_parent: dict[str, tuple[str, str]] = {}
         self._tags: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in MODULES}
         self._page_tokens: dict[str, PageToken] = {}
-        self._faults: list[FaultPlan] = []
+        self._faults: FaultQueue[FaultPlan] = FaultQueue()
         self._user_ids: dict[str, str] = {}
         self._next_user_id = _FIRST_USER_ID
         #: Called (under the CRM lock) with a RecordChange after each stored change; empty by default.
@@ -319,17 +320,28 @@ class CRMCore:
     # Record lifecycle: the single place where stored records change
     # ==============================================================================================
 
+    def _insert(
+        self, store: ModuleStore, record: dict[str, Any], *, ctime: int, mtime: int, source: str
+    ) -> None:
+        """Store a new record and report the insert."""
+        self._save(store, record, ctime, mtime, "insert", source)
+
+    def _replace(
+        self, store: ModuleStore, record: dict[str, Any], *, mtime: int, source: str
+    ) -> None:
+        """Store a changed copy of a live record (its Created_Time kept) and report the update."""
+        self._save(store, record, store.ctime[record["id"]], mtime, "update", source)
+
     def _save(
         self,
         store: ModuleStore,
         record: dict[str, Any],
-        *,
         ctime: int,
         mtime: int,
         operation: str,
         source: str,
     ) -> None:
-        """Store ``record`` (a new dict, never one already stored) and report the change."""
+        # The record is a new dict, never one already stored: readers may hold the old one.
         store.put(record, ctime=ctime, mtime=mtime)
         if self.change_listeners:
             self._record_changed(RecordChange(store.spec.api_name, record["id"], operation, source))

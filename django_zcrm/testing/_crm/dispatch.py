@@ -69,14 +69,8 @@ class Router(CRMRequests):
         return run
 
     def _take_fault(self, endpoint: str, module: str | None) -> FaultPlan | None:
-        with self._lock:
-            for plan in self._faults:
-                if plan.endpoint not in (None, endpoint):
-                    continue
-                if plan.module is not None and plan.module != module:
-                    continue
-                plan.remaining -= 1
-                if plan.remaining <= 0:
-                    self._faults.remove(plan)
-                return plan
-        return None
+        return self._faults.take(
+            lambda plan: (
+                plan.endpoint in (None, endpoint) and (plan.module is None or plan.module == module)
+            )
+        )

@@ -492,14 +492,7 @@ class FilesRoutes(RecordWriter):
                     current = [t for t in current if t["id"] not in removing]
                 updated = copy_record(record)
                 updated["Tag"] = current
-                self._save(
-                    store,
-                    updated,
-                    ctime=store.ctime[record_id],
-                    mtime=store.mtime[record_id],
-                    operation="update",
-                    source=SOURCE_API,
-                )
+                self._replace(store, updated, mtime=store.mtime[record_id], source=SOURCE_API)
                 shown: list[Any] = (
                     [t["name"] for t in current]
                     if ctx.vnum < (7, 0)

@@ -83,14 +83,7 @@ class RelatedRoutes(RecordWriter):
                 now = self.now()
                 updated["Modified_Time"] = iso(now, self.tz)
                 updated["Modified_By"] = dict(ctx.user)
-                self._save(
-                    child,
-                    updated,
-                    ctime=child.ctime[related_id],
-                    mtime=now,
-                    operation="update",
-                    source=SOURCE_API,
-                )
+                self._replace(child, updated, mtime=now, source=SOURCE_API)
             message = "relation added" if link else "relation removed"
             return json_response(
                 200,

@@ -115,7 +115,7 @@ class RecordWriter(CRMRequests):
             record["Modified_By"] = dict(ctx.user)
             record.update(values)
             self._finish_record(spec, record)
-            self._save(store, record, ctime=now, mtime=now, operation="insert", source=SOURCE_API)
+            self._insert(store, record, ctime=now, mtime=now, source=SOURCE_API)
             message = "record added"
         else:
             record = copy_record(existing)
@@ -123,14 +123,7 @@ class RecordWriter(CRMRequests):
             record["Modified_Time"] = iso(now, self.tz)
             record["Modified_By"] = dict(ctx.user)
             self._finish_record(spec, record)
-            self._save(
-                store,
-                record,
-                ctime=store.ctime[existing["id"]],
-                mtime=now,
-                operation="update",
-                source=SOURCE_API,
-            )
+            self._replace(store, record, mtime=now, source=SOURCE_API)
             message = "record updated"
         return {
             "code": "SUCCESS",

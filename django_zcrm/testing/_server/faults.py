@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from .messages import (
     HTML_CONTENT_TYPE,
@@ -102,3 +104,46 @@ def fault_answer(
     if response is not None and headers:
         response.headers = merge_headers(response.headers, headers)
     return response
+
+
+class _Planned(Protocol):
+    remaining: int
+
+
+P = TypeVar("P", bound=_Planned)
+
+
+class FaultQueue(Generic[P]):
+    """Planned faults, each answering its next ``remaining`` matching requests (thread-safe).
+
+    Shared by ``FakeZoho.inject`` (transport-level faults) and ``fake.crm.fail_next`` (CRM errors).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._plans: list[P] = []
+
+    def add(self, plan: P) -> None:
+        """Queue a plan behind the ones already waiting."""
+        with self._lock:
+            self._plans.append(plan)
+
+    def take(self, matches: Callable[[P], bool]) -> P | None:
+        """Use up one answer of the oldest plan that ``matches``; return it (None: no fault)."""
+        with self._lock:
+            plan = next((p for p in self._plans if matches(p)), None)
+            if plan is not None:
+                plan.remaining -= 1
+                if plan.remaining <= 0:
+                    self._plans.remove(plan)
+            return plan
+
+    def clear(self) -> None:
+        """Discard plans that have not fired yet."""
+        with self._lock:
+            self._plans.clear()
+
+    def pending(self) -> int:
+        """How many fault answers are still waiting."""
+        with self._lock:
+            return sum(p.remaining for p in self._plans)
