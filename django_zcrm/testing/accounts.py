@@ -1,9 +1,10 @@
 """The fake Zoho Accounts server: grant codes, token endpoint, revoke, user info and a consent page.
 
-Pure standard library. Behaviour follows zoho-api.md sections 1.2-1.8 and 7.1: parameters are read
-from the query string and from urlencoded or multipart bodies (a body of ``null`` is tolerated);
-token-endpoint errors keep HTTP 200 by default (``error_status``); time comes from the fake clock.
-Token values are never logged.
+Pure standard library. Behaviour follows the OAuth sections of ``docs/design/wire-format.md``
+(consent and redirect, token endpoint, token errors, revoke and user info, token lifetimes and
+limits, scopes): parameters are read from the query string and from urlencoded or multipart bodies
+(a body of ``null`` is tolerated); token-endpoint errors keep HTTP 200 by default
+(``error_status``); time comes from the fake clock. Token values are never logged.
 """
 
 from __future__ import annotations

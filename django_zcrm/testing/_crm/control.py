@@ -13,16 +13,10 @@ from typing import Any
 
 from .core import SOURCE_CONTROL, CRMCore
 from .faults import FAULT_KINDS, FaultPlan
-from .schema import (
-    ModuleSpec,
-    field_metadata,
-    is_empty,
-)
+from .schema import ModuleSpec, field_metadata, is_empty
 from .seed import GENERATORS, Lookups
 from .store import copy_record
-from .util import (
-    iso,
-)
+from .util import iso
 
 
 class ControlAPI(CRMCore):

@@ -2,8 +2,8 @@
 
 :class:`CRMCore` is the base of every part of :class:`~django_zcrm.testing.crm.FakeCRM`. Every
 stored record change, whether an API handler or the test control API made it, goes through
-:meth:`CRMCore._insert`, :meth:`CRMCore._replace` or :meth:`CRMCore._delete_record`, which report it to
-:attr:`CRMCore.change_listeners` (see the package docstring).
+:meth:`CRMCore._insert`, :meth:`CRMCore._replace` or :meth:`CRMCore._delete_record`, which
+report it to ``CRMCore.change_listeners`` (see the package docstring).
 """
 
 from __future__ import annotations
@@ -21,19 +21,9 @@ from .._server.faults import FaultQueue
 from .faults import FaultPlan
 from .meta import org_document
 from .options import CRMOptions
-from .schema import (
-    MODULES,
-    FieldProblem,
-    FieldSpec,
-    ModuleSpec,
-    coerce,
-)
+from .schema import MODULES, FieldProblem, FieldSpec, ModuleSpec, coerce
 from .store import ModuleStore
-from .util import (
-    iso,
-    parse_datetime,
-    parse_offset,
-)
+from .util import iso, parse_datetime, parse_offset
 
 if TYPE_CHECKING:
     from ..server import FakeZoho
@@ -50,7 +40,7 @@ SOURCE_CONTROL = "control"
 
 @dataclass(frozen=True)
 class RecordChange:
-    """One stored record that was inserted, updated or deleted (reported to ``change_listeners``)."""
+    """One stored record inserted, updated or deleted (reported to ``change_listeners``)."""
 
     module: str
     record_id: str
@@ -359,7 +349,7 @@ class CRMCore:
         permanent: bool,
         source: str,
     ) -> None:
-        """Move a record to the recycle bin (or delete it for good), with its notes and attachments."""
+        """Move a record to the recycle bin (or delete it for good) with its notes and attachments."""
         record = store.remove(record_id)
         if record is None:
             return

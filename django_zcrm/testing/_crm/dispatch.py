@@ -1,4 +1,4 @@
-"""Dispatch of the fake CRM: route tables in, per-call wrapper (faults, auth, error answers) around handlers.
+"""Dispatch of the fake CRM: registers route tables, wraps handlers (faults, auth, error answers).
 
 :meth:`Router.install_routes` registers the ``ROUTES`` of each class in ``route_families``, in
 that order, on the server; :meth:`Router._endpoint` is the one wrapper every CRM call runs through,
@@ -9,18 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .._server.messages import (
-    FakeRequest,
-    FakeResponse,
-    zoho_error,
-)
+from .._server.messages import FakeRequest, FakeResponse, zoho_error
 from .faults import FaultPlan, fault_response
 from .request import CRMRequests
 from .util import CRMContext as _Ctx
-from .util import (
-    CRMFault,
-    iso,
-)
+from .util import CRMFault, iso
 
 
 class Router(CRMRequests):

@@ -1,13 +1,10 @@
-"""Faults the fake CRM answers on request (``fake.crm.fail_next``): plans and their Zoho-style answers."""
+"""CRM faults planned with ``fake.crm.fail_next``, and their Zoho-style answers."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .._server.messages import (
-    FakeResponse,
-    zoho_error,
-)
+from .._server.messages import FakeResponse, zoho_error
 
 FAULT_KINDS = ("429", "500", "invalid_token", "authentication_failure", "scope_mismatch")
 

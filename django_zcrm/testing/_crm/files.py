@@ -19,7 +19,7 @@ from .routes import Route
 from .schema import MODULES, is_empty
 from .store import ModuleStore, copy_record
 from .util import CRMContext as _Ctx
-from .util import CRMFault, iso, json_path
+from .util import CRMFault, iso, json_path, missing_param
 from .util import error_item as _error_item
 from .writes import RecordWriter
 
@@ -298,12 +298,7 @@ class FilesRoutes(RecordWriter):
         link = (request.param("attachmentUrl") or "").strip() or None
         upload = request.files().get("file")
         if link is None and (upload is None or not upload[0]):
-            raise CRMFault(
-                400,
-                "REQUIRED_PARAM_MISSING",
-                "One of the expected parameter is missing",
-                {"param_name": "file"},
-            )
+            raise missing_param("file")
         if (
             link is None
             and upload is not None
@@ -424,12 +419,7 @@ class FilesRoutes(RecordWriter):
             raw = ctx.param("tag_names") or ""
             names = [n.strip() for n in raw.split(",") if n.strip()]
         if not names:
-            raise CRMFault(
-                400,
-                "REQUIRED_PARAM_MISSING",
-                "One of the expected parameter is missing",
-                {"param_name": "tag_names" if ctx.vnum < (7, 0) else "tags"},
-            )
+            raise missing_param("tag_names" if ctx.vnum < (7, 0) else "tags")
         if len(names) > 50:
             raise CRMFault(400, "LIMIT_EXCEEDED", "at most 50 tags per call", {"limit": 50})
         return names

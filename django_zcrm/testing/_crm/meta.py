@@ -1,7 +1,7 @@
 """Metadata documents of the fake CRM: org, users, modules, layouts, custom views, related lists.
 
-Every key the old Python SDK (zcrmsdk 2.x) indexes unconditionally is present (zoho-api.md 2.8 to
-2.12), null where the fake has nothing to say.
+Every key the old Python SDK (zcrmsdk 2.x) indexes unconditionally is present (see "Metadata
+documents" in ``docs/design/wire-format.md``), null where the fake has nothing to say.
 """
 
 from __future__ import annotations

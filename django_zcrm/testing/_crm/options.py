@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .util import (
-    parse_offset,
-    version_number,
-)
+from .util import parse_offset, version_number
 
 
 @dataclass
@@ -32,7 +29,7 @@ class CRMOptions:
     auth_failure_code: str = "INVALID_TOKEN"
     #: Check OAuth scopes (False: any valid token may call anything).
     check_scopes: bool = True
-    #: Search also needs ``ZohoSearch.securesearch.READ`` (zoho-api.md 1.7).
+    #: Search also needs ``ZohoSearch.securesearch.READ`` ("Scopes" in docs/design/wire-format.md).
     search_requires_securesearch: bool = True
     #: "clamp" (default) or "error" for ``per_page`` above 200.
     per_page_over_max: str = "clamp"

@@ -5,20 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, ClassVar
 
-from .._server.messages import (
-    FakeResponse,
-    empty_response,
-    json_response,
-)
+from .._server.messages import FakeResponse, empty_response, json_response
 from .routes import Route
-from .schema import (
-    FieldProblem,
-    is_empty,
-)
+from .schema import FieldProblem, is_empty
 from .util import CRMContext as _Ctx
-from .util import (
-    CRMFault,
-)
+from .util import CRMFault, invalid_param
 from .util import error_item as _error_item
 from .writes import RecordWriter
 
@@ -26,7 +17,7 @@ from .writes import RecordWriter
 def _bool_param(value: str | None, name: str, default: str) -> str:
     value = (value or default).lower()
     if value not in ("true", "false", "both"):
-        raise CRMFault(400, "INVALID_DATA", "invalid data", {"param_name": name})
+        raise invalid_param(name)
     return value
 
 

@@ -4,22 +4,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .._server.messages import (
-    FakeResponse,
-    json_response,
-)
+from .._server.messages import FakeResponse, json_response
 from .core import SOURCE_API
 from .routes import Route
-from .schema import (
-    ModuleSpec,
-    RelatedList,
-)
+from .schema import ModuleSpec, RelatedList
 from .store import copy_record
 from .util import CRMContext as _Ctx
-from .util import (
-    CRMFault,
-    iso,
-)
+from .util import CRMFault, iso
 from .util import error_item as _error_item
 from .writes import RecordWriter
 

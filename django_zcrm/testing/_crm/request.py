@@ -1,4 +1,4 @@
-"""What every CRM handler needs from a request: authentication, scopes, parameters, paging, rendering."""
+"""What CRM handlers share: authentication, scopes, parameters, paging and rendering."""
 
 from __future__ import annotations
 
@@ -8,26 +8,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from .._server.messages import (
-    JSON_CONTENT_TYPE,
-    FakeRequest,
-    FakeResponse,
-    empty_response,
-)
+from .._server.messages import JSON_CONTENT_TYPE, FakeRequest, FakeResponse, empty_response
 from .core import CRMCore, PageToken
 from .routes import Route
-from .schema import (
-    FieldSpec,
-    ModuleSpec,
-)
+from .schema import FieldSpec, ModuleSpec
 from .store import ModuleStore
 from .util import CRMContext as _Ctx
-from .util import (
-    CRMFault,
-    iso,
-    parse_http_or_iso,
-    version_number,
-)
+from .util import CRMFault, invalid_param, iso, missing_param, parse_http_or_iso, version_number
 
 
 @dataclass
@@ -118,12 +105,7 @@ class CRMRequests(CRMCore):
         raw = ctx.param("fields")
         if raw is None or not raw.strip():
             if enforce:
-                raise CRMFault(
-                    400,
-                    "REQUIRED_PARAM_MISSING",
-                    "One of the expected parameter is missing",
-                    {"param_name": "fields"},
-                )
+                raise missing_param("fields")
             return None
         names = [n.strip() for n in raw.split(",") if n.strip()]
         if enforce and len(names) > self.options.max_fields_param:
@@ -142,22 +124,17 @@ class CRMRequests(CRMCore):
     def _module_param(self, ctx: _Ctx) -> str:
         module = ctx.param("module")
         if not module:
-            raise CRMFault(
-                400,
-                "REQUIRED_PARAM_MISSING",
-                "One of the expected parameter is missing",
-                {"param_name": "module"},
-            )
+            raise missing_param("module")
         return module
 
     def _sort_params(self, ctx: _Ctx, spec: ModuleSpec) -> tuple[str, bool]:
         sort_by = ctx.param("sort_by")
         sort_order = ctx.param("sort_order")
         if sort_order is not None and sort_order.lower() not in ("asc", "desc"):
-            raise CRMFault(400, "INVALID_DATA", "invalid data", {"param_name": "sort_order"})
+            raise invalid_param("sort_order")
         if sort_by:
             if sort_by != "id" and spec.get_field(sort_by) is None:
-                raise CRMFault(400, "INVALID_DATA", "invalid data", {"param_name": "sort_by"})
+                raise invalid_param("sort_by")
             descending = (sort_order or "desc").lower() == "desc"
             return sort_by, descending
         return "id", (sort_order or "asc").lower() == "desc"
@@ -169,9 +146,9 @@ class CRMRequests(CRMCore):
         try:
             value = int(raw)
         except ValueError:
-            raise CRMFault(400, "INVALID_DATA", "invalid data", {"param_name": name}) from None
+            raise invalid_param(name) from None
         if value < 1:
-            raise CRMFault(400, "INVALID_DATA", "invalid data", {"param_name": name})
+            raise invalid_param(name)
         return value
 
     def _per_page(self, ctx: _Ctx) -> int:
@@ -206,12 +183,7 @@ class CRMRequests(CRMCore):
 
     def _data_items(self, ctx: _Ctx, body: dict[str, Any], *, key: str = "data") -> list[Any]:
         if key not in body:
-            raise CRMFault(
-                400,
-                "REQUIRED_PARAM_MISSING",
-                "One of the expected parameter is missing",
-                {"param_name": key},
-            )
+            raise missing_param(key)
         items = body[key]
         if not isinstance(items, list):
             raise CRMFault(
@@ -237,12 +209,7 @@ class CRMRequests(CRMCore):
         raw = ctx.param("ids")
         ids = [part.strip() for part in (raw or "").split(",") if part.strip()]
         if not ids:
-            raise CRMFault(
-                400,
-                "REQUIRED_PARAM_MISSING",
-                "One of the expected parameter is missing",
-                {"param_name": "ids"},
-            )
+            raise missing_param("ids")
         limit = self.options.write_limit if limit is None else limit
         if len(ids) > limit:
             raise CRMFault(

@@ -4,21 +4,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from .._server.messages import (
-    FakeResponse,
-    empty_response,
-    json_response,
-)
+from .._server.messages import FakeResponse, empty_response, json_response
 from .query import compile_coql, compile_criteria
 from .request import CRMRequests
 from .routes import Route
-from .schema import (
-    MODULES,
-)
+from .schema import MODULES
 from .util import CRMContext as _Ctx
-from .util import (
-    CRMFault,
-)
+from .util import CRMFault, invalid_param, missing_param
 
 _SEARCH_WORD_FIELDS = ("text", "textarea", "email", "phone", "website", "picklist")
 
@@ -56,7 +48,7 @@ class SearchRoutes(CRMRequests):
             fields = [f.api_name for f in spec.fields if f.data_type == "phone"]
             digits = "".join(ch for ch in phone if ch.isdigit())
             if not digits:
-                raise CRMFault(400, "INVALID_DATA", "invalid data", {"param_name": "phone"})
+                raise invalid_param("phone")
             predicate = lambda r: any(  # noqa: E731
                 digits in "".join(ch for ch in str(r.get(f) or "") if ch.isdigit()) for f in fields
             )
@@ -74,12 +66,7 @@ class SearchRoutes(CRMRequests):
             predicate = lambda r: any(text in str(r.get(f) or "").casefold() for f in fields)  # noqa: E731
             key = ("word", text)
         else:
-            raise CRMFault(
-                400,
-                "REQUIRED_PARAM_MISSING",
-                "One of the expected parameter is missing",
-                {"param_name": "criteria|email|phone|word"},
-            )
+            raise missing_param("criteria|email|phone|word")
         wanted_fields = self._fields_param(ctx, spec, enforce=False)
         sort_by, descending = self._sort_params(ctx, spec)
         per_page = self._per_page(ctx)
@@ -110,12 +97,7 @@ class SearchRoutes(CRMRequests):
         body = self._body(ctx)
         query = body.get("select_query")
         if not isinstance(query, str) or not query.strip():
-            raise CRMFault(
-                400,
-                "REQUIRED_PARAM_MISSING",
-                "One of the expected parameter is missing",
-                {"param_name": "select_query"},
-            )
+            raise missing_param("select_query")
         modern_limits = ctx.vnum >= (7, 0)
         compiled = compile_coql(
             query,

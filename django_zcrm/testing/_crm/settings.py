@@ -15,7 +15,7 @@ from .request import CRMRequests
 from .routes import Route
 from .schema import MODULES, ModuleSpec, field_metadata
 from .util import CRMContext as _Ctx
-from .util import CRMFault
+from .util import CRMFault, invalid_param
 
 __all__ = ["SettingsRoutes"]
 
@@ -74,7 +74,7 @@ class SettingsRoutes(CRMRequests):
             "CurrentUser": lambda d: d["email"].lower() == ctx.user_email.lower(),
         }
         if kind not in filters:
-            raise CRMFault(400, "INVALID_DATA", "invalid data", {"param_name": "type"})
+            raise invalid_param("type")
         docs = [d for d in docs if filters[kind](d)]
         per_page, page, offset = self._page_window(ctx, None, cap=None)
         window = docs[offset : offset + per_page]
@@ -146,22 +146,18 @@ class SettingsRoutes(CRMRequests):
         )
 
     def _h_layouts(self, ctx: _Ctx) -> FakeResponse:
-        self._require(ctx, "settings", "layouts")
-        spec = self._settings_spec(ctx, self._module_param(ctx))
-        return json_response(
-            200,
-            {"layouts": [layout(spec, modern=ctx.modern, creator=self.default_user(), tz=self.tz)]},
-        )
+        return self._layouts(ctx, layout_id=None)
 
     def _h_layout(self, ctx: _Ctx) -> FakeResponse:
+        return self._layouts(ctx, layout_id=ctx.request.path_params["id"])
+
+    def _layouts(self, ctx: _Ctx, *, layout_id: str | None) -> FakeResponse:
+        # Each fake module has one layout: the list and the single layout answer the same body.
         self._require(ctx, "settings", "layouts")
         spec = self._settings_spec(ctx, self._module_param(ctx))
-        if ctx.request.path_params["id"] != spec.layout_id:
+        if layout_id is not None and layout_id != spec.layout_id:
             raise CRMFault(
-                400,
-                "INVALID_DATA",
-                "the id given seems to be invalid",
-                {"id": ctx.request.path_params["id"]},
+                400, "INVALID_DATA", "the id given seems to be invalid", {"id": layout_id}
             )
         return json_response(
             200,

@@ -1,4 +1,4 @@
-"""Writing records through the API: validation of one item, batch updates and deletes (records, notes)."""
+"""API writes of records and notes: validating one item, batch updates, batch deletes."""
 
 from __future__ import annotations
 
@@ -7,17 +7,10 @@ from typing import Any
 
 from .core import SOURCE_API
 from .request import CRMRequests
-from .schema import (
-    FieldProblem,
-    is_empty,
-)
+from .schema import FieldProblem, is_empty
 from .store import ModuleStore, copy_record
 from .util import CRMContext as _Ctx
-from .util import (
-    CRMFault,
-    iso,
-    json_path,
-)
+from .util import CRMFault, iso, json_path
 from .util import error_item as _error_item
 
 

@@ -1,4 +1,4 @@
-"""What the fake server counts: answered requests, connections, requests in flight and their peaks."""
+"""What the fake server counts: answered requests, connections, requests in flight, peaks."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ class HandlerError:
 
 
 class Counters:
-    """Thread-safe counters of one server; ``FakeZoho`` exposes them as ``count``, ``peak_concurrency``..."""
+    """Thread-safe counters of one server (``FakeZoho.count``, ``peak_concurrency``, ...)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -1,4 +1,4 @@
-"""Requests and responses as route handlers see them, and the helpers that build Zoho-style answers."""
+"""Requests and responses as route handlers see them, and helpers for Zoho-style answers."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""HTTP plumbing of the fake server: a threaded socket server that tracks connections, and the handler.
+"""HTTP plumbing of the fake server: a threaded socket server tracking connections, and its handler.
 
 Every response is written with one ``sendall`` on a ``TCP_NODELAY`` socket: with Python's default
 split writes, keep-alive clients stall ~40 ms per small response (Nagle + delayed ACK).
