@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
-from .server import (
+from ._server.messages import (
     FakeRequest,
     FakeResponse,
     html_response,
@@ -28,7 +28,7 @@ from .server import (
 )
 
 if TYPE_CHECKING:
-    from .server import FakeZoho
+    from ._server.host import FakeHost
 
 __all__ = [
     "DEFAULT_SCOPES",
@@ -184,7 +184,7 @@ class FakeAccounts:
     max_grants_per_window: int | None
 
     def __init__(
-        self, fake: FakeZoho, *, clients: dict[str, str] | None = None, **options: Any
+        self, fake: FakeHost, *, clients: dict[str, str] | None = None, **options: Any
     ) -> None:
         unknown = set(options) - set(_DEFAULT_OPTIONS)
         if unknown:
@@ -639,7 +639,7 @@ def _error_page(problem: str) -> FakeResponse:
 
 
 def install(
-    fake: FakeZoho, *, clients: dict[str, str] | None = None, **options: Any
+    fake: FakeHost, *, clients: dict[str, str] | None = None, **options: Any
 ) -> FakeAccounts:
     """Create the accounts part of ``fake`` and register its routes."""
     accounts = FakeAccounts(fake, clients=clients, **options)

@@ -17,8 +17,9 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from . import accounts as accounts_module
 from ._server.clock import FakeClock
 from ._server.counters import Counters, HandlerError, RequestRecord
 from ._server.faults import Fault, FaultQueue, fault_answer
@@ -37,9 +38,6 @@ from ._server.messages import (
     zoho_error,
 )
 from ._server.transport import HTTPServer
-
-if TYPE_CHECKING:
-    from .accounts import FakeAccounts
 
 logger = logging.getLogger(__name__)
 
@@ -122,10 +120,7 @@ class FakeZoho:
         crm_options: dict[str, Any] | None,
         accounts_options: dict[str, Any],
     ) -> None:
-        # Imported here: accounts/crm import this module for FakeRequest and the response helpers.
-        from . import accounts as accounts_module
-
-        self.accounts: FakeAccounts = accounts_module.install(
+        self.accounts: accounts_module.FakeAccounts = accounts_module.install(
             self, clients=clients, **accounts_options
         )
         self.crm: Any = None

@@ -14,13 +14,21 @@ import logging
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from .messages import INTERNAL_ERROR_BODY, FakeRequest, FakeResponse, Headers, json_response
 
-if TYPE_CHECKING:
-    from ..server import FakeZoho
+
+class RequestHandler(Protocol):
+    """What the socket server hands requests to (``FakeZoho``)."""
+
+    def _connection_opened(self) -> None: ...
+
+    def _handle(self, request: FakeRequest, *, first_on_connection: bool) -> FakeResponse: ...
+
+    def _record_error(self, request: FakeRequest, endpoint: str | None, exc: Exception) -> None: ...
+
 
 logger = logging.getLogger("django_zcrm.testing.server")
 
@@ -33,7 +41,7 @@ class HTTPServer(http.server.ThreadingHTTPServer):
     # Concurrency tests open dozens of connections at once; the default backlog of 5 drops SYNs.
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], fake: FakeZoho) -> None:
+    def __init__(self, address: tuple[str, int], fake: RequestHandler) -> None:
         self.fake = fake
         self._conn_lock = threading.Lock()
         self._open: dict[socket.socket, int] = {}
