@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -11,6 +12,7 @@ import pytest
 import requests
 
 from django_zcrm.testing import FakeZoho
+from django_zcrm.testing.crm import SOURCE_API, SOURCE_CONTROL, FakeCRM, RecordChange
 
 LIST = "GET /crm/{version}/{module}"
 INSERT = "POST /crm/{version}/{module}"
@@ -927,3 +929,46 @@ def test_ten_pages_of_a_5000_record_module_are_distinct_and_ordered(fake, api):
     assert len(ids) == len(set(ids)) == 2000
     assert ids == sorted(ids, key=int)  # no sort_by: by id
     assert [body["info"]["more_records"] for body in pages] == [True] * 10
+
+
+def test_every_declared_route_answers_its_own_path(fake):
+    # Families are tried in order; a generic pattern registered too early would shadow later ones.
+    samples = {
+        "{version}": "v2",
+        "{module}": "Leads",
+        "{related_list}": "Contacts",
+    }
+    session = requests.Session()
+    for family in FakeCRM.route_families:
+        for route in family.ROUTES:
+            path = route.path
+            for placeholder, value in samples.items():
+                path = path.replace(placeholder, value)
+            path = re.sub(r"\{[a-z_]+\}", "4150868000000400001", path)
+            session.request(route.method, fake.url + path, timeout=10)
+            assert fake.requests[-1].endpoint == route.name, path
+
+
+def test_record_changes_from_api_and_control_reach_the_change_listeners(fake, api):
+    changes: list[RecordChange] = []
+    fake.crm.change_listeners.append(changes.append)
+    first, second = fake.crm.seed("Leads", 2)
+    fake.crm.add_note("Leads", first["id"], "call back")
+    inserted = api.post("Leads", json={"data": [lead(1)]}).json()["data"][0]["details"]["id"]
+    api.put("Leads", json={"data": [{"id": inserted, "Company": "Renamed"}]})
+    fake.crm.modify("Leads", second["id"], {"Company": "Changed"})
+    api.delete(f"Leads/{second['id']}")
+    fake.crm.delete("Leads", first["id"])
+
+    assert [(c.module, c.operation, c.source) for c in changes] == [
+        ("Leads", "insert", SOURCE_CONTROL),
+        ("Leads", "insert", SOURCE_CONTROL),
+        ("Notes", "insert", SOURCE_CONTROL),
+        ("Leads", "insert", SOURCE_API),
+        ("Leads", "update", SOURCE_API),
+        ("Leads", "update", SOURCE_CONTROL),
+        ("Leads", "delete", SOURCE_API),
+        ("Notes", "delete", SOURCE_CONTROL),  # a record's notes go with it
+        ("Leads", "delete", SOURCE_CONTROL),
+    ]
+    assert [c.record_id for c in changes][-3] == second["id"]

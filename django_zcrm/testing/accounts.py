@@ -1,9 +1,10 @@
 """The fake Zoho Accounts server: grant codes, token endpoint, revoke, user info and a consent page.
 
-Pure standard library. Behaviour follows zoho-api.md sections 1.2-1.8 and 7.1: parameters are read
-from the query string and from urlencoded or multipart bodies (a body of ``null`` is tolerated);
-token-endpoint errors keep HTTP 200 by default (``error_status``); time comes from the fake clock.
-Token values are never logged.
+Pure standard library. Behaviour follows the OAuth sections of ``docs/design/wire-format.md``
+(consent and redirect, token endpoint, token errors, revoke and user info, token lifetimes and
+limits, scopes): parameters are read from the query string and from urlencoded or multipart bodies
+(a body of ``null`` is tolerated); token-endpoint errors keep HTTP 200 by default
+(``error_status``); time comes from the fake clock. Token values are never logged.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
-from .server import (
+from ._server.messages import (
     FakeRequest,
     FakeResponse,
     html_response,
@@ -27,7 +28,7 @@ from .server import (
 )
 
 if TYPE_CHECKING:
-    from .server import FakeZoho
+    from ._server.host import FakeHost
 
 __all__ = [
     "DEFAULT_SCOPES",
@@ -183,7 +184,7 @@ class FakeAccounts:
     max_grants_per_window: int | None
 
     def __init__(
-        self, fake: FakeZoho, *, clients: dict[str, str] | None = None, **options: Any
+        self, fake: FakeHost, *, clients: dict[str, str] | None = None, **options: Any
     ) -> None:
         unknown = set(options) - set(_DEFAULT_OPTIONS)
         if unknown:
@@ -638,7 +639,7 @@ def _error_page(problem: str) -> FakeResponse:
 
 
 def install(
-    fake: FakeZoho, *, clients: dict[str, str] | None = None, **options: Any
+    fake: FakeHost, *, clients: dict[str, str] | None = None, **options: Any
 ) -> FakeAccounts:
     """Create the accounts part of ``fake`` and register its routes."""
     accounts = FakeAccounts(fake, clients=clients, **options)

@@ -57,7 +57,7 @@ def parse_seed(value: str) -> tuple[str, int]:
         raise ValueError(f"{value!r}: {count!r} is not a whole number") from None
     if number < 0:
         raise ValueError(f"{value!r}: the count cannot be negative")
-    from .crm_schema import MODULES
+    from ._crm.schema import MODULES
 
     if module not in MODULES:
         raise ValueError(

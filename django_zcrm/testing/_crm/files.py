@@ -1,62 +1,66 @@
-"""Notes, attachments and tags of the fake CRM: a mixin of :class:`~.crm.FakeCRM`.
+"""Notes, attachments and tags routes of the fake CRM.
 
 Notes live in the ``Notes`` module store (so listing, sorting and paging are shared with records);
 attachments keep their bytes beside their metadata. ``Parent_Id`` of a note is a plain id plus
-``se_module`` before v6 and an object ``{"module":{"api_name"},"id"}`` from v6 (zoho-api.md 2.14, 2.20).
-Only :class:`~.crm.FakeCRM` mixes this in: the methods use its stores, lock, scope checks and
-write helpers.
+``se_module`` before v6 and an object ``{"module":{"api_name"},"id"}`` from v6 (see "Notes" and
+"Attachments" in ``docs/design/wire-format.md``). Storing attachments and building a note's parent
+fields live in :mod:`.core`, because the control API needs them too.
 """
 
 from __future__ import annotations
 
 import mimetypes
-import secrets
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
-from .crm_schema import MODULES, ModuleSpec, is_empty
-from .crm_store import ModuleStore, copy_record
-from .crm_util import CRMContext as _Ctx
-from .crm_util import CRMFault, iso, json_path
-from .crm_util import error_item as _error_item
-from .server import FakeResponse, empty_response, json_response
+from .._server.messages import FakeResponse, empty_response, json_response
+from .core import SOURCE_API
+from .routes import Route
+from .schema import MODULES, is_empty
+from .store import ModuleStore, copy_record
+from .util import CRMContext as _Ctx
+from .util import CRMFault, iso, json_path, missing_param
+from .util import error_item as _error_item
+from .writes import RecordWriter
 
-__all__ = ["NotesFilesTagsMixin"]
+__all__ = ["FilesRoutes"]
 
 
-class NotesFilesTagsMixin:
-    """Handlers and helpers for Notes, Attachments and Tags."""
+class FilesRoutes(RecordWriter):
+    """Handlers for Notes, Attachments and Tags."""
+
+    # Registered before the related-list and record families, whose patterns also match these paths.
+    ROUTES: ClassVar[tuple[Route, ...]] = (
+        Route("GET /crm/{version}/settings/tags", "_h_tags"),
+        Route("GET /crm/{version}/Notes", "_h_notes_list"),
+        Route("POST /crm/{version}/Notes", "_h_notes_create"),
+        Route("DELETE /crm/{version}/Notes", "_h_notes_delete"),
+        Route("GET /crm/{version}/Notes/{id}", "_h_note_get"),
+        Route("PUT /crm/{version}/Notes/{id}", "_h_note_update"),
+        Route("DELETE /crm/{version}/Notes/{id}", "_h_note_delete"),
+        Route("POST /crm/{version}/{module}/actions/add_tags", "_h_add_tags"),
+        Route("POST /crm/{version}/{module}/actions/remove_tags", "_h_remove_tags"),
+        Route("POST /crm/{version}/{module}/{id}/actions/add_tags", "_h_add_tags"),
+        Route("POST /crm/{version}/{module}/{id}/actions/remove_tags", "_h_remove_tags"),
+        Route("GET /crm/{version}/{module}/{id}/Notes", "_h_record_notes"),
+        Route("POST /crm/{version}/{module}/{id}/Notes", "_h_record_notes_create"),
+        Route("PUT /crm/{version}/{module}/{id}/Notes/{note_id}", "_h_record_note_update"),
+        Route("DELETE /crm/{version}/{module}/{id}/Notes/{note_id}", "_h_record_note_delete"),
+        Route("GET /crm/{version}/{module}/{id}/Attachments", "_h_attachments"),
+        Route("POST /crm/{version}/{module}/{id}/Attachments", "_h_attachment_upload"),
+        Route(
+            "GET /crm/{version}/{module}/{id}/Attachments/{attachment_id}",
+            "_h_attachment_download",
+        ),
+        Route(
+            "DELETE /crm/{version}/{module}/{id}/Attachments/{attachment_id}",
+            "_h_attachment_delete",
+        ),
+    )
 
     @property
     def _notes(self) -> ModuleStore:
         return self.stores["Notes"]
-
-    def _note_parent_fields(self, module: str, record_id: str) -> dict[str, Any]:
-        spec = MODULES[module]
-        ref = self._lookup_ref(module, record_id) or {"name": None, "id": record_id}
-        return {
-            "Parent_Id": {**ref, "module": {"api_name": module, "id": spec.id}},
-            "$se_module": module,
-            "$attachments": None,
-            "$editable": True,
-            "$is_shared_to_client": False,
-            "$size": None,
-            "$state": "save",
-            "$voice_note": False,
-        }
-
-    def _setup_note_parent(self, raw: dict[str, Any], index: int) -> dict[str, Any]:
-        parent = raw.pop("Parent_Id", None)
-        module = raw.pop("se_module", None) or raw.pop("$se_module", None)
-        if isinstance(parent, dict):
-            module = module or (parent.get("module") or {}).get("api_name")
-            parent = parent.get("id")
-        if parent is None or module not in MODULES or str(parent) not in self.stores[module].rows:
-            raise ValueError(
-                f"record {index}: a note needs Parent_Id naming a live record "
-                "(and its module via se_module or Parent_Id.module.api_name)"
-            )
-        return self._note_parent_fields(module, str(parent))
 
     def _note_parent_from_body(
         self, ctx: _Ctx, raw: dict[str, Any], index: int
@@ -163,6 +167,7 @@ class NotesFilesTagsMixin:
                         )
                     )
                     continue
+                extra: dict[str, Any] | None
                 if parent is not None:
                     extra, error = self._note_parent_fields(*parent), None
                 else:
@@ -265,49 +270,6 @@ class NotesFilesTagsMixin:
     # Attachments
     # ==============================================================================================
 
-    def _store_attachment(
-        self,
-        spec: ModuleSpec,
-        record_id: str,
-        by: dict[str, Any],
-        *,
-        file_name: str,
-        content: bytes | None,
-        link: str | None,
-    ) -> dict[str, Any]:
-        attachment_id = self._new_id()
-        now = iso(self.now(), self.tz)
-        parent = self._lookup_ref(spec.api_name, record_id) or {"name": None, "id": record_id}
-        short = self._short_user(by)
-        doc = {
-            "id": attachment_id,
-            "File_Name": file_name,
-            "Size": str(len(content)) if content is not None else "0",
-            "Owner": dict(by),
-            "Created_By": {**short, "email": by["email"]},
-            "Modified_By": {**short, "email": by["email"]},
-            "Created_Time": now,
-            "Modified_Time": now,
-            "Parent_Id": {"name": parent["name"], "id": record_id},
-            "$se_module": spec.api_name,
-            "$type": "Link URL" if link else "Attachment",
-            "$link_url": link,
-            "$file_id": None if link else secrets.token_hex(16),
-            "$editable": True,
-            "$sharing_permission": "full_access",
-            "$state": "save",
-        }
-        self._attachments[attachment_id] = doc
-        self._attachment_parent[attachment_id] = (spec.api_name, record_id)
-        if content is not None and not link:
-            self._blobs[attachment_id] = content
-        return doc
-
-    def _drop_attachment(self, attachment_id: str) -> None:
-        self._attachments.pop(attachment_id, None)
-        self._attachment_parent.pop(attachment_id, None)
-        self._blobs.pop(attachment_id, None)
-
     def _require_attachments(self, ctx: _Ctx, module: str, operation: str) -> None:
         self._require_module(ctx, ["attachments", module], operation)
 
@@ -336,12 +298,7 @@ class NotesFilesTagsMixin:
         link = (request.param("attachmentUrl") or "").strip() or None
         upload = request.files().get("file")
         if link is None and (upload is None or not upload[0]):
-            raise CRMFault(
-                400,
-                "REQUIRED_PARAM_MISSING",
-                "One of the expected parameter is missing",
-                {"param_name": "file"},
-            )
+            raise missing_param("file")
         if (
             link is None
             and upload is not None
@@ -462,12 +419,7 @@ class NotesFilesTagsMixin:
             raw = ctx.param("tag_names") or ""
             names = [n.strip() for n in raw.split(",") if n.strip()]
         if not names:
-            raise CRMFault(
-                400,
-                "REQUIRED_PARAM_MISSING",
-                "One of the expected parameter is missing",
-                {"param_name": "tag_names" if ctx.vnum < (7, 0) else "tags"},
-            )
+            raise missing_param("tag_names" if ctx.vnum < (7, 0) else "tags")
         if len(names) > 50:
             raise CRMFault(400, "LIMIT_EXCEEDED", "at most 50 tags per call", {"limit": 50})
         return names
@@ -530,7 +482,7 @@ class NotesFilesTagsMixin:
                     current = [t for t in current if t["id"] not in removing]
                 updated = copy_record(record)
                 updated["Tag"] = current
-                store.put(updated, ctime=store.ctime[record_id], mtime=store.mtime[record_id])
+                self._replace(store, updated, mtime=store.mtime[record_id], source=SOURCE_API)
                 shown: list[Any] = (
                     [t["name"] for t in current]
                     if ctx.vnum < (7, 0)

@@ -14,15 +14,17 @@ from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .server import FakeRequest
+    from .._server.messages import FakeRequest
 
 __all__ = [
     "CRMContext",
     "CRMFault",
     "error_item",
     "format_offset",
+    "invalid_param",
     "iso",
     "json_path",
+    "missing_param",
     "parse_date",
     "parse_datetime",
     "parse_http_or_iso",
@@ -52,6 +54,21 @@ class CRMFault(Exception):
         self.message = message
         self.details = details or {}
         self.headers = headers or {}
+
+
+def missing_param(name: str) -> CRMFault:
+    """Zoho's answer to a call that lacks the parameter (or body key) ``name``."""
+    return CRMFault(
+        400,
+        "REQUIRED_PARAM_MISSING",
+        "One of the expected parameter is missing",
+        {"param_name": name},
+    )
+
+
+def invalid_param(name: str) -> CRMFault:
+    """Zoho's answer to a parameter ``name`` whose value it cannot use."""
+    return CRMFault(400, "INVALID_DATA", "invalid data", {"param_name": name})
 
 
 def version_number(version: str) -> tuple[int, int]:

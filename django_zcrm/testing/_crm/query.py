@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .crm_schema import DECIMAL_TYPES, INTEGER_TYPES, LOOKUP_TYPES, FieldSpec, ModuleSpec
-from .crm_util import CRMFault, parse_date, parse_datetime
+from .schema import DECIMAL_TYPES, INTEGER_TYPES, LOOKUP_TYPES, FieldSpec, ModuleSpec
+from .util import CRMFault, parse_date, parse_datetime
 
 __all__ = ["CoqlQuery", "compile_criteria", "compile_coql", "Predicate"]
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .crm_schema import DECIMAL_TYPES, INTEGER_TYPES, FieldSpec, ModuleSpec
-from .crm_util import parse_date, parse_datetime
+from .schema import DECIMAL_TYPES, INTEGER_TYPES, FieldSpec, ModuleSpec
+from .util import parse_date, parse_datetime
 
 __all__ = ["ModuleStore", "copy_record", "sort_key_for"]
 

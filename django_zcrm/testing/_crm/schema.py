@@ -8,6 +8,7 @@ org's offset) or raises :class:`FieldProblem` with Zoho's per-record error.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import re
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timezone
 from typing import Any
 
-from .crm_util import iso, parse_date, parse_datetime
+from .util import iso, parse_date, parse_datetime
 
 __all__ = [
     "FieldProblem",
@@ -84,7 +85,8 @@ class RelatedList:
     label: str
     module: str
     field: str | None  # None: Notes and Attachments, which have their own stores
-    id: str = field(default_factory=_next_meta_id)
+    # dataclasses.field: the attribute above shadows the name ``field`` in this class body.
+    id: str = dataclasses.field(default_factory=_next_meta_id)
 
 
 @dataclass

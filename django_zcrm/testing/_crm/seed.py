@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from .crm_schema import (
+from .schema import (
     ACCOUNT_TYPES,
     CHANNELS,
     DEAL_STAGES,

@@ -1,25 +1,41 @@
-"""Users, org and settings endpoints of the fake CRM: a mixin of :class:`~.crm.FakeCRM`.
+"""Users, org and settings routes of the fake CRM.
 
 Users come from the fake Accounts server (``fake.accounts.users``); the primary user is the org's
-administrator. Only :class:`~.crm.FakeCRM` mixes this in. Metadata documents are built by :mod:`.crm_meta` and :mod:`.crm_schema`.
+administrator. Metadata documents are built by :mod:`.meta` and :mod:`.schema`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
-from .crm_meta import custom_views, layout, module_metadata, related_lists, user_document
-from .crm_schema import MODULES, ModuleSpec, field_metadata
-from .crm_util import CRMContext as _Ctx
-from .crm_util import CRMFault
-from .server import FakeResponse, empty_response, json_response
+from .._server.messages import FakeResponse, empty_response, json_response
+from .meta import custom_views, layout, module_metadata, related_lists, user_document
+from .request import CRMRequests
+from .routes import Route
+from .schema import MODULES, ModuleSpec, field_metadata
+from .util import CRMContext as _Ctx
+from .util import CRMFault, invalid_param
 
-__all__ = ["SettingsMixin"]
+__all__ = ["SettingsRoutes"]
 
 
-class SettingsMixin:
+class SettingsRoutes(CRMRequests):
     """Handlers for ``/users``, ``/org`` and ``/settings/...``."""
+
+    ROUTES: ClassVar[tuple[Route, ...]] = (
+        Route("GET /crm/{version}/org", "_h_org"),
+        Route("GET /crm/{version}/users", "_h_users"),
+        Route("GET /crm/{version}/users/{id}", "_h_user"),
+        Route("GET /crm/{version}/settings/modules", "_h_modules"),
+        Route("GET /crm/{version}/settings/modules/{module}", "_h_module"),
+        Route("GET /crm/{version}/settings/fields", "_h_fields"),
+        Route("GET /crm/{version}/settings/fields/{id}", "_h_field"),
+        Route("GET /crm/{version}/settings/layouts", "_h_layouts"),
+        Route("GET /crm/{version}/settings/layouts/{id}", "_h_layout"),
+        Route("GET /crm/{version}/settings/custom_views", "_h_custom_views"),
+        Route("GET /crm/{version}/settings/related_lists", "_h_related_lists"),
+    )
 
     def _user_docs(self) -> list[dict[str, Any]]:
         admin_email = self.default_user()["email"]
@@ -58,7 +74,7 @@ class SettingsMixin:
             "CurrentUser": lambda d: d["email"].lower() == ctx.user_email.lower(),
         }
         if kind not in filters:
-            raise CRMFault(400, "INVALID_DATA", "invalid data", {"param_name": "type"})
+            raise invalid_param("type")
         docs = [d for d in docs if filters[kind](d)]
         per_page, page, offset = self._page_window(ctx, None, cap=None)
         window = docs[offset : offset + per_page]
@@ -85,17 +101,6 @@ class SettingsMixin:
         self._require(ctx, "org")
         with self._lock:
             return json_response(200, {"org": [dict(self.org)]})
-
-    def _module_param(self, ctx: _Ctx) -> str:
-        module = ctx.param("module")
-        if not module:
-            raise CRMFault(
-                400,
-                "REQUIRED_PARAM_MISSING",
-                "One of the expected parameter is missing",
-                {"param_name": "module"},
-            )
-        return module
 
     def _settings_spec(self, ctx: _Ctx, module: str) -> ModuleSpec:
         return self._store(ctx, module, records_only=False).spec
@@ -141,22 +146,18 @@ class SettingsMixin:
         )
 
     def _h_layouts(self, ctx: _Ctx) -> FakeResponse:
-        self._require(ctx, "settings", "layouts")
-        spec = self._settings_spec(ctx, self._module_param(ctx))
-        return json_response(
-            200,
-            {"layouts": [layout(spec, modern=ctx.modern, creator=self.default_user(), tz=self.tz)]},
-        )
+        return self._layouts(ctx, layout_id=None)
 
     def _h_layout(self, ctx: _Ctx) -> FakeResponse:
+        return self._layouts(ctx, layout_id=ctx.request.path_params["id"])
+
+    def _layouts(self, ctx: _Ctx, *, layout_id: str | None) -> FakeResponse:
+        # Each fake module has one layout: the list and the single layout answer the same body.
         self._require(ctx, "settings", "layouts")
         spec = self._settings_spec(ctx, self._module_param(ctx))
-        if ctx.request.path_params["id"] != spec.layout_id:
+        if layout_id is not None and layout_id != spec.layout_id:
             raise CRMFault(
-                400,
-                "INVALID_DATA",
-                "the id given seems to be invalid",
-                {"id": ctx.request.path_params["id"]},
+                400, "INVALID_DATA", "the id given seems to be invalid", {"id": layout_id}
             )
         return json_response(
             200,

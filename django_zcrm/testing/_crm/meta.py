@@ -1,7 +1,7 @@
 """Metadata documents of the fake CRM: org, users, modules, layouts, custom views, related lists.
 
-Every key the old Python SDK (zcrmsdk 2.x) indexes unconditionally is present (zoho-api.md 2.8 to
-2.12), null where the fake has nothing to say.
+Every key the old Python SDK (zcrmsdk 2.x) indexes unconditionally is present (see "Metadata
+documents" in ``docs/design/wire-format.md``), null where the fake has nothing to say.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import timezone
 from typing import Any
 
-from .crm_schema import MODULES, ModuleSpec, field_metadata
-from .crm_util import iso
+from .schema import MODULES, ModuleSpec, field_metadata
+from .util import iso
 
 __all__ = [
     "ADMIN_PROFILE",
