@@ -1,4 +1,4 @@
-"""What a batch write did to every input record (``reliability.md`` 3.7).
+"""What a batch write did to every input record (docs/design/retries.md, "Batch results").
 
 Nothing is dropped: each input gets exactly one :class:`RecordResult`, in input order, in one of
 four states:
