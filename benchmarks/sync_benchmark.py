@@ -404,7 +404,9 @@ def pg_unavailable() -> str | None:
     try:
         psycopg.connect(dbname="postgres", connect_timeout=5, **params).close()
     except psycopg.Error as exc:
-        return f"cannot connect to {params['user']}@{params['host']}:{params['port']}: {exc}"
+        # libpq's messages span lines; the report keeps one line per skipped backend.
+        detail = " ".join(str(exc).split())
+        return f"cannot connect to {params['user']}@{params['host']}:{params['port']}: {detail}"
     return None
 
 
