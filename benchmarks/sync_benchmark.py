@@ -1,12 +1,12 @@
 """Sync benchmark: records/second and peak memory of a first full ``sync_module("Leads")``.
 
-    python benchmarks/sync_benchmark.py                  # 20,000 and 100,000 Leads, SQLite and MariaDB
+    python benchmarks/sync_benchmark.py                  # 20,000 and 100,000 Leads, SQLite, MariaDB, PostgreSQL
     python benchmarks/sync_benchmark.py --quick          # 500 and 2,500 Leads, SQLite only (~12 s)
 
 For every (backend, size) the benchmark starts the bundled fake Zoho server in its own process
 (``python -m django_zcrm.testing --port 0 --seed Leads=N``), so the records it holds are not counted
 as the sync's memory, and then runs the sync in a fresh Python process against a fresh database
-(a temp SQLite file, or a throwaway MariaDB/MySQL database): migrate, tokens from a grant code
+(a temp SQLite file, or a throwaway MariaDB/MySQL or PostgreSQL database): migrate, tokens from a grant code
 exchanged through the fake accounts server, then the timed sync into ``CRMRecord``. Each row is
 run twice: once plain (wall time, records/second, API calls, peak RSS) and once under tracemalloc
 (peak of the Python allocations made during the sync; tracemalloc slows the sync down 3.5-4.5x, so
@@ -44,10 +44,13 @@ from benchmarks._table import print_columns  # noqa: E402
 
 MODULE = "Leads"
 PER_PAGE = 200
-BACKENDS = ("sqlite", "mysql")
+BACKENDS = ("sqlite", "mysql", "postgres")
+# Backends that need a server: how to name it, and the option that makes its absence an error.
+SERVER_BACKENDS = {"mysql": "MariaDB/MySQL", "postgres": "PostgreSQL"}
 DEFAULT_SIZES = (20_000, 100_000)
 QUICK_SIZES = (500, 2_500)
 DEFAULT_MYSQL_DB = "zcrm_sync_bench"
+DEFAULT_PG_DB = "zcrm_sync_bench"
 FAKE_START_TIMEOUT = 300.0
 CHILD_TIMEOUT = 3600.0
 RESULT_PREFIX = "RESULT "
@@ -112,11 +115,31 @@ def mysql_params() -> dict[str, Any]:
     }
 
 
+def pg_params() -> dict[str, Any]:
+    """Connection parameters from ZCRM_PG_HOST/PORT/USER/PASSWORD (as tests/settings.py reads them)."""
+    return {
+        "host": os.environ.get("ZCRM_PG_HOST", "127.0.0.1"),
+        "port": int(os.environ.get("ZCRM_PG_PORT", "5432")),
+        "user": os.environ.get("ZCRM_PG_USER", "postgres"),
+        "password": os.environ.get("ZCRM_PG_PASSWORD", ""),
+    }
+
+
 def database_settings(backend: str, name: str) -> dict[str, Any]:
-    """Django's DATABASES["default"] for ``backend`` (``name``: SQLite file or MySQL database)."""
+    """Django's DATABASES["default"] for ``backend`` (``name``: SQLite file or server database)."""
     if backend == "sqlite":
         # Django's defaults, as a project would have them.
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": name}
+    if backend == "postgres":
+        params = pg_params()
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": name,
+            "USER": params["user"],
+            "PASSWORD": params["password"],
+            "HOST": params["host"],
+            "PORT": str(params["port"]),
+        }
     params = mysql_params()
     return {
         "ENGINE": "django.db.backends.mysql",
@@ -371,6 +394,51 @@ def mysql_recreate(name: str, *, create: bool = True) -> None:
         conn.close()
 
 
+def pg_unavailable() -> str | None:
+    """Why PostgreSQL cannot be used (None when it can)."""
+    try:
+        import psycopg
+    except ImportError as exc:
+        return f"psycopg is not installed ({exc}); pip install -e '.[postgres]'"
+    params = pg_params()
+    try:
+        psycopg.connect(dbname="postgres", connect_timeout=5, **params).close()
+    except psycopg.Error as exc:
+        # libpq's messages span lines; the report keeps one line per skipped backend.
+        detail = " ".join(str(exc).split())
+        return f"cannot connect to {params['user']}@{params['host']}:{params['port']}: {detail}"
+    return None
+
+
+def pg_recreate(name: str, *, create: bool = True) -> None:
+    """Drop the throwaway PostgreSQL database ``name`` and (unless ``create`` is false) create it."""
+    import psycopg
+
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"--pg-db {name!r}: use letters, digits and underscores only")
+    # CREATE/DROP DATABASE cannot run inside a transaction block.
+    with psycopg.connect(
+        dbname="postgres", connect_timeout=5, autocommit=True, **pg_params()
+    ) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        if create:
+            conn.execute(f"CREATE DATABASE \"{name}\" ENCODING 'UTF8' TEMPLATE template0")
+
+
+def server_unavailable(backend: str) -> str | None:
+    """Why ``backend``'s server cannot be used (None when it can)."""
+    return mysql_unavailable() if backend == "mysql" else pg_unavailable()
+
+
+def recreate(backend: str, args: argparse.Namespace, *, create: bool = True) -> str:
+    """Drop and (unless ``create`` is false) recreate ``backend``'s throwaway database; its name."""
+    if backend == "mysql":
+        mysql_recreate(args.mysql_db, create=create)
+        return args.mysql_db
+    pg_recreate(args.pg_db, create=create)
+    return args.pg_db
+
+
 def run_child(
     mode: str, backend: str, records: int, fake_url: str, workdir: str, args: argparse.Namespace
 ) -> dict[str, Any]:
@@ -380,8 +448,7 @@ def run_child(
         if os.path.exists(db_name):
             os.remove(db_name)
     else:
-        db_name = args.mysql_db
-        mysql_recreate(db_name)
+        db_name = recreate(backend, args)
     try:
         done = subprocess.run(
             [
@@ -410,7 +477,7 @@ def run_child(
                 if os.path.exists(db_name + suffix):
                     os.remove(db_name + suffix)
         else:
-            mysql_recreate(db_name, create=False)
+            recreate(backend, args, create=False)
     for line in reversed(done.stdout.splitlines()):
         if line.startswith(RESULT_PREFIX):
             return json.loads(line[len(RESULT_PREFIX) :])
@@ -561,7 +628,8 @@ def print_table(rows: list[Row], skipped: dict[str, str]) -> None:
             print(f"! {row.backend} {row.records:,}: {problem}")
     for backend, reason in skipped.items():
         print(
-            f"SKIPPED {backend}: its rows were not run, {reason} (--require-mysql makes this an error)"
+            f"SKIPPED {backend}: its rows were not run, {reason} "
+            f"(--require-{backend} makes this an error)"
         )
 
 
@@ -604,7 +672,8 @@ def _sizes(text: str) -> list[int]:
 
 def _backends(text: str) -> list[str]:
     names = [part.strip().lower() for part in text.split(",") if part.strip()]
-    names = ["mysql" if name in ("mariadb", "mysql") else name for name in names]
+    aliases = {"mariadb": "mysql", "postgresql": "postgres", "pg": "postgres"}
+    names = [aliases.get(name, name) for name in names]
     unknown = sorted(set(names) - set(BACKENDS))
     if not names or unknown:
         raise argparse.ArgumentTypeError(f"backends are {', '.join(BACKENDS)} (got {text!r})")
@@ -615,7 +684,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(
         description="Time a first full sync of Leads from the bundled fake Zoho server into "
-        "CRMRecord on SQLite and MariaDB/MySQL, and check that its memory stays flat "
+        "CRMRecord on SQLite, MariaDB/MySQL and PostgreSQL, and check that its memory stays flat "
         "as the number of records grows."
     )
     parser.add_argument(
@@ -628,8 +697,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--backends",
         type=_backends,
         default=None,
-        help="sqlite,mysql (default both; --quick: sqlite). MySQL settings come from "
-        "ZCRM_MYSQL_HOST/PORT/USER/PASSWORD (127.0.0.1:3306, root, no password)",
+        help="sqlite,mysql,postgres (default all three; --quick: sqlite). MySQL settings come "
+        "from ZCRM_MYSQL_HOST/PORT/USER/PASSWORD (127.0.0.1:3306, root, no password), "
+        "PostgreSQL's from ZCRM_PG_HOST/PORT/USER/PASSWORD (127.0.0.1:5432, postgres, "
+        "no password)",
     )
     parser.add_argument(
         "--quick",
@@ -640,6 +711,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--require-mysql",
         action="store_true",
         help="exit 1 when MariaDB/MySQL cannot be reached (default: skip its rows)",
+    )
+    parser.add_argument(
+        "--require-postgres",
+        action="store_true",
+        help="exit 1 when PostgreSQL cannot be reached (default: skip its rows)",
+    )
+    parser.add_argument(
+        "--pg-db",
+        default=DEFAULT_PG_DB,
+        help=f"throwaway PostgreSQL database created and dropped for every run ({DEFAULT_PG_DB})",
     )
     parser.add_argument(
         "--mysql-db",
@@ -685,13 +766,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.child:
         return child_main(args)
     skipped: dict[str, str] = {}
-    if "mysql" in args.backends:
-        reason = mysql_unavailable()
+    for backend, server in SERVER_BACKENDS.items():
+        if backend not in args.backends:
+            continue
+        reason = server_unavailable(backend)
         if reason:
-            skipped["mysql"] = reason
-            if args.require_mysql:
+            skipped[backend] = reason
+            if getattr(args, f"require_{backend}"):
                 print(
-                    f"error: MariaDB/MySQL is required (--require-mysql) but {reason}",
+                    f"error: {server} is required (--require-{backend}) but {reason}",
                     file=sys.stderr,
                 )
                 return 1

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Run the whole test suite on SQLite, then again on MySQL/MariaDB when a server answers.
+# Run the whole test suite on SQLite, then on MySQL/MariaDB, then on PostgreSQL, each server run
+# only when a server answers.
 #
 #   bash scripts/test.sh            # any extra arguments go to pytest
 #
-# Without a MySQL server (or without the mysqlclient package) the MySQL run is skipped and the
-# script says so clearly; with ZCRM_REQUIRE_MYSQL=1 (as CI sets) a missing server is a failure.
+# Without a MySQL server (or the mysqlclient package), or without a PostgreSQL server (or the
+# psycopg package), that run is skipped and the script says so in a loud banner; with
+# ZCRM_REQUIRE_MYSQL=1 / ZCRM_REQUIRE_POSTGRES=1 (as CI sets) a missing server is a failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +15,38 @@ if [ -z "$PY" ]; then
   if [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=python3; fi
 fi
 
-echo "==> Test run 1/2: SQLite"
+skipped=()
+passed=(SQLite)
+
+# skip NAME REQUIRE_VAR PROBLEM HINT: print the banner; exit 1 when REQUIRE_VAR is 1.
+skip() {
+  local name=$1 require_var=$2 problem=$3 hint=$4
+  echo ""
+  echo "############################################################################"
+  echo "# $name run SKIPPED: $problem"
+  echo "# $hint"
+  echo "############################################################################"
+  if [ "${!require_var:-0}" = "1" ]; then
+    echo "$require_var=1: the $name run is required; failing." >&2
+    exit 1
+  fi
+  skipped+=("$name")
+}
+
+# run NAME DB: the suite on ZCRM_TEST_DB=DB (browser tests run in the SQLite run only).
+run() {
+  local name=$1 db=$2
+  echo "==> Test run: $name (browser tests ran in the SQLite run only)"
+  ZCRM_TEST_DB=$db "$PY" -m pytest -m "not browser" "${@:3}"
+  local rc=$?
+  if [ $rc -ne 0 ]; then
+    echo "==> $name run FAILED (pytest exit code $rc)" >&2
+    exit $rc
+  fi
+  passed+=("$name")
+}
+
+echo "==> Test run: SQLite"
 "$PY" -m pytest "$@"
 sqlite_rc=$?
 if [ $sqlite_rc -ne 0 ]; then
@@ -37,26 +70,39 @@ except Exception as exc:
     print(f"no MySQL/MariaDB server accepted a connection ({exc})")
 PYEOF
 )
-
 if [ -n "$mysql_problem" ]; then
-  echo ""
-  echo "############################################################################"
-  echo "# MySQL/MariaDB run SKIPPED: $mysql_problem"
-  echo "# Only the SQLite run was done. Start MariaDB on 127.0.0.1:3306 (root, empty"
-  echo "# password, or set ZCRM_MYSQL_USER/ZCRM_MYSQL_PASSWORD) to run both."
-  echo "############################################################################"
-  if [ "${ZCRM_REQUIRE_MYSQL:-0}" = "1" ]; then
-    echo "ZCRM_REQUIRE_MYSQL=1: the MySQL run is required; failing." >&2
-    exit 1
-  fi
-  exit 0
+  skip "MySQL/MariaDB" ZCRM_REQUIRE_MYSQL "$mysql_problem" \
+    "Start MariaDB on 127.0.0.1:3306 (root, empty password, or set ZCRM_MYSQL_USER/PASSWORD)."
+else
+  run "MySQL/MariaDB" mysql "$@"
 fi
 
-echo "==> Test run 2/2: MySQL/MariaDB (browser tests ran in the SQLite run only)"
-ZCRM_TEST_DB=mysql "$PY" -m pytest -m "not browser" "$@"
-mysql_rc=$?
-if [ $mysql_rc -ne 0 ]; then
-  echo "==> MySQL run FAILED (pytest exit code $mysql_rc)" >&2
-  exit $mysql_rc
+pg_problem=$("$PY" - <<'PYEOF'
+import os
+try:
+    import psycopg
+except ImportError:
+    print("the psycopg package is not installed (pip install -e '.[test,postgres]')")
+    raise SystemExit
+try:
+    psycopg.connect(host=os.environ.get("ZCRM_PG_HOST", "127.0.0.1"),
+                    port=int(os.environ.get("ZCRM_PG_PORT", "5432")),
+                    user=os.environ.get("ZCRM_PG_USER", "postgres"),
+                    password=os.environ.get("ZCRM_PG_PASSWORD", ""),
+                    dbname="postgres", connect_timeout=3).close()
+except Exception as exc:
+    print(f"no PostgreSQL server accepted a connection ({' '.join(str(exc).split())})")
+PYEOF
+)
+if [ -n "$pg_problem" ]; then
+  skip "PostgreSQL" ZCRM_REQUIRE_POSTGRES "$pg_problem" \
+    "Start PostgreSQL on 127.0.0.1:5432 (user postgres, or set ZCRM_PG_USER/PASSWORD)."
+else
+  run "PostgreSQL" postgres "$@"
 fi
-echo "==> Both runs passed (SQLite and MySQL/MariaDB)."
+
+if [ ${#skipped[@]} -gt 0 ]; then
+  echo "==> Passed: ${passed[*]}. SKIPPED: ${skipped[*]} (see the banners above)."
+else
+  echo "==> All runs passed (SQLite, MySQL/MariaDB and PostgreSQL)."
+fi

@@ -1,4 +1,5 @@
-"""Settings for the test suite: SQLite by default, MySQL/MariaDB when ZCRM_TEST_DB=mysql."""
+"""Settings for the test suite: SQLite by default, MySQL/MariaDB when ZCRM_TEST_DB=mysql, PostgreSQL
+when ZCRM_TEST_DB=postgres."""
 
 from __future__ import annotations
 
@@ -69,7 +70,20 @@ if TEST_DB == "mysql":
             },
         }
     }
-else:
+elif TEST_DB == "postgres":
+    # psycopg 3 (the `postgres` extra); Django picks it over psycopg2 when both are installed.
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": os.environ.get("ZCRM_PG_NAME", "zcrm"),
+            "USER": os.environ.get("ZCRM_PG_USER", "postgres"),
+            "PASSWORD": os.environ.get("ZCRM_PG_PASSWORD", ""),
+            "HOST": os.environ.get("ZCRM_PG_HOST", "127.0.0.1"),
+            "PORT": os.environ.get("ZCRM_PG_PORT", "5432"),
+            "TEST": {"NAME": os.environ.get("ZCRM_PG_TEST_NAME", "test_zcrm")},
+        }
+    }
+elif TEST_DB == "sqlite":
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
@@ -78,6 +92,8 @@ else:
             "TEST": {"NAME": os.path.join(_SQLITE_DIR, f"zcrm-tests-{os.getpid()}-test.sqlite3")},
         }
     }
+else:
+    raise RuntimeError(f"ZCRM_TEST_DB={TEST_DB!r}: expected sqlite, mysql or postgres")
 
 # Worker processes started by concurrency tests open the parent's test database by name.
 if os.environ.get("ZCRM_TEST_DB_NAME_OVERRIDE"):

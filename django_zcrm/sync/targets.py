@@ -35,6 +35,17 @@ class Existing:
     dirty: bool = False
 
 
+def _without_nul(value: Any) -> Any:
+    """``value`` with every NUL character removed from its strings, keys included."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, Mapping):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    return value
+
+
 class Target:
     """Common behaviour; subclasses name the columns and build rows."""
 
@@ -56,6 +67,17 @@ class Target:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.module} -> {self.label}>"
+
+    def storable(self, record: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``record`` as this database can hold it.
+
+        PostgreSQL refuses NUL characters in text and ``jsonb`` values, so a record holding one
+        would fail on every run and stay on the retry list; there they are dropped. Other
+        databases keep the record as Zoho sent it.
+        """
+        if connections[self.using].vendor != "postgresql":
+            return record
+        return _without_nul(record)
 
     # -- what to ask Zoho for ---------------------------------------------------------------------
 
@@ -209,7 +231,7 @@ class GenericTarget(Target):
         return CRMRecord(
             module=self.module,
             zoho_id=str(record["id"]),
-            data=dict(record),
+            data=dict(self.storable(record)),
             modified_time=to_db(modified),
             deleted=False,
             deleted_at=None,
@@ -255,7 +277,7 @@ class TypedTarget(Target):
     def build(
         self, record: Mapping[str, Any], modified: datetime | None, now: datetime
     ) -> models.Model:
-        values = self.mapping.values_from_record(record)
+        values = self.mapping.values_from_record(self.storable(record))
         return self.model(
             zoho_id=str(record["id"]),
             zoho_modified_time=to_db(modified),
