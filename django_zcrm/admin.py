@@ -125,7 +125,7 @@ class OAuthTokenAdmin(admin.ModelAdmin):
         if action_location is None:
             actions = super().get_actions(request)
         else:
-            actions = super().get_actions(request, action_location=action_location)
+            actions = super().get_actions(request, action_location=action_location)  # type: ignore[call-arg]
         actions.pop("delete_selected", None)
         return actions
 
@@ -433,14 +433,17 @@ class CRMRecordAdmin(ReadOnlyAdmin):
     search_fields = ("zoho_id", "data")
     search_help_text = _("A Zoho record id, or any text in the record.")
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        """Every column, with the record shown as indented JSON instead of one line."""
+    def _columns(self) -> list[str]:
         names = [f.name for f in self.model._meta.fields if f.name not in ("id", "data")]
         return names + ["record_json"]
 
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str | list[str]]:  # type: ignore[override]
+        """Every column, with the record shown as indented JSON instead of one line."""
+        return list(self._columns())
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         """All of them."""
-        return self.get_fields(request, obj)
+        return self._columns()
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str

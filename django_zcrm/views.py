@@ -39,7 +39,7 @@ def _login_url() -> str:
     try:
         return reverse("admin:login")
     except NoReverseMatch:
-        return settings.LOGIN_URL
+        return str(settings.LOGIN_URL)
 
 
 def _token_manager_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

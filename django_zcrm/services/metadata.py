@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from ..client import quote_segment
@@ -52,7 +53,7 @@ class Modules(Service):
             )
         return items[0]
 
-    def api_names(self) -> list[str]:
+    def api_names(self) -> builtins.list[str]:
         """API names of the modules the API can be used on."""
         return [
             m["api_name"] for m in self.list() if m.get("api_name") and m.get("api_supported", True)

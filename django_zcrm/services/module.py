@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from ..client import APIResponse, ZCRMClient, quote_segment
 from ..exceptions import (
@@ -203,7 +203,7 @@ class Module(Service):
             per_page=per_page,
             record_class=DeletedRecord,
         ):
-            yield from page.records
+            yield from cast("list[DeletedRecord]", page.records)
 
     # -- metadata -------------------------------------------------------------------------------
 
@@ -760,7 +760,7 @@ def _apply_items(
         if not isinstance(item, Mapping):
             entry.status, entry.message = UNKNOWN, "Zoho's per-record result is not an object"
             continue
-        details = item.get("details") if isinstance(item.get("details"), dict) else {}
+        details: dict[str, Any] = item["details"] if isinstance(item.get("details"), dict) else {}
         code = item.get("code")
         entry.code = code
         entry.message = str(item.get("message") or "")

@@ -14,6 +14,7 @@ import socket
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.db import IntegrityError, transaction
 
@@ -82,7 +83,7 @@ class Lease:
     def _rows(self):
         return SyncState.objects.using(self.using).filter(pk=self.state_id, lease_owner=self.owner)
 
-    def renew(self, **changes) -> None:
+    def renew(self, **changes: Any) -> None:
         """Extend the lease and apply ``changes`` to the state row, only if still ours.
 
         Call it inside the transaction that writes a page: if another run took the lease over
@@ -96,7 +97,7 @@ class Lease:
                 "if pages take that long."
             )
 
-    def release(self, **changes) -> None:
+    def release(self, **changes: Any) -> None:
         """Give the lease up (and apply ``changes``) if still ours."""
         self._rows().update(lease_owner=None, lease_until=None, **changes)
 

@@ -502,7 +502,7 @@ def _record_template(spec: ModuleSpec) -> dict[str, Any]:
 
 def _fake_user_email() -> str:
     try:
-        from .accounts import FAKE_USER_EMAIL
+        from ..accounts import FAKE_USER_EMAIL
     except ImportError:  # accounts is optional for unit use of the CRM part alone
         return _DEFAULT_FAKE_USER_EMAIL
     return str(FAKE_USER_EMAIL)
