@@ -5,7 +5,6 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-
 #: How long a grant token lives, said the same way on the paste page, in its help text and in
 #: ``InvalidGrantTokenError``'s message (Zoho's Self Client offers 3 to 10 minutes, 3 by default).
 GRANT_TOKEN_LIFETIME = _(
