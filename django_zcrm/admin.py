@@ -490,13 +490,12 @@ class CRMRecordAdmin(ReadOnlyAdmin):
     """The generic mirror of CRM records; search by Zoho id or by any text in the record."""
 
     list_display = ("zoho_id", "module", "summary", "modified_time", "deleted", "synced_at")
-
-    class Media:
-        css = {"all": (ADMIN_CSS,)}
-
     list_filter = (CRMModuleFilter, "deleted")
     search_fields = ("zoho_id", "data")
     search_help_text = _("A Zoho record id, or any text in the record.")
+
+    class Media:
+        css = {"all": (ADMIN_CSS,)}
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         """Every column, with the record shown as indented JSON instead of one line."""
