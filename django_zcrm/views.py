@@ -188,5 +188,7 @@ def _origin_admin(request: HttpRequest) -> Any:
 
     for site in all_sites:
         if site.name == name and site.is_registered(OAuthToken):
-            return site.get_model_admin(OAuthToken)
+            model_admin = site.get_model_admin(OAuthToken)
+            # A project's own ModelAdmin for the table may not render our page.
+            return model_admin if hasattr(model_admin, "refused_callback") else None
     return None
