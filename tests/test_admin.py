@@ -304,7 +304,9 @@ def test_paste_page_uses_the_admin_form_layout_and_breaks_scopes_only_after_comm
     assert '<div class="form-row field-grant_token">' in html
     assert '<div class="help" id="id_grant_token_helptext">' in html
     scopes = re.search(r'<code id="zcrm-scopes" class="zcrm-scopes">(.*?)</code>', html).group(1)
-    assert scopes.split(",<wbr>") == list(get_settings().scopes)
+    assert scopes.split(",<wbr>") == [
+        f'<span class="zcrm-scope">{scope}</span>' for scope in get_settings().scopes
+    ]
 
 
 def test_paste_page_is_never_cached(web, zcrm_settings):
