@@ -9,6 +9,7 @@ grant token" page or the "Connect to Zoho" flow, which need ``django_zcrm.add_oa
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from django.contrib import admin, messages
@@ -18,6 +19,7 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
@@ -26,9 +28,14 @@ from django.views.decorators.debug import sensitive_post_parameters
 from . import token_admin, views
 from .conf import get_settings
 from .exceptions import ZCRMConfigurationError, ZCRMError
-from .forms import GrantTokenForm
+from .forms import GRANT_TOKEN_LIFETIME, GrantTokenForm
 from .models import CRMRecord, OAuthToken, SyncState
 from .tokens import now_ms
+
+#: Layout of the lists and token pages at laptop and phone widths (no sideways scrolling).
+ADMIN_CSS = "django_zcrm/admin.css"
+#: Characters of an error kept in a cell's tooltip (the change page shows it whole).
+TOOLTIP_LIMIT = 1000
 
 
 class TokenStateFilter(admin.SimpleListFilter):
@@ -82,7 +89,7 @@ class OAuthTokenAdmin(admin.ModelAdmin):
         "expires_at",
         "last_refresh",
         "data_centre",
-        "api_domain",
+        "api_domain_shown",
         "accounts_server",
         "last_error_words",
         "access_token_tail",
@@ -91,6 +98,9 @@ class OAuthTokenAdmin(admin.ModelAdmin):
         "updated_at",
     )
     readonly_fields = fields
+
+    class Media:
+        css = {"all": (ADMIN_CSS,)}
 
     # -- permissions: read-only rows, no hand-made rows, deletion only through the actions ----
 
@@ -155,9 +165,15 @@ class OAuthTokenAdmin(admin.ModelAdmin):
         return self._view(obj).expiry
 
     @admin.display(description=_("expires at"))
-    def expires_at(self, obj: OAuthToken) -> Any:
-        """The access token's expiry as a date and time."""
-        return self._view(obj).expires_at
+    def expires_at(self, obj: OAuthToken) -> str:
+        """The access token's expiry in the admin's date format (as created/updated are shown)."""
+        return human_datetime(self._view(obj).expires_at)
+
+    @admin.display(description=_("API domain"))
+    def api_domain_shown(self, obj: OAuthToken) -> str:
+        """The CRM API host Zoho named for these tokens."""
+        # A display method, not a verbose_name on the field: that would need a migration.
+        return obj.api_domain or "-"
 
     @admin.display(description=_("state"))
     def state(self, obj: OAuthToken) -> str:
@@ -171,8 +187,8 @@ class OAuthTokenAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("last error"))
     def last_error_words(self, obj: OAuthToken) -> str:
-        """The last token error in words, or a dash."""
-        return self._view(obj).last_error or "-"
+        """The last token error in words (clipped in the list, whole in its tooltip), or a dash."""
+        return clipped(self._view(obj).last_error)
 
     @admin.display(description=_("access token"))
     def access_token_tail(self, obj: OAuthToken) -> str:
@@ -239,18 +255,32 @@ class OAuthTokenAdmin(admin.ModelAdmin):
     def _confirm(
         self, request: HttpRequest, queryset: QuerySet, action: str, explanation: Any
     ) -> TemplateResponse:
+        """Django's delete-confirmation page (layout, summary, red button), for one of our actions."""
+        rows = list(queryset)
         context = {
             **self.admin_site.each_context(request),
             "title": _("Are you sure?"),
+            "subtitle": None,
             "opts": self.opts,
-            "users": self._users(queryset),
+            "media": self.media,
+            "users": [row.useridentifier for row in rows],
+            "objects": [(row.useridentifier, self._change_url(row)) for row in rows],
+            "model_count": [(self.opts.verbose_name_plural, len(rows))],
             "action": action,
             "action_label": _action_description(self.get_actions(request)[action]),
             "explanation": explanation,
-            "selected": list(queryset.values_list("pk", flat=True)),
+            "selected": [row.pk for row in rows],
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "changelist_url": self._changelist_url(),
         }
         return TemplateResponse(request, "django_zcrm/admin/confirm_action.html", context)
+
+    def _change_url(self, row: OAuthToken) -> str:
+        return reverse(
+            f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
+            args=[row.pk],
+            current_app=self.admin_site.name,
+        )
 
     # -- custom pages ----------------------------------------------------------------------------
 
@@ -288,16 +318,41 @@ class OAuthTokenAdmin(admin.ModelAdmin):
         }
         return super().changelist_view(request, extra)
 
-    def _page(self, request: HttpRequest, template: str, **context: Any) -> TemplateResponse:
+    def _page(
+        self, request: HttpRequest, template: str, *, status: int = 200, **context: Any
+    ) -> TemplateResponse:
         return TemplateResponse(
             request,
             template,
             {
                 **self.admin_site.each_context(request),
+                # Every variable the admin templates read is set: Django logs a missing one
+                # with the request, whose query string holds Zoho's code on the callback.
+                "subtitle": None,
                 "opts": self.opts,
+                "media": self.media,
                 "changelist_url": self._changelist_url(),
                 **context,
             },
+            status=status,
+        )
+
+    def connect_url(self) -> str:
+        """The admin's "Connect to Zoho" page."""
+        return reverse(
+            f"admin:{self.opts.app_label}_{self.opts.model_name}_connect",
+            current_app=self.admin_site.name,
+        )
+
+    def refused_callback(self, request: HttpRequest, message: str, status: int) -> HttpResponse:
+        """A refused answer from Zoho, shown in the admin when the flow was started there."""
+        return self._page(
+            request,
+            "django_zcrm/admin/callback_refused.html",
+            status=status,
+            title=_("Zoho connection refused"),
+            message=message,
+            start_url=self.connect_url(),
         )
 
     def paste_view(self, request: HttpRequest) -> HttpResponse:
@@ -330,6 +385,8 @@ class OAuthTokenAdmin(admin.ModelAdmin):
             title=_("Paste a Zoho grant token"),
             form=form,
             scopes=",".join(get_settings().scopes),
+            scope_list=list(get_settings().scopes),
+            grant_lifetime=GRANT_TOKEN_LIFETIME,
             api_console_url=token_admin.api_console_url(),
             accounts_url=get_settings().accounts_url,
         )
@@ -339,7 +396,9 @@ class OAuthTokenAdmin(admin.ModelAdmin):
         if not self.can_connect(request):
             raise PermissionDenied
         if request.method == "POST":
-            return views.begin_connect(request, self._changelist_url())
+            return views.begin_connect(
+                request, self._changelist_url(), admin_site=self.admin_site.name
+            )
         return self._page(
             request, "django_zcrm/admin/connect.html", **views.connect_page_context(request)
         )
@@ -382,6 +441,9 @@ class SyncStateAdmin(ReadOnlyAdmin):
     list_filter = ("module", "direction", "status")
     search_fields = ("module", "target")
 
+    class Media:
+        css = {"all": (ADMIN_CSS,)}
+
     @admin.display(description=_("to retry"))
     def pending_retry(self, obj: SyncState) -> str:
         """Records that could not be stored and wait to be read again (and any not kept)."""
@@ -394,13 +456,13 @@ class SyncStateAdmin(ReadOnlyAdmin):
     def running(self, obj: SyncState) -> str:
         """Who holds the lease and until when, or a dash."""
         if obj.lease_owner and obj.lease_until:
-            return f"until {obj.lease_until:%Y-%m-%d %H:%M:%S} ({obj.lease_owner})"
+            return f"until {human_datetime(obj.lease_until)} ({obj.lease_owner})"
         return "-"
 
     @admin.display(description=_("last error"))
     def last_error_words(self, obj: SyncState) -> str:
-        """The last error, shortened for the list."""
-        return _shorten(obj.last_error) or "-"
+        """The last error, clipped in the list (whole in its tooltip and on the change page)."""
+        return clipped(obj.last_error)
 
 
 class CRMModuleFilter(admin.SimpleListFilter):
@@ -432,6 +494,9 @@ class CRMRecordAdmin(ReadOnlyAdmin):
     list_filter = (CRMModuleFilter, "deleted")
     search_fields = ("zoho_id", "data")
     search_help_text = _("A Zoho record id, or any text in the record.")
+
+    class Media:
+        css = {"all": (ADMIN_CSS,)}
 
     def _columns(self) -> list[str]:
         names = [f.name for f in self.model._meta.fields if f.name not in ("id", "data")]
@@ -500,6 +565,23 @@ def _record_summary(data: Any) -> str:
         if value not in (None, ""):
             return _shorten(str(value))
     return "-"
+
+
+def human_datetime(value: Any) -> str:
+    """A date and time as the admin shows model fields: local time zone, DATETIME_FORMAT."""
+    if value is None:
+        return "-"
+    if isinstance(value, datetime) and timezone.is_aware(value):
+        value = timezone.localtime(value)
+    return formats.localize(value)
+
+
+def clipped(text: str | None) -> str:
+    """``text`` on one line for a list cell that clips it, whole (up to a limit) in its tooltip."""
+    flat = _shorten(text, TOOLTIP_LIMIT)
+    if not flat:
+        return "-"
+    return format_html('<span class="zcrm-clip" title="{}">{}</span>', flat, flat)
 
 
 def _shorten(text: str | None, limit: int = 120) -> str:

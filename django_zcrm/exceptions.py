@@ -105,8 +105,9 @@ class ZCRMInvalidGrantError(ZCRMAuthError):
     """The grant token was wrong, expired or already used."""
 
     default_message = (
-        "The grant token is wrong, expired (it lives 2 to 3 minutes) or already used: "
-        "generate a new one in the Zoho API console (Self Client) and use it at once."
+        "The grant token is wrong, expired or already used: it works once, for the time duration "
+        "chosen when generating it (3 minutes by default, at most 10); generate a new one in the "
+        "Zoho API console (Self Client) and use it at once."
     )
 
 

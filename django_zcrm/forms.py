@@ -5,6 +5,12 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+#: How long a grant token lives, said the same way on the paste page, in its help text and in
+#: ``ZCRMInvalidGrantError``'s message (Zoho's Self Client offers 3 to 10 minutes, 3 by default).
+GRANT_TOKEN_LIFETIME = _(
+    "it works once, for the time duration chosen when generating it (3 minutes by default, at most 10)."
+)
+
 
 class GrantTokenForm(forms.Form):
     """A grant token (never rendered back) and an optional e-mail to store the tokens under."""
@@ -19,8 +25,8 @@ class GrantTokenForm(forms.Form):
             attrs={"autocomplete": "off", "spellcheck": "false", "autofocus": True, "size": 60},
         ),
         help_text=_(
-            "The code Zoho shows under Self Client > Generate Code. It lives 2 minutes "
-            "(longer only if you chose so when generating it) and works once."
+            "The code Zoho shows under Self Client > Generate Code: it works once, for the time "
+            "duration chosen when generating it (3 minutes by default, at most 10)."
         ),
     )
     user_email = forms.EmailField(

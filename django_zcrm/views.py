@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.admin.sites import all_sites
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -26,8 +27,11 @@ from django.views.decorators.http import require_GET, require_http_methods
 from . import token_admin, webflow
 from .conf import get_settings
 from .exceptions import ZCRMConfigurationError
+from .models import OAuthToken
 
 CONNECT_PERMISSION = "django_zcrm.add_oauthtoken"
+#: Session key naming the admin site a "Connect to Zoho" was started from (absent: the plain page).
+ADMIN_ORIGIN_KEY = "django_zcrm_connect_admin_site"
 
 
 def can_connect(user: Any) -> bool:
@@ -88,8 +92,18 @@ def safe_next(request: HttpRequest, candidate: str | None) -> str:
     return default_landing_url()
 
 
-def begin_connect(request: HttpRequest, next_url: str) -> HttpResponse:
-    """Send the browser to Zoho's consent page (shared by the admin and the plain view)."""
+def begin_connect(
+    request: HttpRequest, next_url: str, admin_site: str | None = None
+) -> HttpResponse:
+    """Send the browser to Zoho's consent page (shared by the admin and the plain view).
+
+    ``admin_site`` (the admin site's name) is remembered so that a refused answer from Zoho is
+    shown inside that admin, with its "Start again" leading back there.
+    """
+    if admin_site:
+        request.session[ADMIN_ORIGIN_KEY] = admin_site
+    else:
+        request.session.pop(ADMIN_ORIGIN_KEY, None)
     try:
         url = webflow.start_authorization(
             request.session, redirect_uri=callback_url(request), next_url=next_url
@@ -148,6 +162,9 @@ def callback(request: HttpRequest) -> HttpResponse:
         )
     outcome = webflow.finish_authorization(request.session, request.GET)
     if outcome.refused:
+        token_admin = _origin_admin(request)
+        if token_admin is not None:
+            return token_admin.refused_callback(request, outcome.message, status=400)
         return render(
             request,
             "django_zcrm/callback_refused.html",
@@ -161,3 +178,16 @@ def callback(request: HttpRequest) -> HttpResponse:
     level = messages.SUCCESS if outcome.ok else messages.ERROR
     messages.add_message(request, level, outcome.message)
     return HttpResponseRedirect(safe_next(request, outcome.next_url))
+
+
+def _origin_admin(request: HttpRequest) -> Any:
+    """The token ModelAdmin of the admin site the flow was started from, or None."""
+    name = request.session.get(ADMIN_ORIGIN_KEY)
+    if not name:
+        return None
+    for site in all_sites:
+        if site.name == name and site.is_registered(OAuthToken):
+            model_admin = site.get_model_admin(OAuthToken)
+            # A project's own ModelAdmin for the table may not render our page.
+            return model_admin if hasattr(model_admin, "refused_callback") else None
+    return None

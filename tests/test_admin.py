@@ -6,15 +6,19 @@ access or refresh token (or anything token-shaped).
 
 from __future__ import annotations
 
+import html
 import re
 import time
-from datetime import UTC
+from datetime import UTC, datetime
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
+from django.utils import formats, timezone
 
 from django_zcrm.admin import OAuthTokenAdmin
+from django_zcrm.conf import get_settings
+from django_zcrm.exceptions import ZCRMInvalidGrantError
 from django_zcrm.models import OAuthToken
 from django_zcrm.oauth import get_oauth_client
 from django_zcrm.testing import FAKE_USER_EMAIL
@@ -26,6 +30,10 @@ CHANGELIST = "admin:django_zcrm_oauthtoken_changelist"
 PASTE = "admin:django_zcrm_oauthtoken_paste"
 CONNECT = "admin:django_zcrm_oauthtoken_connect"
 TOKEN_ENDPOINT = "POST /oauth/v2/token"
+LIFETIME = (
+    "it works once, for the time duration chosen when generating it (3 minutes by default, "
+    "at most 10)"
+)
 
 
 @pytest.fixture
@@ -161,6 +169,44 @@ def test_detail_page_is_read_only_and_shows_only_masked_tails(web, zoho_tokens):
     assert OAuthToken.objects.get().useridentifier == FAKE_USER_EMAIL
 
 
+def test_detail_page_shows_dates_in_the_admin_format_and_says_api_domain(web, zoho_tokens):
+    row = OAuthToken.objects.get()
+
+    page = web.get(reverse("admin:django_zcrm_oauthtoken_change", args=[row.pk]))
+
+    body = text(page)
+    assert "API domain" in body and "Api domain" not in body
+    expires = datetime.fromtimestamp(row.expirytime / 1000, tz=UTC)
+    shown = formats.localize(timezone.template_localtime(expires))
+    assert re.search(r"Expires at:</label>\s*<div class=\"readonly\">" + re.escape(shown), body)
+    assert not re.search(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d", body), "a raw ISO date is shown"
+
+
+def test_a_long_last_error_is_clipped_in_the_list_and_whole_in_its_tooltip(web, zoho_tokens):
+    error = "Zoho answered 500 while refreshing: " + "the accounts server is unavailable " * 8
+    OAuthToken.objects.update(needs_reauth=True, last_error=error)
+
+    page = web.get(reverse(CHANGELIST)).content.decode()
+
+    cell = re.search(r'<td class="field-last_error_words">(.*?)</td>', page, re.S).group(1)
+    assert cell.startswith('<span class="zcrm-clip" title="Zoho answered 500')
+    assert html.unescape(re.search(r'title="([^"]*)"', cell).group(1)) == " ".join(error.split())
+    assert 'href="/static/django_zcrm/admin.css"' in page
+
+
+def test_revoke_confirmation_is_djangos_delete_confirmation(web, zoho_tokens):
+    page = changelist_action(web, "revoke_and_delete", [FAKE_USER_EMAIL]).content.decode()
+
+    assert re.search(r'<body class="[^"]*delete-confirmation delete-selected-confirmation', page)
+    assert '<input type="submit" id="zcrm-confirm" value="Yes, I’m sure">' in page
+    assert '<a href="#" class="button cancel-link">No, take me back</a>' in page
+    assert "admin/js/cancel.js" in page
+    row = OAuthToken.objects.get()
+    change = reverse("admin:django_zcrm_oauthtoken_change", args=[row.pk])
+    assert f'Zoho OAuth token: <a href="{change}">{FAKE_USER_EMAIL}</a>' in page
+    assert "<li>Zoho OAuth tokens: 1</li>" in page
+
+
 def test_token_rows_cannot_be_added_or_deleted_by_hand(web, zoho_tokens):
     row = OAuthToken.objects.get()
 
@@ -240,9 +286,27 @@ def test_paste_page_explains_where_the_code_comes_from_and_its_lifetime(web, zcr
     body = text(page)
     assert page.status_code == 200
     assert "Self Client" in body
-    assert "2 minutes" in body
     assert "ZohoCRM.modules.ALL" in body
     assert 'type="password"' in page.content.decode()
+    # One lifetime, said the same way in the steps, the field's help and the error.
+    assert body.count(LIFETIME) == 2
+    assert LIFETIME in ZCRMInvalidGrantError.default_message
+
+
+def test_paste_page_uses_the_admin_form_layout_and_breaks_scopes_only_after_commas(
+    web, zcrm_settings
+):
+    html = web.get(reverse(PASTE)).content.decode()
+
+    assert 'href="/static/admin/css/forms.css"' in html
+    assert 'href="/static/django_zcrm/admin.css"' in html
+    assert '<fieldset class="module aligned">' in html
+    assert '<div class="form-row field-grant_token">' in html
+    assert '<div class="help" id="id_grant_token_helptext">' in html
+    scopes = re.search(r'<code id="zcrm-scopes" class="zcrm-scopes">(.*?)</code>', html).group(1)
+    assert scopes.split(",<wbr>") == [
+        f'<span class="zcrm-scope">{scope}</span>' for scope in get_settings().scopes
+    ]
 
 
 def test_paste_page_is_never_cached(web, zcrm_settings):
@@ -323,7 +387,7 @@ def test_expired_grant_token_is_refused_in_plain_words(web, zcrm_settings, fake_
 
     body = text(web.post(reverse(PASTE), {"grant_token": code}))
 
-    assert "expired (it lives 2 to 3 minutes)" in body
+    assert "wrong, expired or already used: " + LIFETIME in body
     assert not OAuthToken.objects.exists()
 
 
@@ -543,5 +607,21 @@ def test_sync_states_show_checkpoint_status_and_error(web, db):
     assert "Leads" in body and "failed" in body
     assert "Zoho answered 429: API credits exhausted." in body
     assert "March 1, 2026" in body or "Mar. 1, 2026" in body
+    assert '<span class="zcrm-clip" title="Zoho answered 429: API credits exhausted.">' in body
     assert 'value="delete_selected"' not in page.content.decode()
     assert web.get(reverse("admin:django_zcrm_syncstate_add")).status_code == 403
+
+
+def test_a_running_sync_shows_its_lease_in_the_admin_date_format(web, db):
+    from datetime import timedelta
+
+    from django_zcrm.models import SyncState
+
+    until = timezone.now() + timedelta(minutes=5)
+    SyncState.objects.create(
+        module="Deals", target="django_zcrm.crmrecord", lease_owner="worker-1", lease_until=until
+    )
+
+    body = text(web.get(reverse("admin:django_zcrm_syncstate_changelist")))
+
+    assert f"until {formats.localize(timezone.template_localtime(until))} (worker-1)" in body

@@ -54,6 +54,15 @@ def test_token_status_with_nothing_stored_says_what_to_do(zcrm_settings):
     assert "zcrm_generate_token" in run("zcrm_token_status")
 
 
+def test_token_status_of_an_unknown_user_is_a_command_error_naming_the_stored_users(zoho_tokens):
+    with pytest.raises(
+        CommandError, match="No Zoho tokens are stored for nobody@example.com"
+    ) as info:
+        run("zcrm_token_status", "--user", "nobody@example.com")
+    assert f"stored users: {FAKE_USER_EMAIL}" in str(info.value)
+    assert FAKE_USER_EMAIL in run("zcrm_token_status", "--user", FAKE_USER_EMAIL)
+
+
 def test_refresh_token_mints_a_new_access_token(zoho_tokens, fake_zoho):
     text = run("zcrm_refresh_token")
     assert "Refreshed the access token" in text

@@ -197,6 +197,17 @@ def test_single_record_and_unknown_id(fake, api):
     assert unknown.status_code == 204
 
 
+def test_seeded_e_mail_addresses_keep_non_ascii_letters_of_the_name(fake):
+    leads = fake.crm.seed("Leads", 60)
+
+    accented = [r for r in leads if not f"{r['First_Name']}{r['Last_Name']}".isascii()]
+    assert accented, "the seed should include names such as José or Müller"
+    for lead in accented:
+        local = lead["Email"].split("@")[0]
+        assert local.startswith(lead["First_Name"].lower() + ".")
+        assert lead["Last_Name"].lower().replace("'", "").replace(" ", "") in local
+
+
 def test_seeded_records_look_like_zoho_records(fake):
     fake.crm.seed("Accounts", 2)
     contacts = fake.crm.seed("Contacts", 4)

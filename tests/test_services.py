@@ -473,6 +473,90 @@ def test_inputs_that_are_not_mappings_fail_locally_without_costing_a_call(fake_z
     assert len(sent) == 2
 
 
+# -- ids are checked before any request ------------------------------------------------------------
+
+ID_CALLS = {
+    "get": lambda m, bad: m.get(bad),
+    "delete": lambda m, bad: m.delete(["4150868000000000001", bad]),
+    "delete one": lambda m, bad: m.delete(bad),
+    "iter_related": lambda m, bad: m.iter_related(bad, "Notes"),
+    "link_related": lambda m, bad: m.link_related("4150868000000000001", "Products", bad),
+    "unlink_related": lambda m, bad: m.unlink_related(bad, "Products", "4150868000000000001"),
+    "notes": lambda m, bad: m.notes(bad),
+    "add_note": lambda m, bad: m.add_note(bad, "text"),
+    "delete_note": lambda m, bad: m.delete_note("4150868000000000001", bad),
+    "attachments": lambda m, bad: m.attachments(bad),
+    "upload_attachment": lambda m, bad: m.upload_attachment(bad, b"hello", "a.txt"),
+    "download_attachment": lambda m, bad: m.download_attachment(bad, "4150868000000000001"),
+    "delete_attachment": lambda m, bad: m.delete_attachment("4150868000000000001", bad),
+    "add_tags": lambda m, bad: m.add_tags([bad], ["vip"]),
+    "remove_tags": lambda m, bad: m.remove_tags([bad], ["vip"]),
+}
+ID_ARGUMENT = {
+    "delete": "ids[1]",
+    "delete one": "ids[0]",
+    "link_related": "related_id",
+    "delete_note": "note_id",
+    "download_attachment": "record_id",
+    "delete_attachment": "attachment_id",
+    "add_tags": "ids[0]",
+    "remove_tags": "ids[0]",
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("bad", [None, "", "  ", "abc", "12x", 1.5], ids=repr)
+@pytest.mark.parametrize("call", list(ID_CALLS))
+def test_a_missing_or_malformed_id_is_refused_before_any_request(fake_zoho, leads, call, bad):
+    fake_zoho.reset_counters()
+
+    with pytest.raises(ZCRMValidationError) as caught:
+        ID_CALLS[call](leads, bad)
+
+    argument = ID_ARGUMENT.get(call, "record_id")
+    assert caught.value.message.startswith(f"{argument} is ")
+    assert "string of digits" in caught.value.message and caught.value.code == "INVALID_ID"
+    assert fake_zoho.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_users_get_with_no_id_is_refused_before_any_request(fake_zoho, client):
+    fake_zoho.reset_counters()
+
+    with pytest.raises(ZCRMValidationError, match=r"^user_id is None"):
+        Users(client=client).get(None)
+
+    assert fake_zoho.count() == 0
+
+
+@pytest.mark.django_db
+def test_an_update_record_with_a_bad_id_fails_alone_and_is_never_sent(fake_zoho, leads):
+    fake_zoho.crm.seed("Leads", 1)
+    existing = next(leads.iter_records())
+    fake_zoho.reset_counters()
+
+    result = leads.update([{"id": None, "City": "x"}, {"id": existing.id, "City": "Oslo"}])
+
+    assert [r.status for r in result] == [FAILED, SUCCEEDED]
+    assert (result[0].code, result[0].field) == ("INVALID_ID", "id")
+    assert result[0].message.startswith("records[0]['id'] is None")
+    sent = json.loads(crm_requests(fake_zoho, "PUT")[0].body)["data"]
+    assert [r["id"] for r in sent] == [existing.id]
+
+    only_bad = leads.update([{"id": "", "City": "x"}])
+
+    assert only_bad[0].code == "INVALID_ID" and fake_zoho.count(method="PUT") == 1
+
+
+@pytest.mark.django_db
+def test_ids_given_as_ints_or_with_spaces_are_accepted(fake_zoho, leads):
+    fake_zoho.crm.seed("Leads", 1)
+    existing = next(leads.iter_records())
+
+    assert leads.get(f" {existing.id} ").id == existing.id
+    assert leads.get(int(existing.id)).id == existing.id
+
+
 # -- search and COQL -------------------------------------------------------------------------------
 
 

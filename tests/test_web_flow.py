@@ -6,6 +6,7 @@ consent page. Every response of our site is checked at the end for stored tokens
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -193,6 +194,32 @@ def test_forged_state_is_refused(web, fake_zoho):
     assert "nothing was stored" in text(response)
     assert fake_zoho.count(TOKEN_ENDPOINT) == 0
     assert not OAuthToken.objects.exists()
+
+
+def test_a_refusal_of_a_flow_started_in_the_admin_is_shown_in_the_admin(web, fake_zoho):
+    start(web, admin=True)
+
+    response = callback_with(web, code="x", state="forged-" + "x" * 40)
+
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert "admin/base.html" in [t.name for t in response.templates]
+    breadcrumbs = re.search(r'<div class="breadcrumbs">(.*?)</div>', page, re.S).group(1)
+    assert reverse(CHANGELIST) in breadcrumbs and "Zoho connection refused" in breadcrumbs
+    again = re.search(r'<a href="([^"]+)"[^>]*id="zcrm-start-again"', page).group(1)
+    assert again == reverse("admin:django_zcrm_oauthtoken_connect")
+    assert "nothing was stored" in text(response)
+
+
+def test_a_refusal_of_a_flow_started_on_the_plain_page_stays_plain(web, fake_zoho):
+    start(web, admin=True)
+    start(web, admin=False)
+
+    response = callback_with(web, code="x", state="forged-" + "x" * 40)
+
+    assert response.status_code == 400
+    assert "admin/base.html" not in [t.name for t in response.templates]
+    assert f'href="{reverse("zcrm:connect")}"' in response.content.decode()
 
 
 def test_state_of_another_session_is_refused(web, recorder, superuser, fake_zoho):

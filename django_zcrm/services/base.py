@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..client import APIResponse, ZCRMClient, get_client
-from ..exceptions import ZCRMMalformedResponseError
+from ..exceptions import ZCRMMalformedResponseError, ZCRMValidationError
 from .records import Record
 
 #: Zoho's maximum (and default) page size for list calls.
@@ -132,3 +132,28 @@ def iter_chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+def check_id(value: Any, argument: str) -> str:
+    """``value`` as a Zoho record id (a string of digits), else :class:`ZCRMValidationError`.
+
+    Checked before the id goes into a URL or an ``ids`` list: Zoho answers a missing or malformed
+    id with 404 INVALID_URL_PATTERN or INVALID_DATA, which does not say which argument was wrong.
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        problem = "None" if value is None else f"a {type(value).__name__}"
+    else:
+        text = str(value).strip()
+        if text.isascii() and text.isdigit():
+            return text
+        problem = "empty" if not text else f"{str(value)!r}, not a number"
+    raise ZCRMValidationError(
+        f"{argument} is {problem}: a Zoho record id is a string of digits such as "
+        "'4876876000000624001' (did an earlier call return no id?). Nothing was sent to Zoho.",
+        code="INVALID_ID",
+    )
+
+
+def check_ids(ids: Iterable[Any], argument: str) -> list[str]:
+    """Every id of ``ids`` checked with :func:`check_id` (the error names ``argument[i]``)."""
+    return [check_id(value, f"{argument}[{i}]") for i, value in enumerate(ids)]

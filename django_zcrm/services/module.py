@@ -19,7 +19,7 @@ from ..exceptions import (
     ZCRMServerError,
     ZCRMValidationError,
 )
-from .base import MAX_PER_PAGE, MAX_PER_WRITE, Page, Service, iter_chunks
+from .base import MAX_PER_PAGE, MAX_PER_WRITE, Page, Service, check_id, check_ids, iter_chunks
 from .records import DeletedRecord, Record, format_datetime
 from .results import (
     ACTIONS,
@@ -124,6 +124,7 @@ class Module(Service):
 
     def get(self, record_id: str | int, fields: Sequence[str] | str | None = None) -> Record:
         """One record by id; raises :class:`ZCRMNotFoundError` when there is none."""
+        record_id = check_id(record_id, "record_id")
         params = {"fields": _join_fields(fields)} if fields else None
         path = f"{self.api_name}/{quote_segment(record_id)}"
         try:
@@ -303,7 +304,7 @@ class Module(Service):
         self, ids: Iterable[str | int], *, trigger_workflow: bool | None = None
     ) -> BatchResult:
         """Delete records by id, 100 per call; every id gets an outcome."""
-        ids = _id_list(ids)
+        ids = check_ids(_id_list(ids), "ids")
         result = BatchResult("delete", self.api_name)
         stop: ZCRMError | None = None
         for chunk in iter_chunks(ids, MAX_PER_WRITE):
@@ -364,7 +365,12 @@ class Module(Service):
             sendable = []
             for entry in entries:
                 if isinstance(entry.input, Mapping):
-                    sendable.append(entry)
+                    id_problem = _bad_update_id(operation, entry)
+                    if id_problem:
+                        _local_failure(entry, id_problem, code="INVALID_ID")
+                        entry.field = "id"
+                    else:
+                        sendable.append(entry)
                 else:
                     _local_failure(
                         entry,
@@ -405,9 +411,16 @@ class Module(Service):
         per_page: int = MAX_PER_PAGE,
     ) -> Iterator[Record]:
         """Records of a related list (``Contacts`` of an Account, ``Deals`` ...), lazily."""
+        record_id = check_id(record_id, "record_id")
         path = f"{self.api_name}/{quote_segment(record_id)}/{quote_segment(related_list)}"
         query = {"fields": _join_fields(fields)}
-        for page in self._iter_pages(path, query, module=related_list, per_page=per_page):
+        return self._iter_records(path, query, related_list, per_page)
+
+    def _iter_records(
+        self, path: str, query: Mapping[str, Any], module: str, per_page: int
+    ) -> Iterator[Record]:
+        # A separate generator, so the callers check their ids when called, not at first next().
+        for page in self._iter_pages(path, query, module=module, per_page=per_page):
             yield from page.records
 
     def link_related(
@@ -418,6 +431,8 @@ class Module(Service):
         data: Mapping[str, Any] | None = None,
     ) -> RecordResult:
         """Relate ``related_id`` to the record (with relation fields in ``data``)."""
+        record_id = check_id(record_id, "record_id")
+        related_id = check_id(related_id, "related_id")
         path = (
             f"{self.api_name}/{quote_segment(record_id)}/{quote_segment(related_list)}/"
             f"{quote_segment(related_id)}"
@@ -429,6 +444,8 @@ class Module(Service):
         self, record_id: str | int, related_list: str, related_id: str | int
     ) -> RecordResult:
         """Remove the relation between the record and ``related_id``."""
+        record_id = check_id(record_id, "record_id")
+        related_id = check_id(related_id, "related_id")
         path = (
             f"{self.api_name}/{quote_segment(record_id)}/{quote_segment(related_list)}/"
             f"{quote_segment(related_id)}"
@@ -440,14 +457,13 @@ class Module(Service):
 
     def notes(self, record_id: str | int, per_page: int = MAX_PER_PAGE) -> Iterator[Record]:
         """The notes of one record, lazily."""
+        record_id = check_id(record_id, "record_id")
         path = f"{self.api_name}/{quote_segment(record_id)}/Notes"
-        for page in self._iter_pages(
-            path, {"fields": self._notes_fields()}, module="Notes", per_page=per_page
-        ):
-            yield from page.records
+        return self._iter_records(path, {"fields": self._notes_fields()}, "Notes", per_page)
 
     def add_note(self, record_id: str | int, content: str, title: str | None = None) -> str:
         """Add a note to the record; return the new note's id."""
+        record_id = check_id(record_id, "record_id")
         note: dict[str, Any] = {"Note_Content": content}
         if title is not None:
             note["Note_Title"] = title
@@ -465,6 +481,8 @@ class Module(Service):
 
     def delete_note(self, record_id: str | int, note_id: str | int) -> None:
         """Delete one note of the record."""
+        record_id = check_id(record_id, "record_id")
+        note_id = check_id(note_id, "note_id")
         path = f"{self.api_name}/{quote_segment(record_id)}/Notes/{quote_segment(note_id)}"
         response = self.client.delete(path, allow_item_errors=True)
         _single_item(response, note_id, "deleted", raise_on_failure=True)
@@ -478,14 +496,12 @@ class Module(Service):
 
     def attachments(self, record_id: str | int, per_page: int = MAX_PER_PAGE) -> Iterator[Record]:
         """The attachments of one record (metadata, not content), lazily."""
+        record_id = check_id(record_id, "record_id")
         path = f"{self.api_name}/{quote_segment(record_id)}/Attachments"
         fields = None
         if self.version >= FIELDS_REQUIRED_FROM:
             fields = "id,File_Name,Size,Created_Time,Modified_Time,Owner,Parent_Id"
-        for page in self._iter_pages(
-            path, {"fields": fields}, module="Attachments", per_page=per_page
-        ):
-            yield from page.records
+        return self._iter_records(path, {"fields": fields}, "Attachments", per_page)
 
     def upload_attachment(
         self,
@@ -495,6 +511,7 @@ class Module(Service):
         content_type: str | None = None,
     ) -> str:
         """Attach a file (bytes, an open binary file or a path) to the record; return its id."""
+        record_id = check_id(record_id, "record_id")
         if isinstance(file, (str, os.PathLike)):
             filename = filename or os.path.basename(os.fspath(file))
             with open(file, "rb") as handle:
@@ -518,6 +535,8 @@ class Module(Service):
 
     def download_attachment(self, record_id: str | int, attachment_id: str | int) -> Attachment:
         """Download one attachment's content."""
+        record_id = check_id(record_id, "record_id")
+        attachment_id = check_id(attachment_id, "attachment_id")
         path = (
             f"{self.api_name}/{quote_segment(record_id)}/Attachments/{quote_segment(attachment_id)}"
         )
@@ -537,6 +556,8 @@ class Module(Service):
 
     def delete_attachment(self, record_id: str | int, attachment_id: str | int) -> None:
         """Delete one attachment of the record."""
+        record_id = check_id(record_id, "record_id")
+        attachment_id = check_id(attachment_id, "attachment_id")
         path = (
             f"{self.api_name}/{quote_segment(record_id)}/Attachments/{quote_segment(attachment_id)}"
         )
@@ -562,7 +583,7 @@ class Module(Service):
         if isinstance(tags, str):
             tags = [tags]
         names = [str(t) for t in tags]
-        ids = _id_list(ids)
+        ids = check_ids(_id_list(ids), "ids")
         if not names or len(names) > 50:
             raise ZCRMValidationError("Give between 1 and 50 tag names.")
         result = BatchResult(action, self.api_name)
@@ -784,9 +805,10 @@ def _apply_items(
     return None
 
 
-def _id_list(ids: Iterable[str | int] | str | int) -> Iterable[str | int]:
-    # A single id (a string is iterable too) would otherwise be split into characters.
-    return [ids] if isinstance(ids, (str, int)) else ids
+def _id_list(ids: Any) -> Iterable[Any]:
+    # A single id (a string is iterable too) would otherwise be split into characters; None or
+    # another non-iterable is a single (bad) id, for check_ids to name.
+    return ids if isinstance(ids, Iterable) and not isinstance(ids, str) else [ids]
 
 
 def _input_id(value: Any) -> str | None:
@@ -824,8 +846,23 @@ def _not_attempted(entries: list[RecordResult], error: ZCRMError) -> None:
         entry.message = f"not sent: an earlier call failed ({type(error).__name__}: {error.code or error.status})"
 
 
-def _local_failure(entry: RecordResult, message: str) -> None:
-    entry.status, entry.code, entry.message = FAILED, "INVALID_INPUT", message
+def _local_failure(entry: RecordResult, message: str, code: str = "INVALID_INPUT") -> None:
+    entry.status, entry.code, entry.message = FAILED, code, message
+
+
+def _bad_update_id(operation: str, entry: RecordResult) -> str | None:
+    """Why an update record's ``id`` cannot be sent (None, empty, not digits), or None.
+
+    One bad record fails alone, unsent, as Zoho's own per-record errors do; a record with no
+    ``id`` key at all is left to Zoho, which names the missing mandatory field.
+    """
+    if operation != "update" or "id" not in entry.input:
+        return None
+    try:
+        check_id(entry.input["id"], f"records[{entry.index}]['id']")
+    except ZCRMValidationError as exc:
+        return exc.message
+    return None
 
 
 def _single_item(

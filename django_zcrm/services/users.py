@@ -7,7 +7,7 @@ from typing import Any
 
 from ..client import quote_segment
 from ..exceptions import ZCRMNotFoundError, ZCRMValidationError
-from .base import MAX_PER_PAGE, Service
+from .base import MAX_PER_PAGE, Service, check_id
 
 USER_TYPES = (
     "AllUsers",
@@ -45,6 +45,7 @@ class Users(Service):
 
     def get(self, user_id: str | int) -> dict[str, Any]:
         """One user by id; :class:`ZCRMNotFoundError` when there is none."""
+        user_id = check_id(user_id, "user_id")
         response = self.client.get(f"users/{quote_segment(user_id)}")
         items = (response.data or {}).get("users") if not response.is_empty else None
         if not items:

@@ -40,7 +40,7 @@ CHROMIUM_ARGS = (
     "--disable-component-update",
     "--disable-sync",
     "--disable-dev-shm-usage",
-    "--window-size=1600,1000",
+    "--window-size=1280,800",
     "--lang=en-US",
 )
 
@@ -89,10 +89,24 @@ def _free_port() -> int:
 class SampleSite:
     """The sample project running under ``manage.py runserver`` with its own SQLite file."""
 
-    def __init__(self, url: str, db_path: Path, log_path: Path) -> None:
+    def __init__(self, url: str, db_path: Path, log_path: Path, env: dict[str, str]) -> None:
         self.url = url
         self.db_path = db_path
         self.log_path = log_path
+        self.env = env
+
+    def manage(self, *args: str) -> str:
+        """Run a ``manage.py`` command against the site's database; return its output."""
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, f"manage.py {args[0]} failed:\n{done.stdout}\n{done.stderr}"
+        return done.stdout
 
     def token_rows(self) -> list[tuple[str, str, str, int]]:
         """(user, access token, refresh token, expiry ms) of every stored row, read directly."""
@@ -155,7 +169,7 @@ def sample_site(chromium_ready, browser_fake, tmp_path_factory):
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    site = SampleSite(url, db_path, log_path)
+    site = SampleSite(url, db_path, log_path, env)
     try:
         deadline = time.monotonic() + SERVER_START_TIMEOUT
         while True:
@@ -198,11 +212,24 @@ def driver(chromium_ready):
         options.add_argument(arg)
     browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     browser.set_page_load_timeout(30)
+    set_viewport(browser, *LAPTOP)
     try:
         yield browser
     finally:
         browser.quit()
         selenium_logger.setLevel(old_level)
+
+
+LAPTOP = (1280, 800)
+PHONE = (390, 844)
+
+
+def set_viewport(browser, width: int, height: int) -> None:
+    """Make the page see exactly ``width`` x ``height`` CSS pixels (a phone width: mobile mode)."""
+    browser.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 768},
+    )
 
 
 def copy_screenshots_to_docs(source: Path) -> None:

@@ -154,6 +154,9 @@ def test_forged_state_is_refused(walk, browser_fake, sample_site):
     walk.log_in()
     if "/login/" in walk.driver.current_url:
         walk.submit_login()
+    # A connection started in the admin: the refusal is shown there too.
+    walk.open("/admin/django_zcrm/oauthtoken/connect/")
+    walk.click_and_wait("#zcrm-connect-submit", until_css="#accept")
     before = sample_site.token_rows()
     exchanges = browser_fake.count("POST /oauth/v2/token")
     code = browser_fake.accounts.issue_grant_token(user_email="mallory@example.com")
@@ -172,6 +175,9 @@ def test_forged_state_is_refused(walk, browser_fake, sample_site):
     walk.step("09-forged-state-refused")
 
     assert "nothing was stored" in walk.text_of("#zcrm-refused")
+    assert "Zoho connection refused" in walk.text_of(".breadcrumbs")
+    start_again = walk.find("#zcrm-start-again").get_attribute("href")
+    assert start_again == f"{sample_site.url}/admin/django_zcrm/oauthtoken/connect/"
     assert sample_site.token_rows() == before
     assert browser_fake.count("POST /oauth/v2/token") == exchanges
 

@@ -9,8 +9,9 @@ from ._base import ZCRMCommand
 
 class Command(ZCRMCommand):
     help = (
-        "Exchange a grant token (Zoho API console > Self Client > Generate Code; it lives 2-3 "
-        "minutes and works once) for access and refresh tokens, and store them."
+        "Exchange a grant token (Zoho API console > Self Client > Generate Code; it works once, "
+        "for the time duration chosen when generating it: 3 minutes by default, at most 10) for "
+        "access and refresh tokens, and store them."
     )
 
     def add_arguments(self, parser):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.core.management.base import CommandError
+
 from ...oauth import get_oauth_client
 from ._base import ZCRMCommand
 
@@ -13,7 +15,15 @@ class Command(ZCRMCommand):
         parser.add_argument("--user", dest="user", default=None, help="Only this user.")
 
     def run(self, *args, **options):
-        statuses = get_oauth_client().status(options["user"])
+        client = get_oauth_client()
+        statuses = client.status(options["user"])
+        if not statuses and options["user"]:
+            # A script checking one user must see a failure, not an exit status of 0.
+            stored = ", ".join(s.user_identifier for s in client.status(None)) or "none"
+            raise CommandError(
+                f"No Zoho tokens are stored for {options['user']} (stored users: {stored}). "
+                "Check the e-mail, or store tokens for it with zcrm_generate_token --user."
+            )
         if not statuses:
             self.stdout.write(
                 self.style.WARNING(

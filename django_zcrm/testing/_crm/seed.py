@@ -198,9 +198,9 @@ class Lookups:
 def _person(seq: int, index: int) -> tuple[str, str, str]:
     first = _pick(FIRST_NAMES, index, 1)
     last = _pick(LAST_NAMES, index, 2)
+    # Letters such as é or ø stay (an internationalised address), as a person's real one would.
     local = f"{first}.{last}".lower().replace("'", "").replace(" ", "")
-    ascii_local = local.encode("ascii", "ignore").decode() or "person"
-    return first, last, f"{ascii_local}.{seq}@example.com"
+    return first, last, f"{local}.{seq}@example.com"
 
 
 def _company(index: int) -> str:
