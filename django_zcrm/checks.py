@@ -22,6 +22,7 @@ from .conf import (
     REQUIRED_KEYS,
     ZCRMSettings,
     is_valid_concurrency_cap,
+    is_valid_interval,
     is_valid_url,
     raw_settings,
 )
@@ -64,6 +65,7 @@ def check_settings(raw: Any) -> list[CheckMessage]:
     messages += _token_database(raw)
     messages += _margins(conf)
     messages += _concurrency(raw)
+    messages += _schedules(raw)
     messages += _log_file(raw)
     messages += _sync(conf)
     return messages
@@ -323,6 +325,39 @@ def _concurrency(raw: dict) -> list[CheckMessage]:
             id=_ID + "E017",
         )
     ]
+
+
+def _schedules(raw: dict) -> list[CheckMessage]:
+    """The task schedules' intervals (E030, E031): minutes >= 0 or None; per module for syncs."""
+    messages = []
+    key = "TOKEN_REFRESH_INTERVAL_MINUTES"
+    value = raw.get(key, DEFAULTS[key])
+    if not is_valid_interval(value):
+        messages.append(
+            Error(
+                f"{_setting(key)} = {value!r} is not a number of minutes.",
+                hint=f"Use minutes between token refresh runs, e.g. {DEFAULTS[key]} (less than "
+                "the hour a Zoho access token lives); None or 0 schedule none.",
+                id=_ID + "E031",
+            )
+        )
+    key = "SYNC_INTERVAL_MINUTES"
+    value = raw.get(key, DEFAULTS[key])
+    hint = (
+        f"Use minutes between syncs of each module, e.g. {DEFAULTS[key]}, or a dict per module "
+        'such as {"Leads": 5, "*": 30} ("*": every other module of SYNC_MODELS); None or 0 '
+        "schedule none."
+    )
+    entries = value.items() if isinstance(value, dict) else [(None, value)]
+    for module, minutes in entries:
+        where = _setting(key) if module is None else f"{_setting(key)}[{module!r}]"
+        if module is not None and (not isinstance(module, str) or not module):
+            messages.append(Error(f"{where} is not a module name.", hint=hint, id=_ID + "E030"))
+        elif not is_valid_interval(minutes):
+            messages.append(
+                Error(f"{where} = {minutes!r} is not a number of minutes.", hint=hint, id=_ID + "E030")
+            )
+    return messages
 
 
 def _sync(conf: ZCRMSettings) -> list[CheckMessage]:

@@ -151,6 +151,10 @@ DEFAULTS: dict[str, Any] = {
     "SYNC_DELETE_MODE": "mark",
     "SYNC_LOOKBACK_SECONDS": 10,
     "SYNC_LEASE_SECONDS": 300,
+    # Task schedules (django_zcrm.tasks.beat_schedule): minutes between runs; None or 0: none.
+    # SYNC_INTERVAL_MINUTES may be a dict per module, {"Leads": 5, "*": 30} ("*": the others).
+    "SYNC_INTERVAL_MINUTES": 15,
+    "TOKEN_REFRESH_INTERVAL_MINUTES": 10,
 }
 
 REQUIRED_KEYS = ("CLIENT_ID", "CLIENT_SECRET")
@@ -238,6 +242,13 @@ def to_bool(value: Any) -> bool:
 def is_valid_concurrency_cap(value: Any) -> bool:
     """True for ``None`` or an ``int`` >= 0 (a bool is not a number of calls)."""
     return value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
+
+
+def is_valid_interval(value: Any) -> bool:
+    """True for ``None`` or a number of minutes >= 0 (a bool is not a number of minutes)."""
+    return value is None or (
+        isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+    )
 
 
 def _normalise_url(url: str) -> str:
