@@ -355,7 +355,9 @@ def _schedules(raw: dict) -> list[CheckMessage]:
             messages.append(Error(f"{where} is not a module name.", hint=hint, id=_ID + "E030"))
         elif not is_valid_interval(minutes):
             messages.append(
-                Error(f"{where} = {minutes!r} is not a number of minutes.", hint=hint, id=_ID + "E030")
+                Error(
+                    f"{where} = {minutes!r} is not a number of minutes.", hint=hint, id=_ID + "E030"
+                )
             )
     return messages
 

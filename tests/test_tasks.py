@@ -194,7 +194,11 @@ def test_beat_schedule_from_settings(settings):
     schedule = tasks.beat_schedule()
 
     assert {k: (v["task"], v.get("args"), v["schedule"]) for k, v in schedule.items()} == {
-        "django_zcrm.sync_module:Leads": ("django_zcrm.sync_module", ("Leads",), timedelta(minutes=5)),
+        "django_zcrm.sync_module:Leads": (
+            "django_zcrm.sync_module",
+            ("Leads",),
+            timedelta(minutes=5),
+        ),
         "django_zcrm.sync_module:Deals": (
             "django_zcrm.sync_module",
             ("Deals",),
