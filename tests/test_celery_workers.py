@@ -32,6 +32,8 @@ from .support.redis_gate import REDIS_URL, require_redis
 
 require_redis("The Celery real-worker tests (tests/test_celery_workers.py)")
 
+from celery._state import get_current_app  # noqa: E402
+
 from django_zcrm import tasks  # noqa: E402
 
 from .support.celery_app import BrokerPlace, make_app  # noqa: E402
@@ -149,7 +151,7 @@ def broker(request) -> Iterator[BrokerPlace]:
     marker = request.node.get_closest_marker("visibility_timeout")
     place = BrokerPlace.new(REDIS_URL, visibility_timeout=marker.args[0] if marker else 3600.0)
     app = make_app(place)
-    previous = __import__("celery")._state.get_current_app()
+    previous = get_current_app()
     app.set_current()  # tasks.sync_all.delay() below sends through this app, as in a project
     try:
         yield place

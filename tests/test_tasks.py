@@ -23,6 +23,8 @@ from .conftest import zcrm_settings_for
 
 celery = pytest.importorskip("celery", reason="Celery is not installed")
 
+from celery._state import get_current_app  # noqa: E402
+
 from django_zcrm import jobs, tasks  # noqa: E402
 
 PACKAGE = Path(__file__).resolve().parent.parent / "django_zcrm"
@@ -34,7 +36,7 @@ def eager_app():
     """A Celery app that runs what is queued at once, in this process (for sync_all's fan-out)."""
     app = celery.Celery("zcrm-eager-tests", set_as_current=False)
     app.conf.update(task_always_eager=True, task_eager_propagates=False)
-    previous = celery._state.get_current_app()
+    previous = get_current_app()
     app.set_current()
     try:
         yield app
