@@ -32,6 +32,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without Celery i
     ) from exc
 
 from . import jobs
+from .conf import get_settings
 
 __all__ = ["beat_schedule", "push_module", "refresh_tokens", "sync_all", "sync_module"]
 
@@ -57,7 +58,15 @@ def _run(task: Any, job: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
 @shared_task(name="django_zcrm.sync_module", **TASK_OPTIONS)
 def sync_module(self: Any, module: str, full: bool = False, user: str | None = None) -> dict:
     """Sync one Zoho module into its local model; skipped when it runs elsewhere."""
-    return _run(self, jobs.sync_one, module, full=full, user=user)
+    result = _run(self, jobs.sync_one, module, full=full, user=user)
+    if result["status"] == jobs.SKIPPED and (self.request.delivery_info or {}).get("redelivered"):
+        # A redelivered task whose module is "running elsewhere" is most likely the task of a
+        # worker that died on another host, still holding the lease until it lapses. Try
+        # once more after that, so the interrupted sync resumes now rather than at the next
+        # scheduled run; if the holder is alive, that attempt is skipped like any other.
+        lapse = float(get_settings().SYNC_LEASE_SECONDS) + 5
+        raise self.retry(countdown=lapse, max_retries=self.request.retries + 1)
+    return result
 
 
 @shared_task(name="django_zcrm.sync_all", **TASK_OPTIONS)
@@ -98,11 +107,11 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
             # A run still queued when the next is due is dropped, not stacked behind it.
             "options": {"expires": minutes * 60},
         }
-    minutes = jobs.token_refresh_interval()
-    if minutes:
+    refresh = jobs.token_refresh_interval()
+    if refresh:
         schedule["django_zcrm.refresh_tokens"] = {
             "task": "django_zcrm.refresh_tokens",
-            "schedule": timedelta(minutes=minutes),
-            "options": {"expires": minutes * 60},
+            "schedule": timedelta(minutes=refresh),
+            "options": {"expires": refresh * 60},
         }
     return schedule

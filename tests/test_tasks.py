@@ -247,3 +247,40 @@ def test_schedule_settings_are_checked(settings, key, value, check):
     ids = [m.id for m in check_settings(raw)]
     assert ids == [f"django_zcrm.{check}"]
     assert check_settings({**settings.ZCRM, key: 5}) == []
+
+
+class _RetryCalled(Exception):
+    pass
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("redelivered", [True, False])
+def test_a_redelivered_task_skipped_for_a_held_lease_tries_once_more_after_it_lapses(
+    zoho, monkeypatch, redelivered
+):
+    """The task of a worker lost on another host comes back while that host's lease still
+    holds: it is tried again once the lease has lapsed, instead of waiting for the schedule."""
+    task = tasks.sync_module._get_current_object()
+    asked = {}
+
+    def retry(**kwargs):
+        asked.update(kwargs)
+        raise _RetryCalled
+
+    monkeypatch.setattr(task, "retry", retry)
+    lease = locking.acquire("Leads", "django_zcrm.crmrecord")
+    task.push_request(delivery_info={"redelivered": redelivered}, retries=0)
+    try:
+        if redelivered:
+            with pytest.raises(_RetryCalled):
+                task("Leads")
+        else:
+            assert task("Leads")["status"] == "skipped"
+    finally:
+        task.pop_request()
+        lease.release()
+
+    if redelivered:
+        assert asked == {"countdown": 305.0, "max_retries": 1}
+    else:
+        assert asked == {}
