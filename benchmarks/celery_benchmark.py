@@ -1,4 +1,4 @@
-"""Celery benchmark: a full sync of 4 modules on 1, 2 and 4 worker processes, wall time and speed-up.
+"""Celery benchmark: a full sync of 4 modules on 1, 2 and 4 worker processes; wall time, speed-up.
 
     python benchmarks/celery_benchmark.py            # 4 modules x 25,000 records, 0.2 s per request
     python benchmarks/celery_benchmark.py --quick    # 4 modules x 2,000 records, 0.05 s per request
@@ -17,7 +17,7 @@ what the fake server saw. Zoho allows 5 to 25 concurrent calls per organisation 
 edition (docs/design/retries.md); keep the pool processes that consume Zoho tasks, summed over
 every worker host, at or under it. ``MAX_CONCURRENT_REQUESTS`` caps one process (threads in a
 web process, say), not the sum over processes: workers x min(MAX_CONCURRENT_REQUESTS, calls a
-task makes at once) is the arithmetic. See docs/celery.md.
+task makes at once) is the arithmetic (the README's Celery section).
 """
 
 from __future__ import annotations
@@ -379,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         "Each sync task has at most one request in flight (pages are read in order), so N "
         "worker processes have at most N: keep the pool processes consuming Zoho tasks, over "
-        "all hosts, within your edition's concurrent-call limit (see docs/celery.md)."
+        "all hosts, within your edition's concurrent-call limit (README, Celery section)."
     )
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "rows": rows}, indent=2))

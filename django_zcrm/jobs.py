@@ -7,7 +7,7 @@ import the task module (for ``beat_schedule()``) before Django's app registry is
 
 A job for a module whose sync (or a model whose push) is already running elsewhere ends at once
 with ``status: "skipped"`` and ``reason: "running elsewhere"`` instead of waiting for the lease;
-why is explained in ``docs/celery.md`` ("A module already being synced").
+why is explained in the README's Celery section ("A module already being synced").
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ RUNNING_ELSEWHERE = "running elsewhere"
 
 
 def retry_delay(exc: BaseException, retries: int) -> float:
-    """Seconds before retry number ``retries + 1``: exponential with jitter, at least Retry-After."""
+    """Seconds before retry ``retries + 1``: exponential with jitter, at least Retry-After."""
     backoff = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * (2**retries))
     # Full jitter spreads out workers that all failed on the same outage.
     delay = random.uniform(backoff / 2, backoff)

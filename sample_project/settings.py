@@ -109,7 +109,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 # With acks_late tasks, a worker reserves one task at a time instead of a batch it may not run.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # A task not acknowledged for this long is handed out again (a lost machine's tasks): keep it
-# longer than the longest sync. See docs/celery.md.
+# longer than the longest sync (the README's Celery section).
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=6 * 3600)
 }

@@ -1,4 +1,4 @@
-"""Smoke test for benchmarks/celery_benchmark.py: a tiny run, so the benchmark cannot rot unnoticed."""
+"""Smoke test for benchmarks/celery_benchmark.py: a tiny run, so the benchmark cannot rot."""
 
 from __future__ import annotations
 

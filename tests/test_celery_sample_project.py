@@ -2,7 +2,7 @@
 ``django_zcrm.sync_all.delay()`` sync every module of SYNC_MODELS from the fake Zoho server.
 
 The sample project is configured from the environment only (its own SQLite file, the fake's URL,
-the broker, a private queue), exactly as docs/celery.md tells a newcomer to run it.
+the broker, a private queue), exactly as the README's Celery section tells a newcomer to run it.
 """
 
 from __future__ import annotations
