@@ -14,6 +14,7 @@ killed mid-sync means the task runs again, and the sync resumes from its last co
 (the README's Celery section says which broker settings a lost machine needs). A module
 already being synced elsewhere ends the task at once with ``status: "skipped"`` (see
 :mod:`django_zcrm.jobs`).
+
 Zoho's transient errors (429, 5xx, network) retry the task with exponential back-off and jitter,
 at least Zoho's ``Retry-After``; configuration and authorisation errors fail it at once. Results
 are small JSON dicts. This is the only module of the package that imports Celery.
