@@ -49,7 +49,8 @@ def forget(queue: str, task_ids: list[str]) -> None:
     import redis
 
     client = redis.Redis.from_url(REDIS_URL)
-    client.delete(f"_kombu.binding.{queue}", queue, *(f"celery-task-meta-{i}" for i in task_ids))
+    bindings = (f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+    client.delete(*bindings, queue, *(f"celery-task-meta-{i}" for i in task_ids))
 
 
 def manage(env: dict, *args: str) -> str:
