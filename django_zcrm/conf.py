@@ -114,6 +114,10 @@ DEFAULTS: dict[str, Any] = {
     "SYNC_DELETE_MODE": "mark",
     "SYNC_LOOKBACK_SECONDS": 10,
     "SYNC_LEASE_SECONDS": 300,
+    # Task schedules (django_zcrm.tasks.beat_schedule): minutes between runs; None or 0: none.
+    # SYNC_INTERVAL_MINUTES may be a dict per module, {"Leads": 5, "*": 30} ("*": the others).
+    "SYNC_INTERVAL_MINUTES": 15,
+    "TOKEN_REFRESH_INTERVAL_MINUTES": 10,
 }
 
 REQUIRED_KEYS = ("CLIENT_ID", "CLIENT_SECRET")
@@ -197,6 +201,13 @@ def to_bool(value: Any) -> bool:
 def is_valid_concurrency_cap(value: Any) -> bool:
     """True for ``None`` or an ``int`` >= 0 (a bool is not a number of calls)."""
     return value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
+
+
+def is_valid_interval(value: Any) -> bool:
+    """True for ``None`` or a number of minutes >= 0 (a bool is not a number of minutes)."""
+    return value is None or (
+        isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+    )
 
 
 def _normalise_url(url: str) -> str:
@@ -344,6 +355,7 @@ def validate(raw: Any) -> list[Problem]:
         *number_problems(conf, CORE_NUMBER_KEYS),
         *_timeouts(conf),
         *_concurrency(raw),
+        *_schedules(raw),
         *_log_file(raw),
     ]
 
@@ -584,6 +596,39 @@ def _concurrency(raw: dict) -> list[Problem]:
             f"e.g. {DEFAULTS[key]}; None or 0 turn the cap off.",
         )
     ]
+
+
+def _schedules(raw: dict) -> list[Problem]:
+    """The task schedules' intervals (E030, E031): minutes >= 0 or None; per module for syncs."""
+    problems = []
+    key = "TOKEN_REFRESH_INTERVAL_MINUTES"
+    value = raw.get(key, DEFAULTS[key])
+    if not is_valid_interval(value):
+        problems.append(
+            _error(
+                "E031",
+                f"{setting(key)} = {value!r} is not a number of minutes.",
+                f"Use minutes between token refresh runs, e.g. {DEFAULTS[key]} (less than "
+                "the hour a Zoho access token lives); None or 0 schedule none.",
+            )
+        )
+    key = "SYNC_INTERVAL_MINUTES"
+    value = raw.get(key, DEFAULTS[key])
+    hint = (
+        f"Use minutes between syncs of each module, e.g. {DEFAULTS[key]}, or a dict per module "
+        'such as {"Leads": 5, "*": 30} ("*": every other module of SYNC_MODELS); None or 0 '
+        "schedule none."
+    )
+    entries = value.items() if isinstance(value, dict) else [(None, value)]
+    for module, minutes in entries:
+        where = setting(key) if module is None else f"{setting(key)}[{module!r}]"
+        if module is not None and (not isinstance(module, str) or not module):
+            problems.append(_error("E030", f"{where} is not a module name.", hint))
+        elif not is_valid_interval(minutes):
+            problems.append(
+                _error("E030", f"{where} = {minutes!r} is not a number of minutes.", hint)
+            )
+    return problems
 
 
 def _log_file(raw: dict) -> list[Problem]:

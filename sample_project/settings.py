@@ -99,6 +99,22 @@ if env.bool("ZCRM_REAL_ZOHO", default=False):
         if f"ZCRM_{key}" not in env.ENVIRON:
             ZCRM.pop(key, None)
 
+# Celery (sample_project/celery.py reads every CELERY_* setting): Redis as broker and result store.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=CELERY_BROKER_URL)
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+# With acks_late tasks, a worker reserves one task at a time instead of a batch it may not run.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A task not acknowledged for this long is handed out again (a lost machine's tasks): keep it
+# longer than the longest sync (the README's Celery section).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=6 * 3600)
+}
+CELERY_RESULT_EXPIRES = 24 * 3600
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

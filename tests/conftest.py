@@ -91,3 +91,7 @@ def recorder(db):
 @pytest.fixture
 def superuser(django_user_model):
     return django_user_model.objects.create_superuser("root", "root@example.com", "pw-root-1")
+
+
+# The banner of tests skipped for want of Redis (tests/support/redis_gate.py).
+from .support.redis_gate import pytest_terminal_summary  # noqa: E402, F401
