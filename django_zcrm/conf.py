@@ -95,6 +95,10 @@ DEFAULTS: dict[str, Any] = {
     "DATA_CENTER": "US",
     "TOKEN_DATABASE": "default",
     "SCOPES": DEFAULT_SCOPES,
+    # Tokens at rest (see django_zcrm.crypto): encrypted unless False; None derives the keys
+    # from SECRET_KEY and SECRET_KEY_FALLBACKS, else a list of Fernet keys (first encrypts).
+    "TOKEN_ENCRYPTION": True,
+    "TOKEN_ENCRYPTION_KEYS": None,
     # Token lifecycle (seconds).
     "REFRESH_MARGIN": 300,
     "HARD_REFRESH_MARGIN": 60,
