@@ -416,7 +416,9 @@ def _urls(conf: ZCRMSettings, raw: dict) -> list[Problem]:
                     "it to derive it from ZCRM['DATA_CENTER'].",
                 )
             )
-        elif urlsplit(value).scheme == "http" and not _is_loopback(urlsplit(value).hostname or ""):
+        elif urlsplit(value).scheme == "http" and not is_loopback_host(
+            urlsplit(value).hostname or ""
+        ):
             problems.append(
                 _warning(
                     "W003",
@@ -428,7 +430,8 @@ def _urls(conf: ZCRMSettings, raw: dict) -> list[Problem]:
     return problems
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` and loopback IP addresses (where plain http stays on the machine)."""
     if host == "localhost":
         return True
     try:
