@@ -36,7 +36,9 @@ class RotationReport:
     rewritten: int = 0
     plaintext_before: int = 0
     undecryptable: int = 0
-    #: Rows a concurrent save kept replacing (each time already in the current form) - not lost.
+    #: Conditional UPDATEs that found the row already replaced by a concurrent save (then re-read).
+    conflicts: int = 0
+    #: Rows a concurrent save kept replacing for every attempt; left as that save wrote them.
     replaced_concurrently: int = 0
     undecryptable_users: list[str] = field(default_factory=list)
     skipped: str = ""
@@ -137,6 +139,7 @@ def _rotate_row(
         ):
             report.rewritten += 1
             return
+        report.conflicts += 1
         current = rows.filter(pk=pk).values_list("accesstoken", "refreshtoken").first()
         if current is None:  # deleted meanwhile
             return
