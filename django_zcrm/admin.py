@@ -159,7 +159,7 @@ class OAuthTokenAdmin(admin.ModelAdmin):
             return queryset, False
         return queryset.filter(useridentifier__icontains=term), False
 
-    def get_ordering(self, request: HttpRequest) -> list[str]:
+    def get_ordering(self, request: HttpRequest) -> list[Any]:
         """The model's ordering, never a token column."""
         return [o for o in super().get_ordering(request) if not touches_token_column(o)]
 

@@ -123,7 +123,7 @@ class DatabasePersistence(TokenPersistence):
 
 def _fit(value: str, column: str) -> str:
     """``value`` if it fits its column; a typed error (before any write) if it does not."""
-    limit = OAuthToken._meta.get_field(column).max_length or 0
+    limit = getattr(OAuthToken._meta.get_field(column), "max_length", None) or 0
     if len(value) > limit:
         raise ZCRMPersistenceError(
             f"The {column} value to store is {len(value)} characters long, more than the "
