@@ -145,10 +145,15 @@ class OAuthTokenAdmin(admin.ModelAdmin):
     # -- no query may touch a token column -------------------------------------------------------
 
     def lookup_allowed(self, lookup: str, value: Any, request: Any = None) -> bool:
-        """Only lookups on the non-secret columns in FILTERABLE_COLUMNS (never a token)."""
+        """Only the list filters' parameters and lookups on FILTERABLE_COLUMNS (never a token)."""
         if touches_token_column(lookup):
             return False
-        return lookup.split("__", 1)[0] in FILTERABLE_COLUMNS
+        filters = {
+            f.parameter_name
+            for f in self.get_list_filter(request)
+            if isinstance(f, type) and issubclass(f, admin.SimpleListFilter)
+        }
+        return lookup in filters or lookup.split("__", 1)[0] in FILTERABLE_COLUMNS
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str

@@ -81,6 +81,7 @@ def test_counts_are_identical_whatever_the_token_prefix(viewer, zoho_tokens):
 
 def test_allowed_filters_and_search_still_work(viewer, zoho_tokens):
     assert viewer.get(reverse(CHANGELIST) + "?needs_reauth__exact=0").status_code == 200
+    assert viewer.get(reverse(CHANGELIST) + "?state=valid").status_code == 200
     page = viewer.get(reverse(CHANGELIST) + "?q=admin@")
     assert page.status_code == 200 and FAKE_USER_EMAIL in text(page)
     # Search looks at the user only: a token's text finds nothing.
