@@ -14,6 +14,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -64,9 +65,35 @@ class TokenStateFilter(admin.SimpleListFilter):
         return queryset
 
 
+#: Columns holding (encrypted) tokens: no lookup, search or ordering may ever touch them, or
+#: row counts would reveal a token a character at a time.
+TOKEN_COLUMNS = frozenset({"accesstoken", "refreshtoken"})
+#: The only columns the changelist's query string may filter on.
+FILTERABLE_COLUMNS = frozenset({"useridentifier", "needs_reauth", "expirytime"})
+
+
+def touches_token_column(expression: object) -> bool:
+    """True when a lookup, ordering or expression names a token column anywhere."""
+    text = str(expression).lower()
+    return any(column in text for column in TOKEN_COLUMNS)
+
+
+class TokenChangeList(ChangeList):
+    """The changelist, with any ordering on a token column dropped (defence in depth)."""
+
+    def get_ordering(self, request: HttpRequest, queryset: QuerySet) -> list:
+        """The usual ordering minus anything that names a token column."""
+        return [o for o in super().get_ordering(request, queryset) if not touches_token_column(o)]
+
+
 @admin.register(OAuthToken)
 class OAuthTokenAdmin(admin.ModelAdmin):
-    """The ``oauthtokens`` table, read-only, with token actions."""
+    """The ``oauthtokens`` table, read-only, with token actions.
+
+    The query string may filter on a few non-secret columns only: Django's default lets a viewer
+    filter on any column (``?refreshtoken__startswith=1000.a``), which leaks a token through row
+    counts. A disallowed lookup is a 400 with nothing counted.
+    """
 
     change_list_template = "django_zcrm/admin/oauthtoken/change_list.html"
     list_display = (
@@ -81,6 +108,7 @@ class OAuthTokenAdmin(admin.ModelAdmin):
     list_display_links = ("zoho_user",)
     list_filter = (TokenStateFilter,)
     search_fields = ("useridentifier",)
+    sortable_by = ("zoho_user", "expiry", "last_refresh")
     actions = ("refresh_now", "revoke_and_delete", "delete_without_revoking")
     fields = (
         "useridentifier",
@@ -123,6 +151,36 @@ class OAuthTokenAdmin(admin.ModelAdmin):
     def can_connect(self, request: HttpRequest) -> bool:
         """May this person store new tokens (paste page, Connect to Zoho)?"""
         return views.can_connect(request.user)
+
+    # -- no query may touch a token column -------------------------------------------------------
+
+    def lookup_allowed(self, lookup: str, value: Any, request: Any = None) -> bool:
+        """Only the list filters' parameters and lookups on FILTERABLE_COLUMNS (never a token)."""
+        if touches_token_column(lookup):
+            return False
+        filters = {
+            f.parameter_name
+            for f in self.get_list_filter(request)
+            if isinstance(f, type) and issubclass(f, admin.SimpleListFilter)
+        }
+        return lookup in filters or lookup.split("__", 1)[0] in FILTERABLE_COLUMNS
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        """Search the user identifier only, whatever ``search_fields`` says."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(useridentifier__icontains=term), False
+
+    def get_ordering(self, request: HttpRequest) -> list[Any]:
+        """The model's ordering, never a token column."""
+        return [o for o in super().get_ordering(request) if not touches_token_column(o)]
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        """A changelist that drops any ordering on a token column."""
+        return TokenChangeList
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         """Rows from ZCRM['TOKEN_DATABASE'], where the database store keeps them."""

@@ -95,6 +95,10 @@ DEFAULTS: dict[str, Any] = {
     "DATA_CENTER": "US",
     "TOKEN_DATABASE": "default",
     "SCOPES": DEFAULT_SCOPES,
+    # Tokens at rest (see django_zcrm.crypto): encrypted unless False; None derives the keys
+    # from SECRET_KEY and SECRET_KEY_FALLBACKS, else a list of Fernet keys (first encrypts).
+    "TOKEN_ENCRYPTION": True,
+    "TOKEN_ENCRYPTION_KEYS": None,
     # Token lifecycle (seconds).
     "REFRESH_MARGIN": 300,
     "HARD_REFRESH_MARGIN": 60,
@@ -424,7 +428,9 @@ def _urls(conf: ZCRMSettings, raw: dict) -> list[Problem]:
                     "it to derive it from ZCRM['DATA_CENTER'].",
                 )
             )
-        elif urlsplit(value).scheme == "http" and not _is_loopback(urlsplit(value).hostname or ""):
+        elif urlsplit(value).scheme == "http" and not is_loopback_host(
+            urlsplit(value).hostname or ""
+        ):
             problems.append(
                 _warning(
                     "W003",
@@ -436,7 +442,8 @@ def _urls(conf: ZCRMSettings, raw: dict) -> list[Problem]:
     return problems
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` and loopback IP addresses (where plain http stays on the machine)."""
     if host == "localhost":
         return True
     try:

@@ -191,6 +191,16 @@ class ZCRMPersistenceError(ZCRMError):
     """The token store could not be read or written."""
 
 
+class ZCRMTokenDecryptionError(ZCRMPersistenceError):
+    """A stored token is ciphertext that none of the configured keys decrypts; nothing changed."""
+
+    default_message = (
+        "A stored Zoho token cannot be decrypted with the configured keys: put the key it was "
+        "written with back in ZCRM['TOKEN_ENCRYPTION_KEYS'] (or SECRET_KEY / "
+        "SECRET_KEY_FALLBACKS when TOKEN_ENCRYPTION_KEYS is unset), or generate new tokens."
+    )
+
+
 class ZCRMSyncError(ZCRMError):
     """A sync run failed."""
 

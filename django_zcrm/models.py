@@ -8,6 +8,7 @@ only imports ``django_zcrm.models``) and keeps the import paths older code uses.
 from __future__ import annotations
 
 from django.db import models
+from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 
 from .redaction import mask
@@ -26,15 +27,17 @@ class OAuthToken(models.Model):
     """One Zoho user's tokens, in the table and columns the Zoho SDKs document.
 
     ``useridentifier``, ``accesstoken``, ``refreshtoken`` and ``expirytime`` (epoch ms) are the
-    SDK's columns, widened beyond its varchar(100) so that encrypted values fit. The other
-    columns are nullable extras used by the refresh protocol and the admin.
+    SDK's columns, widened beyond its varchar(100) so that encrypted values (``zcrm1:`` + a
+    Fernet token, see :mod:`django_zcrm.crypto`) fit. The other columns are extras used by the
+    refresh protocol and the admin; each is nullable or has a database default, so an SDK that
+    INSERTs only its four columns into a shared table still works.
     """
 
     useridentifier = models.CharField(
         _("user identifier"), max_length=255, unique=True, db_column="useridentifier"
     )
-    accesstoken = models.CharField(_("access token"), max_length=1024, db_column="accesstoken")
-    refreshtoken = models.CharField(_("refresh token"), max_length=1024, db_column="refreshtoken")
+    accesstoken = models.CharField(_("access token"), max_length=2048, db_column="accesstoken")
+    refreshtoken = models.CharField(_("refresh token"), max_length=2048, db_column="refreshtoken")
     expirytime = models.BigIntegerField(_("expiry time (epoch ms)"), db_column="expirytime")
 
     api_domain = models.CharField(max_length=255, null=True, blank=True)
@@ -42,11 +45,11 @@ class OAuthToken(models.Model):
     refresh_lease_until = models.BigIntegerField(null=True, blank=True)
     refresh_lease_owner = models.CharField(max_length=64, null=True, blank=True)
     throttled_until = models.BigIntegerField(null=True, blank=True)
-    needs_reauth = models.BooleanField(default=False)
-    last_error = models.TextField(blank=True, default="")
+    needs_reauth = models.BooleanField(default=False, db_default=False)
+    last_error = models.TextField(blank=True, default="", db_default="")
     last_refreshed_at = models.BigIntegerField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, null=True)
-    updated_at = models.DateTimeField(auto_now=True, null=True)
+    created_at = models.DateTimeField(auto_now_add=True, null=True, db_default=Now())
+    updated_at = models.DateTimeField(auto_now=True, null=True, db_default=Now())
 
     class Meta:
         db_table = "oauthtokens"

@@ -34,6 +34,7 @@ from .exceptions import (
     ZCRMMalformedResponseError,
     ZCRMReauthorizationRequiredError,
     ZCRMServerError,
+    ZCRMTokenDecryptionError,
     ZCRMTokenNotFoundError,
     ZCRMTokenThrottledError,
 )
@@ -319,7 +320,12 @@ class OAuthClient:
                 users = [self.current_user_email]
         result = []
         for user in users:
-            tokens = self.persistence.get_oauth_tokens(user)
+            try:
+                tokens = self.persistence.get_oauth_tokens(user)
+            except ZCRMTokenDecryptionError as exc:
+                # Said, not raised: the other users' state is still worth showing.
+                result.append(TokenStatus.undecryptable(user, exc.message))
+                continue
             if tokens is not None:
                 result.append(TokenStatus.of(tokens, now))
         return result

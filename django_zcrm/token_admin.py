@@ -8,7 +8,7 @@ OAuth flow (consent redirect and callback) lives in :mod:`django_zcrm.webflow`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +21,7 @@ from .exceptions import (
     ZCRMError,
     ZCRMInvalidClientError,
     ZCRMInvalidGrantError,
+    ZCRMTokenDecryptionError,
 )
 from .oauth import get_oauth_client
 from .persistence import DatabasePersistence, get_persistence
@@ -33,7 +34,10 @@ STATE_LABELS = {
     "expired": "expired (refreshed on next use)",
     "throttled": "throttled by Zoho",
     "needs_reauth": "needs reconnect",
+    "cannot_decrypt": "cannot decrypt (see TOKEN_ENCRYPTION_KEYS / SECRET_KEY)",
 }
+#: The state of a row whose tokens no configured key decrypts.
+CANNOT_DECRYPT = "cannot_decrypt"
 
 
 # -- display -----------------------------------------------------------------------------------
@@ -91,8 +95,28 @@ def describe_tokens(tokens: OAuthTokens, now: int | None = None) -> TokenRowView
 
 
 def describe_row(row: Any, now: int | None = None) -> TokenRowView:
-    """Describe an ``OAuthToken`` model row (see :func:`describe_tokens`)."""
-    return describe_tokens(tokens_from_row(row), now)
+    """Describe an ``OAuthToken`` model row (see :func:`describe_tokens`).
+
+    A row no configured key decrypts is shown as "cannot decrypt" (the list still renders).
+    """
+    try:
+        return describe_tokens(tokens_from_row(row), now)
+    except (ZCRMTokenDecryptionError, ZCRMConfigurationError) as exc:
+        problem = exc.message if isinstance(exc, ZCRMError) else str(exc)
+    placeholder = OAuthTokens(
+        user_identifier=row.useridentifier,
+        access_token="",
+        refresh_token="",
+        expiry_time=int(row.expirytime or 0),
+        accounts_server=row.accounts_server,
+        last_refreshed_at=row.last_refreshed_at,
+    )
+    return replace(
+        describe_tokens(placeholder, now),
+        state=CANNOT_DECRYPT,
+        state_label=STATE_LABELS[CANNOT_DECRYPT],
+        last_error=problem,
+    )
 
 
 def data_centre_label(accounts_server: str | None) -> str:

@@ -114,6 +114,21 @@ class TokenStatus:
             access_token_tail=mask(tokens.access_token),
         )
 
+    @classmethod
+    def undecryptable(cls, user_identifier: str, message: str) -> TokenStatus:
+        """The status of a user whose stored tokens no configured key decrypts."""
+        return cls(
+            user_identifier=user_identifier,
+            state="cannot_decrypt",
+            expires_at=_from_ms(0),
+            expires_in_seconds=0,
+            api_domain=None,
+            last_refreshed_at=None,
+            throttled_until=None,
+            last_error=message,
+            access_token_tail="",
+        )
+
 
 def _from_ms(ms: int) -> datetime:
     return datetime.fromtimestamp(int(ms) / 1000, tz=UTC)

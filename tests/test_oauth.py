@@ -64,8 +64,9 @@ def test_grant_exchange_stores_the_four_documented_columns(zcrm_settings, fake_z
     assert len(rows) == 1
     user, access, refresh, expiry = rows[0]
     assert user == FAKE_USER_EMAIL
-    assert access == tokens.access_token and TOKEN_RE.fullmatch(access)
-    assert refresh == tokens.refresh_token and TOKEN_RE.fullmatch(refresh)
+    # Encrypted at rest (django_zcrm.crypto); the plaintext tokens have Zoho's shape.
+    assert access.startswith("zcrm1:") and TOKEN_RE.fullmatch(tokens.access_token)
+    assert refresh.startswith("zcrm1:") and TOKEN_RE.fullmatch(tokens.refresh_token)
     # epoch milliseconds, one hour ahead
     assert before + 3600_000 <= int(expiry) <= after + 3600_000
     assert tokens.api_domain == fake_zoho.url

@@ -154,7 +154,9 @@ def test_token_file_is_created_0600_in_a_new_folder(tmp_path):
     FilePersistence(str(folder)).save_oauth_tokens(tokens())
     path = folder / "zcrm_oauthtokens.txt"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert "A" * 40 in path.read_text()
+    # Encrypted at rest; the store reads it back as it was saved.
+    assert "A" * 40 not in path.read_text()
+    assert FilePersistence(str(folder)).get_oauth_tokens("a@example.com").access_token == "A" * 40
 
 
 def test_token_file_write_is_atomic_a_failed_write_keeps_the_old_file(tmp_path, monkeypatch):

@@ -9,11 +9,14 @@ the lease lapses.
 from __future__ import annotations
 
 import abc
+import errno
 import hashlib
 import json
 import os
+import stat
 import tempfile
 
+from ..exceptions import ZCRMPersistenceError
 from ..leases import is_held
 from ..tokens import OAuthTokens
 from .filelock import file_lock
@@ -100,17 +103,62 @@ class SDKHandlerAdapter(TokenPersistence):
 
 def _local_lease_path(user_identifier: str) -> str:
     folder = os.path.join(tempfile.gettempdir(), f"django-zcrm-leases-{os.getuid()}")
-    os.makedirs(folder, mode=0o700, exist_ok=True)
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise ZCRMPersistenceError(
+            f"Cannot create the refresh lease folder {folder}: {exc.strerror}."
+        ) from exc
+    check_private_folder(folder)
     digest = hashlib.sha256(user_identifier.encode("utf-8")).hexdigest()[:32]
     return os.path.join(folder, digest + ".json")
 
 
+def check_private_folder(folder: str) -> None:
+    """Refuse a folder in a shared place (the temp folder) that someone else could control.
+
+    It must be a real folder (not a symlink), owned by this user, and not writable by group or
+    others: otherwise another local user could plant or swap the lease files in it.
+    """
+    try:
+        info = os.lstat(folder)
+    except OSError as exc:
+        raise ZCRMPersistenceError(f"Cannot inspect {folder}: {exc.strerror}.") from exc
+    problem = None
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        problem = "is not a plain folder (a symbolic link or a file)"
+    elif info.st_uid != os.getuid():
+        problem = f"belongs to user id {info.st_uid}, not to this process's user ({os.getuid()})"
+    elif info.st_mode & 0o022:
+        problem = f"is writable by other users (mode {stat.S_IMODE(info.st_mode):o})"
+    if problem:
+        raise ZCRMPersistenceError(
+            f"Refusing to use the refresh lease folder {folder}: it {problem}. Remove it (it only "
+            "holds lease files) and let django-zcrm create it again."
+        )
+
+
+def _open_nofollow(path: str, flags: int) -> int:
+    """``os.open`` that refuses a symbolic link, with a typed error instead of a raw OSError."""
+    try:
+        return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ZCRMPersistenceError(
+                f"Refusing to open {path}: it is a symbolic link. Remove it."
+            ) from exc
+        raise ZCRMPersistenceError(f"Cannot open {path}: {exc.strerror}.") from exc
+
+
 def _read_json(path: str) -> dict:
     try:
-        with open(path, encoding="utf-8") as fh:
-            content = fh.read()
+        fd = _open_nofollow(path, os.O_RDONLY)
     except FileNotFoundError:
         return {}
+    with os.fdopen(fd, encoding="utf-8") as fh:
+        content = fh.read()
     if not content.strip():
         return {}
     try:
@@ -122,5 +170,6 @@ def _read_json(path: str) -> dict:
 
 
 def _write_json(path: str, data: dict) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
+    fd = _open_nofollow(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(data, fh)

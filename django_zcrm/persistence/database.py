@@ -1,9 +1,14 @@
-"""Tokens in the ``oauthtokens`` table (the default store), on the ``TOKEN_DATABASE`` alias."""
+"""Tokens in the ``oauthtokens`` table (the default store), on the ``TOKEN_DATABASE`` alias.
+
+The two token columns hold ``zcrm1:`` ciphertext (see :mod:`django_zcrm.crypto`); plaintext
+values written by Zoho's SDKs are read as they are and encrypted the next time the row is saved.
+"""
 
 from __future__ import annotations
 
 from django.db import DatabaseError, IntegrityError, transaction
 
+from ..crypto import TokenCipher, get_cipher
 from ..exceptions import ZCRMPersistenceError
 from ..leases import claim
 from ..models import OAuthToken
@@ -20,12 +25,18 @@ _STATE_FIELDS = (
 )
 
 
-def tokens_from_row(row: OAuthToken) -> OAuthTokens:
-    """Convert a model row to the plain token record."""
+def tokens_from_row(row: OAuthToken, cipher: TokenCipher | None = None) -> OAuthTokens:
+    """Convert a model row to the plain token record, decrypting its tokens.
+
+    Raises :class:`~django_zcrm.exceptions.ZCRMTokenDecryptionError` when no configured key
+    decrypts them.
+    """
+    cipher = cipher or get_cipher()
+    user = row.useridentifier
     return OAuthTokens(
-        user_identifier=row.useridentifier,
-        access_token=row.accesstoken,
-        refresh_token=row.refreshtoken,
+        user_identifier=user,
+        access_token=cipher.decrypt(row.accesstoken, what=f"the access token of {user}"),
+        refresh_token=cipher.decrypt(row.refreshtoken, what=f"the refresh token of {user}"),
         expiry_time=int(row.expirytime),
         api_domain=row.api_domain,
         accounts_server=row.accounts_server,
@@ -47,9 +58,10 @@ class DatabasePersistence(TokenPersistence):
 
     def save_oauth_tokens(self, tokens: OAuthTokens) -> None:
         """Insert or update the row of ``tokens.user_identifier`` (lease columns untouched)."""
+        cipher = get_cipher()
         values = {
-            "accesstoken": tokens.access_token,
-            "refreshtoken": tokens.refresh_token,
+            "accesstoken": _fit(cipher.encrypt(tokens.access_token), "accesstoken"),
+            "refreshtoken": _fit(cipher.encrypt(tokens.refresh_token), "refreshtoken"),
             "expirytime": int(tokens.expiry_time),
             **{name: getattr(tokens, name) for name in _STATE_FIELDS},
         }
@@ -107,3 +119,15 @@ class DatabasePersistence(TokenPersistence):
         self._rows().filter(useridentifier=user_identifier, refresh_lease_owner=owner).update(
             refresh_lease_until=None, refresh_lease_owner=None
         )
+
+
+def _fit(value: str, column: str) -> str:
+    """``value`` if it fits its column; a typed error (before any write) if it does not."""
+    limit = getattr(OAuthToken._meta.get_field(column), "max_length", None) or 0
+    if len(value) > limit:
+        raise ZCRMPersistenceError(
+            f"The {column} value to store is {len(value)} characters long, more than the "
+            f"{limit} the oauthtokens column holds: Zoho tokens are far shorter, so this one was "
+            "not stored."
+        )
+    return value

@@ -3,7 +3,8 @@
 The file holds JSON (never pickle or Marshal, which execute code when tampered with), is created
 with mode 0600, and every change is a read-modify-write under an exclusive lock on a sidecar
 lock file, written to a temporary file, fsynced and renamed over the old one: a crash leaves the
-old file or the new one, never a torn one.
+old file or the new one, never a torn one. ``access_token`` and ``refresh_token`` are stored as
+``zcrm1:`` ciphertext unless ``ZCRM['TOKEN_ENCRYPTION']`` is False (see :mod:`django_zcrm.crypto`).
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import json
 import os
 import stat
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, fields
 from typing import Any
 
+from ..crypto import TokenCipher, get_cipher
 from ..exceptions import ZCRMPersistenceError
 from ..leases import is_held
 from ..redaction import get_logger
@@ -26,6 +29,8 @@ logger = get_logger(__name__)
 
 FILE_NAME = "zcrm_oauthtokens.txt"
 _TOKEN_FIELDS = {f.name for f in fields(OAuthTokens)}
+#: The entries' fields stored encrypted.
+SECRET_FIELDS = ("access_token", "refresh_token")
 
 
 class FilePersistence(TokenPersistence):
@@ -62,7 +67,9 @@ class FilePersistence(TokenPersistence):
             )
             os.chmod(self.path, 0o600)
         try:
-            with open(self.path, encoding="utf-8") as fh:
+            # O_NOFOLLOW: a symlink swapped in after the lstat above is refused, not followed.
+            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            with os.fdopen(fd, encoding="utf-8") as fh:
                 content = fh.read()
         except OSError as exc:
             raise ZCRMPersistenceError(f"Cannot read {self.path}: {exc.strerror}") from exc
@@ -112,6 +119,9 @@ class FilePersistence(TokenPersistence):
             users = self._read()
             previous = users.get(tokens.user_identifier, {})
             record = asdict(tokens)
+            cipher = get_cipher()
+            for name in SECRET_FIELDS:
+                record[name] = cipher.encrypt(record[name])
             record["lease_owner"] = previous.get("lease_owner")
             record["lease_until"] = previous.get("lease_until")
             users[tokens.user_identifier] = record
@@ -123,8 +133,22 @@ class FilePersistence(TokenPersistence):
             record = self._read().get(user_identifier)
         if record is None:
             return None
+        return self.tokens_from_record(user_identifier, record)
+
+    def tokens_from_record(
+        self, user_identifier: str, record: dict[str, Any], cipher: TokenCipher | None = None
+    ) -> OAuthTokens:
+        """One entry of the file as plain tokens (decrypted)."""
+        cipher = cipher or get_cipher()
+        values = {k: v for k, v in record.items() if k in _TOKEN_FIELDS}
+        for name in SECRET_FIELDS:
+            if isinstance(values.get(name), str):
+                values[name] = cipher.decrypt(
+                    values[name],
+                    what=f"the {name.replace('_', ' ')} of {user_identifier} in {self.path}",
+                )
         try:
-            return OAuthTokens(**{k: v for k, v in record.items() if k in _TOKEN_FIELDS})
+            return OAuthTokens(**values)
         except TypeError as exc:
             raise ZCRMPersistenceError(
                 f"The entry for {user_identifier} in {self.path} is incomplete."
@@ -135,6 +159,14 @@ class FilePersistence(TokenPersistence):
         with self._locked():
             users = self._read()
             if users.pop(user_identifier, None) is not None:
+                self._write(users)
+
+    def rewrite_entries(self, rewrite: Callable[[str, dict[str, Any]], bool]) -> None:
+        """Call ``rewrite(user, entry)`` on each entry under the lock; save if any returned True."""
+        with self._locked():
+            users = self._read()
+            changed = [rewrite(user, record) for user, record in sorted(users.items())]
+            if any(changed):
                 self._write(users)
 
     def list_user_identifiers(self) -> list[str]:

@@ -15,7 +15,16 @@ from ..exceptions import ZCRMPersistenceError
 @contextlib.contextmanager
 def file_lock(path: str, *, timeout: float = 10.0, poll: float = 0.01) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` (created 0600 if missing) for the ``with`` block."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        # O_NOFOLLOW: a symlink planted at the lock path is refused, never followed.
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ZCRMPersistenceError(
+                f"Refusing to lock {path}: it is a symbolic link. Remove it (the lock file is "
+                "recreated)."
+            ) from exc
+        raise ZCRMPersistenceError(f"Cannot open the lock file {path}: {exc.strerror}.") from exc
     try:
         deadline = time.monotonic() + timeout
         while True:

@@ -7,7 +7,9 @@ from typing import Any
 
 from django.test import Client
 
+from django_zcrm.exceptions import ZCRMPersistenceError
 from django_zcrm.models import OAuthToken
+from django_zcrm.persistence.database import tokens_from_row
 from django_zcrm.redaction import TOKEN_RE
 
 
@@ -20,8 +22,14 @@ class PageRecorder:
 
     def snapshot_tokens(self) -> None:
         """Remember the tokens stored right now (rows may be revoked or replaced later)."""
-        for access, refresh in OAuthToken.objects.values_list("accesstoken", "refreshtoken"):
-            self.tokens.update(t for t in (access, refresh) if t)
+        for row in OAuthToken.objects.all():
+            # Both the stored (encrypted) values and the plaintext tokens must never show.
+            self.tokens.update(t for t in (row.accesstoken, row.refreshtoken) if t)
+            try:
+                plain = tokens_from_row(row)
+            except ZCRMPersistenceError:
+                continue
+            self.tokens.update(t for t in (plain.access_token, plain.refresh_token) if t)
 
     def record(self, label: str, response: Any) -> None:
         """Keep the body (and redirect target) of ``response``."""

@@ -32,6 +32,10 @@ class Command(ZCRMCommand):
             )
             return
         for s in statuses:
+            if s.state == "cannot_decrypt":
+                self.stdout.write(self.style.ERROR(f"{s.user_identifier}  state=cannot_decrypt"))
+                self.stdout.write(f"    {s.last_error}")
+                continue
             style = self.style.SUCCESS if s.state == "valid" else self.style.WARNING
             if s.state == "needs_reauth":
                 style = self.style.ERROR
