@@ -28,6 +28,7 @@ from .conf import get_settings
 from .exceptions import ZCRMConfigurationError, ZCRMError
 from .forms import GrantTokenForm
 from .models import CRMRecord, OAuthToken, SyncState
+from .sync.superseded import superseded_by
 from .tokens import now_ms
 
 
@@ -378,6 +379,7 @@ class SyncStateAdmin(ReadOnlyAdmin):
         "running",
         "pending_retry",
         "last_error_words",
+        "superseded",
     )
     list_filter = ("module", "direction", "status")
     search_fields = ("module", "target")
@@ -401,6 +403,12 @@ class SyncStateAdmin(ReadOnlyAdmin):
     def last_error_words(self, obj: SyncState) -> str:
         """The last error, shortened for the list."""
         return _shorten(obj.last_error) or "-"
+
+    @admin.display(description=_("superseded"))
+    def superseded(self, obj: SyncState) -> str:
+        """For a CRMRecord mirror whose module now syncs into a typed model: that model."""
+        label = superseded_by(obj)
+        return _("by %(model)s: no longer updated") % {"model": label} if label else "-"
 
 
 class CRMModuleFilter(admin.SimpleListFilter):
