@@ -249,6 +249,7 @@ class Follower:
 
     def setup(self, block: Block) -> None:
         """Environment lines are the test's job; ``startproject`` once; ``cd`` moves."""
+        self.cwd = self.workdir  # a setup block starts where the person started
         for line in _command_lines(block):
             for part in (p.strip() for p in line.split("&&")):
                 if part.startswith(ENVIRONMENT_LINES):
