@@ -25,7 +25,9 @@ them with these kinds: nothing here needs to change, and a block that fails name
 
 Kinds run in this process instead: ``celery`` and ``django-tasks`` (task modules imported from a
 file; the README's app ``crm`` is ``tests.testapp`` there) and ``fake-server`` (the example test,
-called as pytest would). Any other python block must at least compile.
+called as pytest would). A section may also bring its own kind, run by its own test file through
+``tests.support.readme.examples("KIND")``; prefer ``shell``/``commands``, which need no code.
+Any unmarked python block must at least compile.
 """
 
 from __future__ import annotations
@@ -283,10 +285,29 @@ def test_django_tasks_example_runs_the_sync_and_the_push(
     assert result.return_value["pushed"].startswith("testapp.lead -> Leads: 0 local changes")
 
 
+#: Kinds this file used to run, and what replaced them: a block still marked so would not run.
+RETIRED_KINDS = {
+    "services": "shell",
+    "sync": "shell",
+    "sync-commands": "commands",
+    "sync-settings": "append",
+}
+
+
 def test_every_marked_block_is_of_a_kind_something_runs():
-    known = PROJECT_KINDS | {"celery", "django-tasks", "fake-server"}
-    unknown = [f"{b}" for b in readme_blocks() if b.kind is not None and b.kind not in known]
-    assert not unknown, f"blocks of a kind nothing runs: {unknown}"
+    here = {"celery", "django-tasks", "fake-server"}
+    tests_text = "\n".join(
+        p.read_text(encoding="utf-8") for p in (ROOT / "tests").rglob("test_*.py")
+    )
+    for block in readme_blocks():
+        if block.kind is None or block.kind in PROJECT_KINDS | here:
+            continue
+        assert block.kind not in RETIRED_KINDS, (
+            f"{block}: kind {block.kind!r} is no longer run; mark it "
+            f"{RETIRED_KINDS[block.kind]!r} (see this file's docstring)"
+        )
+        # A section's own kind, run by its own test file (e.g. examples("notifications")).
+        assert f'"{block.kind}"' in tests_text, f"{block}: no test runs kind {block.kind!r}"
     for block in readme_blocks():
         if block.kind == "shell":
             assert block.lang == "python", f"{block} is not a python block"
