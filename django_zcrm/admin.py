@@ -31,6 +31,7 @@ from .conf import get_settings
 from .exceptions import ZCRMConfigurationError, ZCRMError
 from .forms import GRANT_TOKEN_LIFETIME, GrantTokenForm
 from .models import CRMRecord, OAuthToken, SyncState
+from .sync.superseded import superseded_by
 from .tokens import now_ms
 
 #: Layout of the lists and token pages at laptop and phone widths (no sideways scrolling).
@@ -495,6 +496,7 @@ class SyncStateAdmin(ReadOnlyAdmin):
         "running",
         "pending_retry",
         "last_error_words",
+        "superseded",
     )
     list_filter = ("module", "direction", "status")
     search_fields = ("module", "target")
@@ -521,6 +523,12 @@ class SyncStateAdmin(ReadOnlyAdmin):
     def last_error_words(self, obj: SyncState) -> str:
         """The last error, clipped in the list (whole in its tooltip and on the change page)."""
         return clipped(obj.last_error)
+
+    @admin.display(description=_("superseded"))
+    def superseded(self, obj: SyncState) -> str:
+        """For a CRMRecord mirror whose module now syncs into a typed model: that model."""
+        label = superseded_by(obj)
+        return _("by %(model)s: no longer updated") % {"model": label} if label else "-"
 
 
 class CRMModuleFilter(admin.SimpleListFilter):

@@ -375,8 +375,9 @@ def _required(raw: dict) -> list[Problem]:
             number,
             f"{setting(key)} is missing.",
             f"Set {setting(key)} to the value shown for your client in the Zoho API "
-            "console (api-console.zoho.com); read it from the environment, e.g. "
-            f"env('ZCRM_{key}').",
+            "console (api-console.zoho.com), or to the one `manage.py zcrm_fake_server` "
+            f"prints for the bundled fake; read it from the environment, e.g. ZCRM_{key} "
+            "with settings_from_env().",
         )
         for number, key in zip(("E002", "E003"), REQUIRED_KEYS, strict=True)
         if not str(raw.get(key) or "").strip()

@@ -74,6 +74,8 @@ def test_the_celery_app_example_installs_the_schedule(zoho, tmp_path, current_ap
         "django_zcrm.sync_module:Accounts": 3600,
         "django_zcrm.refresh_tokens": 600,
     }
+    # What a worker or beat does at start: import the task modules autodiscover_tasks() found.
+    module.app.loader.import_default_modules()
     assert "django_zcrm.sync_all" in module.app.tasks
 
 

@@ -25,10 +25,15 @@ ROOT = Path(__file__).resolve().parent.parent
 class Running:
     """A server process whose output is read in the background, so every wait is bounded."""
 
-    def __init__(self, args: list[str]) -> None:
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    def __init__(self, args: list[str], *, cwd: Path = ROOT, env: dict | None = None) -> None:
+        if env is None:
+            env = {
+                **os.environ,
+                "PYTHONPATH": str(ROOT),
+                "DJANGO_SETTINGS_MODULE": "tests.settings",
+            }
         self.proc = subprocess.Popen(
-            args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
@@ -79,7 +84,7 @@ def _check_serves(server: Running) -> str:
     return url
 
 
-def test_python_m_runs_until_sigterm_without_printing_the_secret(running: list[Running]) -> None:
+def test_python_m_runs_until_sigterm_and_prints_the_settings(running: list[Running]) -> None:
     server = Running([sys.executable, "-m", "django_zcrm.testing", "--port", "0"])
     running.append(server)
     url = _check_serves(server)
@@ -87,7 +92,9 @@ def test_python_m_runs_until_sigterm_without_printing_the_secret(running: list[R
     output = "\n".join(server.rest())
     assert FAKE_CLIENT_ID in output
     assert f"curl {url}/_fake/self-client/grant" in output
-    assert "FAKE_CLIENT_SECRET" in output and FAKE_CLIENT_SECRET not in output
+    # The fake's public secret is printed: a project's settings need its value.
+    assert f"ZCRM_CLIENT_SECRET={FAKE_CLIENT_SECRET}" in output
+    assert f"ZCRM_ACCOUNTS_URL={url}" in output and f"ZCRM_CLIENT_ID={FAKE_CLIENT_ID}" in output
     with pytest.raises(requests.ConnectionError):
         requests.get(url, timeout=2)
 
@@ -95,9 +102,9 @@ def test_python_m_runs_until_sigterm_without_printing_the_secret(running: list[R
 def test_manage_py_command_runs_until_ctrl_c(running: list[Running]) -> None:
     server = Running([sys.executable, "-m", "django", "zcrm_fake_server", "--port", "0"])
     running.append(server)
-    _check_serves(server)
+    url = _check_serves(server)
     assert server.stop(signal.SIGINT) == 0
-    assert FAKE_CLIENT_SECRET not in "\n".join(server.rest())
+    assert f"ZCRM_API_BASE_URL={url}" in "\n".join(server.rest())
 
 
 def test_python_m_refuses_a_public_host() -> None:
@@ -262,3 +269,122 @@ def test_manage_py_command_seeds_records_too(running: list[Running]) -> None:
 def test_manage_py_command_refuses_a_bad_seed_in_words(value: str, message: str) -> None:
     with pytest.raises(CommandError, match=message.replace("(", r"\(").replace(")", r"\)")):
         call_command("zcrm_fake_server", port=0, seed=[value])
+
+
+# -- --state-file: a restart keeps tokens and records ---------------------------------------------
+
+
+def _exchange(url: str) -> dict:
+    code = requests.get(f"{url}/_fake/self-client/grant", timeout=5).json()["code"]
+    return requests.post(
+        f"{url}/oauth/v2/token",
+        timeout=5,
+        data={
+            "grant_type": "authorization_code",
+            "client_id": FAKE_CLIENT_ID,
+            "client_secret": FAKE_CLIENT_SECRET,
+            "code": code,
+        },
+    ).json()
+
+
+@pytest.mark.parametrize("how", ["python -m", "manage.py"])
+def test_state_file_keeps_tokens_and_records_across_a_restart(
+    running: list[Running], tmp_path: Path, how: str
+) -> None:
+    state = tmp_path / "fake-zoho.json"
+    start = (
+        [sys.executable, "-m", "django_zcrm.testing"]
+        if how == "python -m"
+        else [sys.executable, "-m", "django", "zcrm_fake_server"]
+    )
+    args = [*start, "--port", "0", "--seed", "Leads=30", "--state-file", str(state)]
+    first = Running(args)
+    running.append(first)
+    url = _check_serves(first)
+    tokens = _exchange(url)
+    auth = {"Authorization": f"Zoho-oauthtoken {tokens['access_token']}"}
+    created = requests.post(
+        f"{url}/crm/v2/Leads",
+        json={"data": [{"Last_Name": "Kept", "Company": "Kept Ltd"}]},
+        headers=auth,
+        timeout=5,
+    ).json()["data"][0]["details"]["id"]
+    assert first.stop(signal.SIGTERM) == 0
+    assert "Saved tokens and records to" in "\n".join(first.rest())
+    assert state.stat().st_mode & 0o777 == 0o600
+
+    second = Running(args)  # --seed again: skipped, the saved records are served
+    running.append(second)
+    url = _check_serves(second)
+    assert any(line.startswith("Loaded tokens and records from") for line in second.seen)
+    auth = {"Authorization": f"Zoho-oauthtoken {tokens['access_token']}"}
+    listed = requests.get(
+        f"{url}/crm/v2/Leads", params={"per_page": 200}, headers=auth, timeout=5
+    ).json()
+    assert len(listed["data"]) == 31 and created in {r["id"] for r in listed["data"]}
+    refreshed = requests.post(
+        f"{url}/oauth/v2/token",
+        timeout=5,
+        data={
+            "grant_type": "refresh_token",
+            "client_id": FAKE_CLIENT_ID,
+            "client_secret": FAKE_CLIENT_SECRET,
+            "refresh_token": tokens["refresh_token"],
+        },
+    ).json()
+    assert "access_token" in refreshed, refreshed
+    assert second.stop(signal.SIGTERM) == 0
+
+
+def test_a_state_file_that_is_not_one_is_refused_in_words(tmp_path: Path) -> None:
+    state = tmp_path / "fake-zoho.json"
+    state.write_text("not json", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "django_zcrm.testing", "--port", "0", "--state-file", str(state)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert "cannot use the state file" in result.stderr and "delete it" in result.stderr
+    assert "Traceback" not in result.stderr
+    with pytest.raises(CommandError, match="Cannot use the state file"):
+        call_command("zcrm_fake_server", port=0, state_file=str(state))
+
+
+BARE_SETTINGS = """
+import environ
+from django_zcrm.conf import settings_from_env
+
+env = environ.Env()
+SECRET_KEY = "x"
+INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "django_zcrm"]
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": "db.sqlite3"}}
+ZCRM = settings_from_env(env)
+"""
+
+
+def test_the_fake_starts_in_a_project_without_zcrm_settings_and_others_say_what_is_missing(
+    running: list[Running], tmp_path: Path
+) -> None:
+    (tmp_path / "bare_settings.py").write_text(BARE_SETTINGS, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZCRM_")}
+    env.update(PYTHONPATH=f"{tmp_path}{os.pathsep}{ROOT}", DJANGO_SETTINGS_MODULE="bare_settings")
+    server = Running(
+        [sys.executable, "-m", "django", "zcrm_fake_server", "--port", "0"], cwd=tmp_path, env=env
+    )
+    running.append(server)
+    _check_serves(server)
+    assert server.stop(signal.SIGTERM) == 0
+    result = subprocess.run(
+        [sys.executable, "-m", "django", "zcrm_token_status"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "django_zcrm.E002" in result.stderr and "CLIENT_ID" in result.stderr

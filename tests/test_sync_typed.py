@@ -693,3 +693,43 @@ def test_an_interrupted_full_run_keeps_the_ids_it_failed_before_the_interruption
     # The resumed part never read the first page again; its failure still counts as this run's.
     assert resumed.resumed and resumed.failed == 0 and retry_calls(fake) == []
     assert list(lead_state().failed_ids) == [bad] and resumed.pending_failures == 1
+
+
+# -- moving a module from the CRMRecord mirror to a typed model ---------------------------------------
+
+
+def test_generated_models_name_their_records(typed):
+    typed.crm.seed("Leads", 2)
+    typed.crm.seed("Deals", 1)
+    sync_module("Leads")
+    sync_module("Deals")
+    lead, deal = Lead.objects.first(), Deal.objects.get()
+    assert str(lead) == lead.full_name and lead.full_name
+    assert str(deal) == deal.deal_name and deal.deal_name
+    assert str(Lead(zoho_id="4150868000000999001")) == "4150868000000999001"
+
+
+def test_a_mirror_superseded_by_a_typed_model_is_logged_and_marked_in_the_admin(
+    typed, settings, caplog, rf, admin_user
+):
+    typed.crm.seed("Leads", 4)
+    mirror = {"Leads": "django_zcrm.CRMRecord", "Deals": "testapp.Deal"}
+    settings.ZCRM = {**settings.ZCRM, "SYNC_MODELS": mirror}
+    with caplog.at_level("WARNING", logger="django_zcrm"):
+        sync_module("Leads")
+    assert "no longer update" not in caplog.text
+    model_admin = SyncStateAdmin(SyncState, admin.site)
+    state = SyncState.objects.get(module="Leads", target="django_zcrm.crmrecord")
+    assert model_admin.superseded(state) == "-"
+
+    settings.ZCRM = {**settings.ZCRM, "SYNC_MODELS": {"Leads": "testapp.Lead"}}
+    with caplog.at_level("WARNING", logger="django_zcrm"):
+        sync_module("Leads")
+
+    assert "Leads now syncs into testapp.lead: the 4 django_zcrm.crmrecord rows" in caplog.text
+    assert model_admin.superseded(state) == "by testapp.lead: no longer updated"
+    typed_state = SyncState.objects.get(module="Leads", target="testapp.lead")
+    assert model_admin.superseded(typed_state) == "-"
+    request = rf.get("/admin/django_zcrm/syncstate/")
+    request.user = admin_user
+    assert "superseded" in model_admin.get_list_display(request)

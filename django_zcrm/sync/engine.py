@@ -58,6 +58,7 @@ from .models import SyncState
 from .options import check_run_options
 from .results import ProgressCallback, SyncProgress, SyncResult
 from .retry import RETRY_IDS_PER_CALL, RetryList, fetch_by_ids
+from .superseded import warn_if_superseded
 from .targets import Target, resolve_target
 from .timeutil import aware, earliest, latest, minus_seconds, parse_zoho_datetime, to_db
 from .timeutil import now as current_time
@@ -110,6 +111,7 @@ def sync_module(
             f'ZCRM[\'SYNC_DELETE_MODE\'] is {conf.SYNC_DELETE_MODE!r}; use "mark" or "delete".'
         )
     target = resolve_target(module, model, using)
+    warn_if_superseded(target)
     metered = MeteredClient(client, user)
     service = Module(module, user, client=metered)  # type: ignore[arg-type]
     run = _Run(

@@ -95,6 +95,21 @@ class _Field:
     name: str
     code: _Call
     comment: str = ""
+    api_name: str = ""
+
+
+#: Fields that name a record, most telling first: the generated ``__str__`` returns the first one
+#: the module has (then the Zoho id).
+NAME_FIELDS = (
+    "Full_Name",
+    "Deal_Name",
+    "Account_Name",
+    "Subject",
+    "Product_Name",
+    "Campaign_Name",
+    "Name",
+    "Last_Name",
+)
 
 
 @dataclass
@@ -376,10 +391,15 @@ def _fields_of(fields: Sequence[Mapping[str, Any]]) -> tuple[list[_Field], list[
                 notes.append(f"{api_name} (data type {data_type!r}) is not supported.")
                 continue
             model_fields.append(
-                _Field(name, rendered[0], f"Zoho data type {data_type!r}: stored as read-only")
+                _Field(
+                    name,
+                    rendered[0],
+                    f"Zoho data type {data_type!r}: stored as read-only",
+                    api_name,
+                )
             )
         else:
-            model_fields.append(_Field(name, rendered[0]))
+            model_fields.append(_Field(name, rendered[0], api_name=api_name))
         entries.append(f"{_literal(api_name)}: {rendered[1]}")
     return model_fields, entries, notes
 
@@ -434,8 +454,21 @@ def model_source(
         f"        verbose_name = {_literal(singular or cls)}",
         f"        verbose_name_plural = {_literal(plural or module)}",
         "",
+        *_str_method(model_fields),
     ]
     return "\n".join(lines)
+
+
+def _str_method(model_fields: Sequence[_Field]) -> list[str]:
+    """``__str__`` returning the record's name field (see NAME_FIELDS), else its Zoho id."""
+    by_api_name = {f.api_name: f.name for f in model_fields if f.api_name}
+    name = next((by_api_name[n] for n in NAME_FIELDS if n in by_api_name), None)
+    shown = f"self.{name} or self.zoho_id" if name else "self.zoho_id"
+    return [
+        "    def __str__(self) -> str:",
+        f"        return {shown} or super().__str__()",
+        "",
+    ]
 
 
 def header(modules: Sequence[str], classes: Sequence[str]) -> str:

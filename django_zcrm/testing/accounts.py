@@ -607,7 +607,10 @@ class FakeAccounts:
         return redirect_response(f"{redirect_uri}{separator}{urlencode(params)}")
 
     def handle_self_client(self, request: FakeRequest) -> FakeResponse:
-        """``GET /_fake/self-client/grant?user=&scope=&client_id=&lifetime=``: a grant code as JSON."""
+        """``GET /_fake/self-client/grant?user=&scope=&client_id=&lifetime=``: a grant code as JSON.
+
+        ``format=text`` answers the bare code instead, for ``$(curl ...)`` in a shell.
+        """
         client_id = request.param("client_id") or FAKE_CLIENT_ID
         if client_id not in self.clients:
             return json_response(400, {"error": "invalid_client"})
@@ -625,6 +628,8 @@ class FakeAccounts:
             )
         except GrantLimitExceeded:
             return json_response(200, {"error": "access_denied"})
+        if request.param("format") == "text":
+            return FakeResponse(200, f"{code}\n".encode(), {"Content-Type": "text/plain"})
         return json_response(200, {"code": code, "expires_in": int(lifetime)})
 
 

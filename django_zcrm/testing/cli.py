@@ -12,8 +12,9 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any
 
-from .accounts import FAKE_CLIENT_ID, FAKE_USER_EMAIL
+from .accounts import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET, FAKE_USER_EMAIL
 from .server import FakeZoho
+from .state import StateFile, StateFileError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -30,18 +31,33 @@ def is_loopback(host: str) -> bool:
 
 
 def banner(fake: FakeZoho) -> list[str]:
-    """Lines telling a developer how to point a project at ``fake`` (no secret is printed)."""
+    """Lines telling a developer how to point a project at ``fake``.
+
+    The client secret is the fake's public constant (it opens nothing but this loopback fake), so
+    it is printed: a project's settings need its value.
+    """
     crm = "served" if fake.crm is not None else "not available (django_zcrm.testing.crm missing)"
     return [
         f"Fake Zoho listening on {fake.url}",
         f"  Accounts + API URL : {fake.url}   (CRM endpoints: {crm})",
         f"  Client ID          : {FAKE_CLIENT_ID}",
-        "  Client secret      : the constant django_zcrm.testing.FAKE_CLIENT_SECRET",
+        f"  Client secret      : {FAKE_CLIENT_SECRET}   (django_zcrm.testing.FAKE_CLIENT_SECRET)",
         f"  User               : {FAKE_USER_EMAIL}",
         f"  Grant token        : curl {fake.url}/_fake/self-client/grant",
-        f"  Settings           : ZCRM = {{'ACCOUNTS_URL': '{fake.url}', 'API_BASE_URL': '{fake.url}', "
-        "'CLIENT_ID': FAKE_CLIENT_ID, 'CLIENT_SECRET': FAKE_CLIENT_SECRET}",
+        "  Environment (.env) for ZCRM = settings_from_env(env):",
+        *(f"    {line}" for line in env_lines(fake.url)),
         "Press Ctrl-C to stop.",
+    ]
+
+
+def env_lines(url: str) -> list[str]:
+    """``ZCRM_<KEY>=value`` lines pointing a project at the fake at ``url``."""
+    return [
+        f"ZCRM_CLIENT_ID={FAKE_CLIENT_ID}",
+        f"ZCRM_CLIENT_SECRET={FAKE_CLIENT_SECRET}",
+        f"ZCRM_ACCOUNTS_URL={url}",
+        f"ZCRM_API_BASE_URL={url}",
+        f"ZCRM_CURRENT_USER_EMAIL={FAKE_USER_EMAIL}",
     ]
 
 
@@ -73,13 +89,16 @@ def serve(
     write: Callable[[str], Any] = print,
     stop: threading.Event | None = None,
     seed: Sequence[tuple[str, int]] = (),
+    state_file: str | None = None,
     **options: Any,
 ) -> None:
     """Serve a FakeZoho until Ctrl-C, SIGTERM or ``stop`` is set; refuses non-loopback hosts.
 
     ``seed`` is ``[(module, count), ...]``: records created with ``fake.crm.seed`` (in that order,
     so Contacts seeded after Accounts point at them) before the banner is written; the
-    "Fake Zoho listening on" line therefore means the data is there.
+    "Fake Zoho listening on" line therefore means the data is there. ``state_file``: a JSON file
+    the fake loads at start and keeps up to date (see :mod:`.state`); when it already existed, the
+    saved records are served and ``seed`` is skipped.
     """
     if not is_loopback(host):
         raise ValueError(
@@ -97,17 +116,30 @@ def serve(
         previous = signal.signal(signal.SIGTERM, on_term)
     try:
         with FakeZoho(host=host, port=port, **options) as fake:
-            for module, count in seed:
-                started = time.perf_counter()
-                fake.crm.seed(module, count)
-                write(f"Seeded {count:,} {module} in {time.perf_counter() - started:.1f} s")
-            for line in banner(fake):
-                write(line)
+            state = StateFile(state_file) if state_file else None
+            restored = state is not None and state.load(fake)
+            if restored:
+                write(f"Loaded tokens and records from {state_file} (--seed skipped)")
+            else:
+                for module, count in seed:
+                    started = time.perf_counter()
+                    fake.crm.seed(module, count)
+                    write(f"Seeded {count:,} {module} in {time.perf_counter() - started:.1f} s")
+            if state is not None:
+                state.save()
+                state.start()
             try:
-                while not stop.wait(0.2):
+                for line in banner(fake):
+                    write(line)
+                try:
+                    while not stop.wait(0.2):
+                        pass
+                except KeyboardInterrupt:
                     pass
-            except KeyboardInterrupt:
-                pass
+            finally:
+                if state is not None:
+                    state.close()
+                    write(f"Saved tokens and records to {state_file}")
             write("Stopping the fake Zoho server.")
     finally:
         if in_main_thread:
@@ -115,7 +147,7 @@ def serve(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m django_zcrm.testing [--host H] [--port P] [--seed MODULE=COUNT ...]``."""
+    """``python -m django_zcrm.testing [--host H] [--port P] [--seed MODULE=COUNT ...] [--state-file PATH]``."""
     parser = argparse.ArgumentParser(
         prog="python -m django_zcrm.testing",
         description="Run the bundled fake Zoho (accounts + CRM) server.",
@@ -134,6 +166,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="create COUNT realistic records in MODULE before serving, e.g. "
         "--seed Leads=20000 (repeatable; seeded in the order given)",
     )
+    parser.add_argument(
+        "--state-file",
+        metavar="PATH",
+        help="keep tokens, users and records in this JSON file across restarts (created if "
+        "missing; when it exists --seed is skipped)",
+    )
     args = parser.parse_args(argv)
     if not is_loopback(args.host):
         parser.error(
@@ -144,9 +182,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(f"--seed {exc}")
     try:
-        serve(args.host, args.port, write=lambda line: print(line, flush=True), seed=seed)
+        serve(
+            args.host,
+            args.port,
+            write=lambda line: print(line, flush=True),
+            seed=seed,
+            state_file=args.state_file,
+        )
     except OSError as exc:
         parser.exit(1, f"cannot listen on {args.host}:{args.port}: {exc}\n")
+    except StateFileError as exc:
+        parser.exit(1, f"cannot use the state file: {exc}\n")
     except ValueError as exc:  # e.g. --seed Notes=5 with no records to attach the notes to
         parser.exit(1, f"cannot seed: {exc}\n")
     return 0

@@ -169,3 +169,6 @@ class Lead(ZohoSyncedModel):
     class Meta:
         verbose_name = "Lead"
         verbose_name_plural = "Leads"
+
+    def __str__(self) -> str:
+        return self.full_name or self.zoho_id or super().__str__()

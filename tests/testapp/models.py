@@ -170,6 +170,9 @@ class Lead(ZohoSyncedModel):
         verbose_name = "Lead"
         verbose_name_plural = "Leads"
 
+    def __str__(self) -> str:
+        return self.full_name or self.zoho_id or super().__str__()
+
 
 class Deal(ZohoSyncedModel):
     """Zoho CRM module Deals (written by zcrm_inspect)."""
@@ -275,3 +278,6 @@ class Deal(ZohoSyncedModel):
     class Meta:
         verbose_name = "Deal"
         verbose_name_plural = "Deals"
+
+    def __str__(self) -> str:
+        return self.deal_name or self.zoho_id or super().__str__()

@@ -82,14 +82,7 @@ class Command(ZCRMCommand):
             full=options["full"], since=options["since"], batch_size=options["batch_size"]
         )
         verbosity = options["verbosity"]
-        if settings.DEBUG and verbosity >= 1:
-            # Django keeps the SQL of the last 9,000 queries under DEBUG: a page's insert is ~350 KB.
-            self.stderr.write(
-                self.style.WARNING(
-                    "DEBUG is True: Django keeps the SQL of every query, so a large sync uses far more "
-                    "memory. Run big syncs with DEBUG = False."
-                )
-            )
+        written = 0  # rows the whole run wrote: the DEBUG warning is about them
         show_bar = verbosity >= 1 and not options["no_progress"] and self.stderr.isatty()
         failed = []
         for module in modules:
@@ -115,6 +108,7 @@ class Command(ZCRMCommand):
             finally:
                 if bar is not None:
                     bar.close()
+            written += result.changed
             if verbosity >= 1:
                 attention = (
                     result.failed
@@ -127,6 +121,15 @@ class Command(ZCRMCommand):
             if verbosity >= 2:
                 for zoho_id, reason in result.failures:
                     self.stdout.write(f"    {zoho_id}: {reason}")
+        if settings.DEBUG and verbosity >= 1 and written:
+            # Django keeps the SQL of the last 9,000 queries under DEBUG: a page's insert is ~350 KB.
+            # Said once per run, and only when the run wrote rows (a no-change run costs nothing).
+            self.stderr.write(
+                self.style.WARNING(
+                    "DEBUG is True: Django keeps the SQL of every query, so a large sync uses far "
+                    "more memory. Run big syncs with DEBUG = False."
+                )
+            )
         if len(modules) == 1 and failed:
             raise CommandError(failed[0])
         if failed:
