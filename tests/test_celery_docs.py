@@ -1,7 +1,6 @@
-"""The Celery and django.tasks examples of docs/celery.md (or README.md, once merged there) run.
+"""The Celery and django.tasks examples of the README's Celery section run.
 
-Blocks are found by their ``<!-- readme-example: KIND -->`` mark, in README.md when it has them,
-else in docs/celery.md, so the test keeps working when the text moves into the README.
+Blocks are found by their ``<!-- readme-example: KIND -->`` mark in README.md.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ celery = pytest.importorskip("celery", reason="Celery is not installed")
 from celery._state import get_current_app  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = (ROOT / "README.md", ROOT / "docs" / "celery.md")
+SOURCES = (ROOT / "README.md",)
 BLOCK_RE = re.compile(r"^<!--\s*readme-example:\s*([\w-]+)\s*-->\n```\w*\n(.*?)^```", re.M | re.S)
 
 
@@ -33,7 +32,7 @@ def example(kind: str) -> str:
         if found:
             (code,) = found
             return code.replace("crm.Lead", "testapp.Lead")
-    raise AssertionError(f"no block marked readme-example: {kind} in README.md or docs/celery.md")
+    raise AssertionError(f"no block marked readme-example: {kind} in README.md")
 
 
 @pytest.fixture

@@ -23,9 +23,8 @@ The whole README runs once on API v2; then every ``shell`` block runs again, in 
 The README's fake port 8765 becomes a free port. To add a section whose blocks run, just mark
 them with these kinds: nothing here needs to change, and a block that fails names its README line.
 
-Kinds run in this process instead: ``celery`` and ``django-tasks`` (task modules imported from a
-file; the README's app ``crm`` is ``tests.testapp`` there) and ``fake-server`` (the example test,
-called as pytest would). A section may also bring its own kind, run by its own test file through
+Kinds run in this process instead: ``fake-server`` (the example test, called as pytest would);
+the Celery section's kinds (``celery-app``, ``celery-dispatch``...) run in tests/test_celery_docs.py. A section may also bring its own kind, run by its own test file through
 ``tests.support.readme.examples("KIND")``; prefer ``shell``/``commands``, which need no code.
 Any unmarked python block must at least compile.
 """
@@ -245,48 +244,10 @@ def _import_example(block: Block, tmp_path: Path, name: str):
         sys.modules.pop(name, None)
 
 
-@pytest.mark.django_db
-def test_celery_example_runs_the_sync(fake_zoho, zoho_tokens, tmp_path):
-    pytest.importorskip("celery", reason="Celery is not installed")
-    from django_zcrm.sync import lease as sync_lease
-
-    fake_zoho.crm.seed("Leads", 30)
-    (block,) = examples("celery")
-    tasks = _import_example(block, tmp_path, "readme_celery_tasks")
-
-    done = tasks.sync_zoho.apply(args=["Leads"]).get()
-    lease = sync_lease.acquire("Leads", "django_zcrm.crmrecord")
-    try:
-        skipped = tasks.sync_zoho.apply(args=["Leads"]).get()
-    finally:
-        lease.release()
-
-    assert done["module"] == "Leads" and done["created"] == 30
-    assert skipped == {"module": "Leads", "skipped": True}
-
-
-@pytest.mark.django_db
-def test_django_tasks_example_runs_the_sync_and_the_push(
-    fake_zoho, zoho_tokens, settings, tmp_path
-):
-    pytest.importorskip("django.tasks", reason="django.tasks needs Django 6")
-    settings.ZCRM = {**settings.ZCRM, "SYNC_MODELS": {"Leads": "testapp.Lead"}}
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
-    fake_zoho.crm.seed("Leads", 25)
-    fake_zoho.crm.seed("Contacts", 5)
-    (block,) = examples("django-tasks")
-
-    tasks = _import_example(block, tmp_path, "readme_django_tasks")
-
-    result = tasks.result  # enqueued by the example itself; the immediate backend ran it
-    assert result.status == "SUCCESSFUL", [e.traceback for e in result.errors]
-    pulled = result.return_value["pulled"]
-    assert [(r["module"], r["created"]) for r in pulled] == [("Leads", 25), ("Contacts", 5)]
-    assert result.return_value["pushed"].startswith("testapp.lead -> Leads: 0 local changes")
-
-
 #: Kinds this file used to run, and what replaced them: a block still marked so would not run.
 RETIRED_KINDS = {
+    "celery": "celery-app",
+    "django-tasks": "django-tasks-entry-points",
     "services": "shell",
     "sync": "shell",
     "sync-commands": "commands",
@@ -295,7 +256,7 @@ RETIRED_KINDS = {
 
 
 def test_every_marked_block_is_of_a_kind_something_runs():
-    here = {"celery", "django-tasks", "fake-server"}
+    here = {"fake-server"}
     tests_text = "\n".join(
         p.read_text(encoding="utf-8") for p in (ROOT / "tests").rglob("test_*.py")
     )
