@@ -91,3 +91,14 @@ def recorder(db):
 @pytest.fixture
 def superuser(django_user_model):
     return django_user_model.objects.create_superuser("root", "root@example.com", "pw-root-1")
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print the hostile-answer suite's per-family table when it ran."""
+    from tests.support.hostile import report_lines
+
+    lines = report_lines()
+    if lines:
+        terminalreporter.section("hostile answers per endpoint family")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..client import quote_segment
 from ..exceptions import ZCRMNotFoundError, ZCRMValidationError
-from .base import MAX_PER_PAGE, Service
+from .base import MAX_PER_PAGE, Service, first_object
 
 USER_TYPES = (
     "AllUsers",
@@ -46,14 +46,7 @@ class Users(Service):
     def get(self, user_id: str | int) -> dict[str, Any]:
         """One user by id; :class:`ZCRMNotFoundError` when there is none."""
         response = self.client.get(f"users/{quote_segment(user_id)}")
-        items = (response.data or {}).get("users") if not response.is_empty else None
-        if not items:
-            raise ZCRMNotFoundError(
-                f"No CRM user with id {user_id}.",
-                status=response.status,
-                request_id=response.request_id,
-            )
-        return items[0]
+        return first_object(response, "users", f"No CRM user with id {user_id}.")
 
     def current(self) -> dict[str, Any]:
         """The user the tokens belong to (``type=CurrentUser``)."""
