@@ -550,6 +550,12 @@ class OAuthClient:
                 register_secret(value)
         if not 200 <= status < 300 or body.get("error") or not body.get("access_token"):
             # An error body, or a token sent with an error status: neither is stored.
+            if body.get("access_token") and not body.get("error"):
+                raise ZCRMUntrustedAnswerError(
+                    f"Zoho Accounts sent a token with HTTP {status}, not a success; it was not "
+                    "stored and the current tokens stay as they were.",
+                    status=status,
+                )
             if status >= 500 and not body.get("error"):
                 raise ZCRMServerError(
                     "Zoho Accounts is failing; try again in a minute.", status=status

@@ -82,6 +82,7 @@ class HostileServer:
                         socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
                     )
                     self.close_connection = True
+                    owner.resets.add(self.connection.fileno())
                     return
                 self.send_response_only(answer.status)
                 if answer.content_type is not None:
@@ -101,7 +102,20 @@ class HostileServer:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.resets: set[int] = set()
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
+                # The default half-closes first (a FIN); a reset must close at once (an RST).
+                if request.fileno() in owner.resets:
+                    owner.resets.discard(request.fileno())
+                    request.close()
+                    return
+                super().shutdown_request(request)
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
