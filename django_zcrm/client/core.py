@@ -30,7 +30,7 @@ from typing import Any
 
 import requests
 
-from ..conf import USER_AGENT, ZCRMSettings, get_settings, sandbox_url
+from ..conf import USER_AGENT, ZCRMSettings, get_settings, sandbox_url, trusted_zoho_url
 from ..exceptions import ZCRMError, ZCRMRateLimitError
 from ..redaction import get_logger
 from ..tokens import OAuthTokens, TokenProvider
@@ -136,9 +136,18 @@ class ZCRMClient:
         domain = getattr(tokens, "api_domain", None)
         if not domain:
             return conf.api_base_url
-        domain = str(domain).rstrip("/")
-        if "://" not in domain:
-            domain = "https://" + domain
+        trusted = trusted_zoho_url(domain, conf.api_base_url, "api")
+        if trusted is None:
+            # Stored before answers were checked (or by another tool): the access token must not
+            # go to a host that is neither Zoho's nor the configured one.
+            logger.warning(
+                "The stored api_domain %r is neither a Zoho API host nor ZCRM['API_BASE_URL']; "
+                "using %s instead.",
+                str(domain)[:80],
+                conf.api_base_url,
+            )
+            return conf.api_base_url
+        domain = trusted
         # Zoho hands out the production API domain even to a sandbox client.
         return sandbox_url(domain) if conf.sandbox else domain
 
