@@ -87,7 +87,7 @@ def _shut(connection: HTTPConnection) -> None:
 
 
 class _WatchedHTTPConnection(HTTPConnection):
-    def request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def request(self, *args: Any, **kwargs: Any) -> None:
         watch = getattr(_current, "watch", None)
         super().request(*args, **kwargs)
         if watch is not None:
@@ -95,7 +95,7 @@ class _WatchedHTTPConnection(HTTPConnection):
 
 
 class _WatchedHTTPSConnection(HTTPSConnection):
-    def request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def request(self, *args: Any, **kwargs: Any) -> None:
         watch = getattr(_current, "watch", None)
         super().request(*args, **kwargs)
         if watch is not None:
