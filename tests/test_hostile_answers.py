@@ -10,7 +10,7 @@ one endpoint family, and checks three rules:
   plausible (printable, bounded tokens, an expiry within a year, a trusted ``api_domain``);
 * no credential (Authorization header, client secret) ever reached the redirect trap.
 
-The number of examples per family comes from ``ZCRM_HOSTILE_EXAMPLES`` (default 16, about 400
+The number of examples per family comes from ``ZCRM_HOSTILE_EXAMPLES`` (default 16, about 370
 answers in all). The nightly-sized run (>= 10,000 answers) is::
 
     ZCRM_HOSTILE_EXAMPLES=420 PYTHONPATH=$PWD python -m pytest -p no:cacheprovider \
@@ -190,6 +190,16 @@ STATUSES = st.one_of(
     st.integers(min_value=200, max_value=599),
     st.just(999),
 )
+HEADERS = st.fixed_dictionaries(
+    {},
+    optional={
+        "Retry-After": st.sampled_from(
+            ["1e999", "nan", "-5", "0", "Wed, 21 Oct 2015 07:28:00 GMT", "garbage", "9" * 30]
+        ),
+        "X-Request-Id": st.text(st.characters(min_codepoint=33, max_codepoint=126), max_size=12),
+        "Content-Encoding": st.sampled_from(["gzip", "br", "deflate", "identity", "x-odd"]),
+    },
+)
 CONTENT_TYPES = st.sampled_from(
     [
         "application/json",
@@ -217,10 +227,11 @@ def answers(kind: str, trap_url: str) -> st.SearchStrategy[Answer]:
         return json.dumps(value, allow_nan=True).encode()
 
     json_answer = st.builds(
-        lambda status, value, ct: Answer(status, as_json(value), ct),
+        lambda status, value, ct, headers: Answer(status, as_json(value), ct, headers),
         STATUSES,
         body,
         CONTENT_TYPES,
+        HEADERS,
     )
     plain_200 = st.builds(lambda value: Answer(200, as_json(value)), body)
     others = st.one_of(
@@ -276,6 +287,7 @@ def _push() -> None:
 
 FAMILIES: dict[str, tuple[str, Callable[[], Any]]] = {
     "token exchange": ("token", lambda: get_oauth_client().generate_access_token("grant-code-12345678", USER)),
+    "web flow exchange": ("token", lambda: get_oauth_client().generate_access_token("grant-code-12345678", discover_user=True)),
     "refresh": ("token", lambda: get_oauth_client().refresh_access_token(USER)),
     "revoke": ("revoke", lambda: get_oauth_client().revoke(USER)),
     "user info": ("user_info", lambda: get_oauth_client().get_user_info("1000.some-access-token")),
