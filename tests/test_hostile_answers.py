@@ -13,7 +13,7 @@ one endpoint family, and checks three rules:
 The number of examples per family comes from ``ZCRM_HOSTILE_EXAMPLES`` (default 16, about 370
 answers in all). The nightly-sized run (>= 10,000 answers) is::
 
-    ZCRM_HOSTILE_EXAMPLES=420 PYTHONPATH=$PWD python -m pytest -p no:cacheprovider \
+    ZCRM_HOSTILE_EXAMPLES=440 PYTHONPATH=$PWD python -m pytest -p no:cacheprovider \
         tests/test_hostile_answers.py
 
 and prints the per-family table at the end of the session.
