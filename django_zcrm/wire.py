@@ -89,17 +89,21 @@ def _shut(connection: HTTPConnection) -> None:
 class _WatchedHTTPConnection(HTTPConnection):
     def request(self, *args: Any, **kwargs: Any) -> None:
         watch = getattr(_current, "watch", None)
+        if watch is not None:
+            watch.attach(self)  # early, so a stalled upload can be cut off too
         super().request(*args, **kwargs)
         if watch is not None:
-            watch.attach(self)
+            watch.attach(self)  # again: the socket exists now, cut it if the deadline passed
 
 
 class _WatchedHTTPSConnection(HTTPSConnection):
     def request(self, *args: Any, **kwargs: Any) -> None:
         watch = getattr(_current, "watch", None)
+        if watch is not None:
+            watch.attach(self)  # early, so a stalled upload can be cut off too
         super().request(*args, **kwargs)
         if watch is not None:
-            watch.attach(self)
+            watch.attach(self)  # again: the socket exists now, cut it if the deadline passed
 
 
 class _WatchedHTTPPool(HTTPConnectionPool):
