@@ -113,6 +113,10 @@ DEFAULTS: dict[str, Any] = {
     "MAX_RETRY_AFTER": 120,
     # Most CRM API calls one process has in flight at once (None or 0: no cap).
     "MAX_CONCURRENT_REQUESTS": 10,
+    # Limits on one answer (CRM API and Zoho Accounts alike): the whole exchange, in seconds,
+    # and the body, in bytes after decompression.
+    "REQUEST_TOTAL_TIMEOUT": 120,
+    "MAX_RESPONSE_BYTES": 64 * 1024 * 1024,
     # Sync.
     "SYNC_MODELS": {},
     "SYNC_DELETE_MODE": "mark",
@@ -361,6 +365,7 @@ def validate(raw: Any) -> list[Problem]:
         *_concurrency(raw),
         *_schedules(raw),
         *_log_file(raw),
+        *_answer_limits(conf),
     ]
 
 
@@ -579,6 +584,73 @@ def _timeouts(conf: ZCRMSettings) -> list[Problem]:
             and all(isinstance(v, (int, float)) and v > 0 for v in value)
         )
     ]
+
+
+def _answer_limits(conf: ZCRMSettings) -> list[Problem]:
+    problems = []
+    total = conf.REQUEST_TOTAL_TIMEOUT
+    if not (_is_number(total) and 0 < total < float("inf")):
+        problems.append(
+            _error(
+                "E070",
+                f"{setting('REQUEST_TOTAL_TIMEOUT')} = {total!r} must be a number of seconds > 0.",
+                "It bounds one whole exchange with Zoho (a server dripping its answer included); "
+                f"remove it to use the default ({DEFAULTS['REQUEST_TOTAL_TIMEOUT']}).",
+            )
+        )
+    cap = conf.MAX_RESPONSE_BYTES
+    if not (isinstance(cap, int) and not isinstance(cap, bool) and cap >= 1024):
+        problems.append(
+            _error(
+                "E071",
+                f"{setting('MAX_RESPONSE_BYTES')} = {cap!r} must be a whole number of bytes "
+                ">= 1024.",
+                "It caps one answer after decompression; remove it to use the default "
+                f"({DEFAULTS['MAX_RESPONSE_BYTES']}, 64 MiB).",
+            )
+        )
+    return problems
+
+
+def trusted_zoho_url(candidate: Any, configured: str, kind: str) -> str | None:
+    """``candidate`` as a base URL when it is a Zoho server of ``kind`` or the configured one.
+
+    ``kind`` is ``"accounts"`` or ``"api"``. Zoho names servers in its answers (the web flow's
+    ``accounts-server``, a token answer's ``api_domain``); a forged or broken one must not
+    receive our client secret or tokens. Only the exact hosts of :data:`DATA_CENTERS` over https
+    (no port, user, path, query) or exactly the configured URL pass; anything else is None.
+    """
+    if not isinstance(candidate, str) or not candidate or len(candidate) > 255:
+        return None
+    if not candidate.isascii() or not candidate.isprintable():
+        return None
+    value = candidate.strip().rstrip("/")
+    if "://" not in value:
+        value = "https://" + value
+    configured = configured.rstrip("/")
+    if value == configured:
+        return configured
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        return None
+    urls = [
+        dc.accounts_url if kind == "accounts" else dc.api_base_url for dc in DATA_CENTERS.values()
+    ]
+    known_hosts = {urlsplit(url).netloc for url in urls}
+    if (
+        parts.scheme == "https"
+        and parts.hostname in known_hosts
+        and port is None
+        and not parts.username
+        and not parts.password
+        and parts.path in ("", "/")
+        and not parts.query
+        and not parts.fragment
+    ):
+        return f"https://{parts.hostname}"
+    return None
 
 
 def _values(conf: ZCRMSettings, keys: tuple[str, ...]) -> list[tuple[str, Any]]:

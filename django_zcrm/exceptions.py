@@ -187,6 +187,22 @@ class ZCRMMalformedResponseError(ZCRMError):
     """Zoho's answer was not the JSON the wire format promises."""
 
 
+class ZCRMResponseTooLargeError(ZCRMMalformedResponseError):
+    """The answer was larger than ``MAX_RESPONSE_BYTES`` (after decompression); it was dropped."""
+
+
+class ZCRMDeadlineExceededError(ZCRMConnectionError):
+    """One exchange took longer than ``REQUEST_TOTAL_TIMEOUT`` in all; it was cut off."""
+
+
+class ZCRMRedirectRefusedError(ZCRMError):
+    """The server answered with a redirect; it was not followed, so no credential went there."""
+
+
+class ZCRMUntrustedAnswerError(ZCRMMalformedResponseError):
+    """A token answer was incomplete or implausible (or named a foreign host); nothing was stored."""
+
+
 class ZCRMPersistenceError(ZCRMError):
     """The token store could not be read or written."""
 

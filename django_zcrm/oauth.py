@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 import requests
 from django.views.decorators.debug import sensitive_variables
 
-from .conf import USER_AGENT, ZCRMSettings, configuration_errors, get_settings
+from .conf import USER_AGENT, ZCRMSettings, configuration_errors, get_settings, trusted_zoho_url
 from .exceptions import (
     ZCRMAuthError,
     ZCRMConfigurationError,
@@ -37,12 +37,13 @@ from .exceptions import (
     ZCRMTokenDecryptionError,
     ZCRMTokenNotFoundError,
     ZCRMTokenThrottledError,
+    ZCRMUntrustedAnswerError,
 )
 from .persistence import TokenPersistence, get_persistence
 from .redaction import get_logger, redact, register_secret
 from .signals import tokens_refreshed
 from .tokens import OAuthTokens, TokenStatus
-from .wire import json_or_none
+from .wire import Limits, RawAnswer, bounded_request, json_or_none, mount_watched, redirect_error
 
 logger = get_logger(__name__)
 
@@ -50,6 +51,14 @@ TOKEN_PATH = "/oauth/v2/token"
 REVOKE_PATH = "/oauth/v2/token/revoke"
 USER_INFO_PATH = "/oauth/user/info"
 AUTH_PATH = "/oauth/v2/auth"
+
+#: The longest token we accept from Zoho (theirs are ~70 characters); longer ones are not stored.
+MAX_TOKEN_LENGTH = 1000
+#: ``expires_in`` bounds: an access token lives an hour; a year means the answer is broken.
+MIN_EXPIRES_MS = 1000
+MAX_EXPIRES_MS = 365 * 24 * 3600 * 1000
+#: Share of the refresh lease one token request may take, so the lease is never outlived.
+TOKEN_DEADLINE_SHARE_OF_LEASE = 0.8
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,9 @@ class OAuthClient:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         session: requests.Session | None = None,
+        api_base_url: str = "",
+        total_timeout: float = 120,
+        max_response_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.client_id = client_id
         self.client_secret = client_secret
@@ -97,8 +109,19 @@ class OAuthClient:
         self.timeout: tuple[float, float] = (connect, read)
         self.clock = clock
         self.sleep = sleep
-        self.session = session or requests.Session()
+        if session is None:
+            session = requests.Session()
+            mount_watched(session)
+        self.session = session
         self.session.headers["User-Agent"] = USER_AGENT
+        #: The configured API domain: a token answer's ``api_domain`` may name it or a Zoho host.
+        self.api_base_url = api_base_url.rstrip("/")
+        # A token request must end before the refresh lease lapses, or a second process would
+        # refresh too (see docs/design/token-refresh.md, "Deadlines").
+        self.limits = Limits(
+            min(float(total_timeout), lease_seconds * TOKEN_DEADLINE_SHARE_OF_LEASE),
+            int(max_response_bytes),
+        )
         self._cache: dict[str, OAuthTokens] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
@@ -125,6 +148,9 @@ class OAuthClient:
             lease_seconds=conf.REFRESH_LEASE_SECONDS,
             throttle_seconds=conf.THROTTLE_SECONDS,
             timeout=tuple(conf.TOKEN_TIMEOUT),
+            api_base_url=conf.api_base_url,
+            total_timeout=conf.REQUEST_TOTAL_TIMEOUT,
+            max_response_bytes=conf.MAX_RESPONSE_BYTES,
         )
         kwargs.update(overrides)
         return cls(**kwargs)
@@ -145,7 +171,7 @@ class OAuthClient:
             )
         return user
 
-    @sensitive_variables("grant_token", "body")
+    @sensitive_variables("grant_token", "answer")
     def generate_access_token(
         self,
         grant_token: str,
@@ -169,9 +195,9 @@ class OAuthClient:
         if self.redirect_uri:
             params["redirect_uri"] = self.redirect_uri
         sent_at = self.now_ms()
-        body = self._token_request(params, accounts_url, grant="authorization_code")
-        access_token = body["access_token"]
-        refresh_token = body.get("refresh_token")
+        answer = self._token_request(params, accounts_url, grant="authorization_code")
+        access_token = answer.access_token
+        refresh_token = answer.refresh_token
         if not refresh_token:
             raise ZCRMAuthError(
                 "Zoho returned no refresh token: the grant token was made for online access. "
@@ -185,8 +211,8 @@ class OAuthClient:
             user_identifier=user,
             access_token=access_token,
             refresh_token=refresh_token,
-            expiry_time=sent_at + _expires_in_ms(body),
-            api_domain=body.get("api_domain") or None,
+            expiry_time=sent_at + answer.expires_ms,
+            api_domain=answer.api_domain,
             accounts_server=accounts_server.rstrip("/") if accounts_server else None,
             last_refreshed_at=sent_at,
         )
@@ -195,7 +221,7 @@ class OAuthClient:
         logger.info(
             "Stored new Zoho tokens for %s (access token expires in %ss).",
             user,
-            _expires_in_ms(body) // 1000,
+            answer.expires_ms // 1000,
         )
         return tokens
 
@@ -240,18 +266,22 @@ class OAuthClient:
             raise ZCRMTokenNotFoundError(
                 f"No Zoho tokens are stored for {user}: nothing to revoke."
             )
+        _register_stored(tokens)
         accounts_url = tokens.accounts_server or self.accounts_url
-        response = self._post(accounts_url + REVOKE_PATH, {"token": tokens.refresh_token})
-        # 400 means Zoho no longer knows the token: it is as revoked as it can be.
-        if response.status_code not in (200, 400):
-            raise _http_error(response, "revoking the refresh token")
-        if response.status_code == 200:
-            body = _json_or_none(response)
-            if isinstance(body, dict) and body.get("status") not in (None, "success"):
-                raise ZCRMAuthError(
-                    f"Zoho did not revoke the token: {body.get('error') or body}",
-                    status=response.status_code,
-                )
+        answer = self._post(accounts_url + REVOKE_PATH, {"token": tokens.refresh_token})
+        body = json_or_none(answer.content)
+        # Only an unambiguous success removes the tokens: anything else might mean the token is
+        # still alive at Zoho, and deleting our copy would leave it there, unrevocable by us.
+        confirmed = isinstance(body, dict) and body.get("status") == "success"
+        if not (200 <= answer.status < 300 and confirmed):
+            if answer.status >= 500:
+                raise _http_error(answer, "revoking the refresh token")
+            raise ZCRMAuthError(
+                f"Zoho did not confirm that it revoked the refresh token of {user} "
+                f"({_describe(answer)}); the stored tokens were kept. Try again later; if the "
+                "token is already gone at Zoho, delete the stored tokens in the admin.",
+                status=answer.status,
+            )
         self.persistence.delete_oauth_tokens(user)
         self._cache.pop(user, None)
         logger.info("Revoked and deleted the Zoho tokens of %s.", user)
@@ -261,29 +291,32 @@ class OAuthClient:
     def get_user_info(self, access_token: str, *, accounts_url: str | None = None) -> UserInfo:
         """Ask ``/oauth/user/info`` whose token this is (needs scope AaaServer.profile.READ)."""
         url = (accounts_url or self.accounts_url).rstrip("/") + USER_INFO_PATH
-        try:
-            response = self.session.get(
-                url,
-                headers={"Authorization": f"Zoho-oauthtoken {access_token}"},
-                timeout=self.timeout,
-            )
-        except requests.RequestException as exc:
-            raise ZCRMConnectionError(_network_message(url, exc)) from exc
-        body = _json_or_none(response)
-        if response.status_code != 200 or not isinstance(body, dict) or not body.get("Email"):
+        answer = self._exchange(
+            "GET", url, headers={"Authorization": f"Zoho-oauthtoken {access_token}"}
+        )
+        body = json_or_none(answer.content)
+        email = body.get("Email") if isinstance(body, dict) else None
+        if answer.status != 200 or not isinstance(body, dict) or not email:
             code = body.get("code") if isinstance(body, dict) else None
             raise ZCRMAuthError(
                 "Zoho would not say which user the new tokens belong to, so nothing was stored. "
                 "Generate a new grant token that includes the scope AaaServer.profile.READ, or "
                 "give the user's e-mail (--user, or ZCRM['CURRENT_USER_EMAIL']).",
-                status=response.status_code,
-                code=code,
+                status=answer.status,
+                code=code if isinstance(code, str) else None,
+            )
+        if not _plausible_text(email, 254) or "@" not in email:
+            raise ZCRMUntrustedAnswerError(
+                "Zoho's user info named an e-mail that is not a plausible address (not text, "
+                "not printable ASCII, or longer than 254 characters); nothing was stored.",
+                status=answer.status,
             )
         zuid = body.get("ZUID")
+        name = body.get("Display_Name")
         return UserInfo(
-            email=str(body["Email"]),
-            zuid=str(zuid) if zuid is not None else None,
-            display_name=str(body.get("Display_Name") or ""),
+            email=email,
+            zuid=str(zuid)[:64] if isinstance(zuid, (int, str)) and zuid != "" else None,
+            display_name=name[:200] if isinstance(name, str) else "",
         )
 
     def authorization_url(
@@ -348,6 +381,8 @@ class OAuthClient:
                 f"No Zoho tokens are stored for {user}: run `manage.py zcrm_generate_token "
                 f"<grant token> --user {user}` or paste a grant token in the admin."
             )
+        # Before any request: a server that echoes a stored secret must find it masked.
+        _register_stored(tokens)
         if tokens.needs_reauth:
             self._cache.pop(user, None)
             raise ZCRMReauthorizationRequiredError(
@@ -404,14 +439,14 @@ class OAuthClient:
         accounts_url = tokens.accounts_server or self.accounts_url
         sent_at = now
         try:
-            body = self._token_request(
+            answer = self._token_request(
                 {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token},
                 accounts_url,
                 grant="refresh_token",
             )
         except ZCRMTokenThrottledError as exc:
             tokens.throttled_until = now + self.throttle_ms
-            tokens.last_error = exc.message
+            tokens.last_error = _error_text(exc)
             self.persistence.save_oauth_tokens(tokens)
             logger.warning(
                 "Zoho throttled token refresh for %s; no token request until %s.",
@@ -423,7 +458,7 @@ class OAuthClient:
             raise _throttled_error(tokens, now) from exc
         except ZCRMReauthorizationRequiredError as exc:
             tokens.needs_reauth = True
-            tokens.last_error = exc.message
+            tokens.last_error = _error_text(exc)
             self.persistence.save_oauth_tokens(tokens)
             self._cache.pop(user, None)
             logger.error("Zoho refused the refresh token of %s: reconnection needed.", user)
@@ -440,10 +475,10 @@ class OAuthClient:
             raise
         new = OAuthTokens(
             user_identifier=user,
-            access_token=body["access_token"],
-            refresh_token=body.get("refresh_token") or tokens.refresh_token,
-            expiry_time=sent_at + _expires_in_ms(body),
-            api_domain=body.get("api_domain") or tokens.api_domain,
+            access_token=answer.access_token,
+            refresh_token=answer.refresh_token or tokens.refresh_token,
+            expiry_time=sent_at + answer.expires_ms,
+            api_domain=answer.api_domain or tokens.api_domain,
             accounts_server=tokens.accounts_server,
             last_refreshed_at=sent_at,
         )
@@ -463,48 +498,146 @@ class OAuthClient:
 
     # -- HTTP -------------------------------------------------------------------------------------
 
-    @sensitive_variables("data", "params")
-    def _post(self, url: str, params: dict[str, str]) -> requests.Response:
-        # Secrets travel in the form body, never in the URL (URLs end up in logs and tracebacks).
-        data = {**params, "client_id": self.client_id, "client_secret": self.client_secret}
+    def _exchange(self, method: str, url: str, **kwargs: Any) -> RawAnswer:
+        """One bounded exchange with Zoho Accounts; a redirect is an error, never followed."""
         started = time.monotonic()
         try:
-            response = self.session.post(
-                url, data=data, timeout=self.timeout, allow_redirects=False
+            answer = bounded_request(
+                self.session,
+                method,
+                url,
+                limits=self.limits,
+                timeout=self.timeout,
+                what=f"Zoho Accounts {method} {_path_of(url)}",
+                **kwargs,
             )
         except requests.RequestException as exc:
             raise ZCRMConnectionError(_network_message(url, exc)) from exc
         logger.debug(
-            "POST %s -> %s in %.0f ms",
+            "%s %s -> %s in %.0f ms",
+            method,
             url,
-            response.status_code,
+            answer.status,
             (time.monotonic() - started) * 1000,
         )
-        return response
+        if 300 <= answer.status < 400:
+            # The client secret or a token would go with it: never follow (one place decides).
+            raise redirect_error(
+                f"Zoho Accounts {method} {_path_of(url)}", answer.status, answer.headers
+            )
+        return answer
+
+    @sensitive_variables("data", "params")
+    def _post(self, url: str, params: dict[str, str]) -> RawAnswer:
+        # Secrets travel in the form body, never in the URL (URLs end up in logs and tracebacks).
+        data = {**params, "client_id": self.client_id, "client_secret": self.client_secret}
+        return self._exchange("POST", url, data=data)
 
     @sensitive_variables("params", "body")
     def _token_request(
         self, params: dict[str, str], accounts_url: str, *, grant: str
-    ) -> dict[str, Any]:
-        response = self._post(accounts_url + TOKEN_PATH, params)
-        body = _json_or_none(response)
+    ) -> TokenAnswer:
+        answer = self._post(accounts_url + TOKEN_PATH, params)
+        body = json_or_none(answer.content)
+        status = answer.status
         if not isinstance(body, dict):
-            if response.status_code >= 500:
+            if status >= 500:
                 raise ZCRMServerError(
-                    "Zoho Accounts is failing; try again in a minute.", status=response.status_code
+                    "Zoho Accounts is failing; try again in a minute.", status=status
                 )
             raise ZCRMMalformedResponseError(
                 "Zoho Accounts answered with something that is not a JSON object: "
-                + _describe(response),
-                status=response.status_code,
+                + _describe(answer),
+                status=status,
             )
-        if body.get("access_token"):
-            register_secret(str(body["access_token"]))
-            if body.get("refresh_token"):
-                register_secret(str(body["refresh_token"]))
-            _expires_in_ms(body)  # validate now, before anything is stored
-            return body
-        raise _token_error(body, response.status_code, grant)
+        for key in ("access_token", "refresh_token"):
+            value = body.get(key)
+            if isinstance(value, str) and value.isascii():
+                register_secret(value)
+        if not 200 <= status < 300 or body.get("error") or not body.get("access_token"):
+            # An error body, or a token sent with an error status: neither is stored.
+            if body.get("access_token") and not body.get("error"):
+                raise ZCRMUntrustedAnswerError(
+                    f"Zoho Accounts sent a token with HTTP {status}, not a success; it was not "
+                    "stored and the current tokens stay as they were.",
+                    status=status,
+                )
+            if status >= 500 and not body.get("error"):
+                raise ZCRMServerError(
+                    "Zoho Accounts is failing; try again in a minute.", status=status
+                )
+            raise _token_error(body, status, grant)
+        return _checked_token_answer(body, status, self.api_base_url)
+
+
+@dataclass(frozen=True)
+class TokenAnswer:
+    """A token answer that passed every check; only these values are ever stored."""
+
+    access_token: str
+    refresh_token: str | None
+    expires_ms: int
+    api_domain: str | None
+
+
+def _checked_token_answer(body: dict[str, Any], status: int, api_base_url: str) -> TokenAnswer:
+    """The usable parts of a 2xx token answer, or a typed error saying what was wrong."""
+
+    def refuse(what: str) -> ZCRMUntrustedAnswerError:
+        return ZCRMUntrustedAnswerError(
+            f"Zoho Accounts answered with {what}; nothing was stored and the current tokens stay "
+            "as they were. A proxy or a misbehaving server may be in the way.",
+            status=status,
+        )
+
+    access = body.get("access_token")
+    if not _plausible_text(access, MAX_TOKEN_LENGTH):
+        raise refuse(
+            "an access token that is not printable ASCII text of at most "
+            f"{MAX_TOKEN_LENGTH} characters"
+        )
+    refresh = body.get("refresh_token")
+    if refresh is not None and refresh != "" and not _plausible_text(refresh, MAX_TOKEN_LENGTH):
+        raise refuse(
+            "a refresh token that is not printable ASCII text of at most "
+            f"{MAX_TOKEN_LENGTH} characters"
+        )
+    expires_ms = _expires_in_ms(body)
+    domain = body.get("api_domain")
+    api_domain = None
+    if domain is not None and domain != "":
+        api_domain = trusted_zoho_url(domain, api_base_url, "api")
+        if api_domain is None:
+            shown = redact(str(domain))[:80] if isinstance(domain, str) else type(domain).__name__
+            raise refuse(
+                f"an api_domain ({shown!r}) that is neither a Zoho API host nor the configured "
+                "ZCRM['API_BASE_URL'] (tokens must never be sent there)"
+            )
+    return TokenAnswer(access, refresh or None, expires_ms, api_domain)  # type: ignore[arg-type]
+
+
+def _plausible_text(value: Any, limit: int) -> bool:
+    """True for a non-empty str of printable ASCII (no spaces or controls) of at most ``limit``."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= limit
+        and all(33 <= ord(char) <= 126 for char in value)
+    )
+
+
+def _register_stored(tokens: OAuthTokens) -> None:
+    """Teach the redactor the stored secrets, so an echo of them is masked everywhere."""
+    register_secret(tokens.access_token)
+    register_secret(tokens.refresh_token)
+
+
+def _error_text(exc: ZCRMError) -> str:
+    """An error's text fit for ``last_error`` (shown by zcrm_token_status and the admin)."""
+    return redact(str(exc.message))[:500]
+
+
+def _path_of(url: str) -> str:
+    return "/" + url.split("://", 1)[-1].split("/", 1)[-1] if "://" in url else url
 
 
 def _throttled_error(tokens: OAuthTokens, now: int) -> ZCRMTokenThrottledError:
@@ -519,9 +652,11 @@ def _throttled_error(tokens: OAuthTokens, now: int) -> ZCRMTokenThrottledError:
 
 
 def _token_error(body: dict[str, Any], status: int, grant: str) -> ZCRMError:
-    error = str(body.get("error") or "").strip()
+    raw_error = body.get("error")
+    error = (raw_error if isinstance(raw_error, str) else str(raw_error or "")).strip()[:100]
     lowered = error.lower()
-    description = str(body.get("error_description") or "")
+    raw_description = body.get("error_description")
+    description = raw_description[:300] if isinstance(raw_description, str) else ""
     if lowered == "invalid_code":
         if grant == "refresh_token":
             return ZCRMReauthorizationRequiredError(status=status, code=error)
@@ -554,40 +689,55 @@ def _token_error(body: dict[str, Any], status: int, grant: str) -> ZCRMError:
 
 
 def _expires_in_ms(body: dict[str, Any]) -> int:
+    """The token lifetime in ms, or a typed error: a whole number between 1 s and a year."""
     # Before late 2019 Zoho sent expires_in in ms next to expires_in_sec; now seconds alone.
-    try:
-        if "expires_in_sec" in body:
-            value = (
-                int(body["expires_in"])
-                if "expires_in" in body
-                else int(body["expires_in_sec"]) * 1000
-            )
-        else:
-            value = int(body["expires_in"]) * 1000
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ZCRMMalformedResponseError(
-            "Zoho Accounts returned a token without a usable expires_in; nothing was stored."
-        ) from exc
-    if value <= 0:
-        raise ZCRMMalformedResponseError("Zoho Accounts returned a token that is already expired.")
+    if "expires_in_sec" in body:
+        value = (
+            _whole(body["expires_in"])
+            if "expires_in" in body
+            else _times(_whole(body["expires_in_sec"]), 1000)
+        )
+    else:
+        value = _times(_whole(body.get("expires_in")), 1000)
+    if value is None:
+        raise ZCRMUntrustedAnswerError(
+            "Zoho Accounts returned a token without a usable expires_in (a whole number of "
+            "seconds); nothing was stored."
+        )
+    if not MIN_EXPIRES_MS <= value <= MAX_EXPIRES_MS:
+        raise ZCRMUntrustedAnswerError(
+            f"Zoho Accounts returned a token with expires_in = {value // 1000} s, outside 1 s .. "
+            "1 year (already expired, or it would never be refreshed); nothing was stored."
+        )
     return value
 
 
-def _json_or_none(response: requests.Response) -> Any:
-    return json_or_none(response.content)
+def _whole(value: Any) -> int | None:
+    """An int from JSON (not a bool, float, NaN or a numeric string longer than 15 digits)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 15:
+        return int(value)
+    return None
 
 
-def _describe(response: requests.Response) -> str:
-    content_type = response.headers.get("Content-Type", "?")
-    head = redact(response.content[:80].decode("utf-8", "replace"))
-    return f"HTTP {response.status_code}, {content_type}, starting {head!r}"
+def _times(value: int | None, factor: int) -> int | None:
+    return None if value is None else value * factor
 
 
-def _http_error(response: requests.Response, doing: str) -> ZCRMError:
-    if response.status_code >= 500:
-        return ZCRMServerError(f"Zoho Accounts failed while {doing}.", status=response.status_code)
+def _describe(answer: RawAnswer) -> str:
+    content_type = redact(str(answer.headers.get("Content-Type", "?")))[:80]
+    head = redact(answer.content[:80].decode("utf-8", "replace"))
+    return f"HTTP {answer.status}, {content_type}, starting {head!r}"
+
+
+def _http_error(answer: RawAnswer, doing: str) -> ZCRMError:
+    if answer.status >= 500:
+        return ZCRMServerError(f"Zoho Accounts failed while {doing}.", status=answer.status)
     return ZCRMAuthError(
-        f"Zoho Accounts refused {doing}: {_describe(response)}", status=response.status_code
+        f"Zoho Accounts refused {doing}: {_describe(answer)}", status=answer.status
     )
 
 

@@ -13,9 +13,8 @@ import time
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
-from .conf import DATA_CENTERS, get_settings
+from .conf import DATA_CENTERS, get_settings, trusted_zoho_url
 from .exceptions import ZCRMConfigurationError, ZCRMError, ZCRMOAuthFlowError
 from .oauth import OAuthClient, get_oauth_client
 from .redaction import get_logger
@@ -87,21 +86,9 @@ def trusted_accounts_server(accounts_server: str | None, location: str | None) -
             return dc.accounts_url
         return configured
     candidate = accounts_server.strip().rstrip("/")
-    if candidate == configured:
-        return configured
-    parts = urlsplit(candidate)
-    known_hosts = {urlsplit(dc.accounts_url).netloc for dc in DATA_CENTERS.values()}
-    if (
-        parts.scheme == "https"
-        and parts.hostname in known_hosts
-        and parts.port is None
-        and not parts.username
-        and not parts.password
-        and parts.path in ("", "/")
-        and not parts.query
-        and not parts.fragment
-    ):
-        return f"https://{parts.hostname}"
+    trusted = trusted_zoho_url(candidate, configured, "accounts")
+    if trusted is not None:
+        return trusted
     raise ZCRMOAuthFlowError(
         f"Zoho's answer named the accounts server {candidate!r}, which is neither a Zoho "
         f"accounts server nor the configured {configured!r}; it was refused and nothing was "

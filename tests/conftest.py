@@ -93,5 +93,16 @@ def superuser(django_user_model):
     return django_user_model.objects.create_superuser("root", "root@example.com", "pw-root-1")
 
 
-# The banner of tests skipped for want of Redis (tests/support/redis_gate.py).
-from .support.redis_gate import pytest_terminal_summary  # noqa: E402, F401
+from .support.redis_gate import pytest_terminal_summary as _redis_banner  # noqa: E402
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """The Redis banner (tests/support/redis_gate.py) and the hostile suite's per-family table."""
+    _redis_banner(terminalreporter, exitstatus, config)
+    from tests.support.hostile import report_lines
+
+    lines = report_lines()
+    if lines:
+        terminalreporter.section("hostile answers per endpoint family")
+        for line in lines:
+            terminalreporter.write_line(line)

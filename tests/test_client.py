@@ -804,7 +804,11 @@ def test_any_token_provider_can_stand_in_for_the_oauth_client(seeded, zoho_token
         ("https://www.zohoapis.eu", True, "https://sandbox.zohoapis.eu/crm/v2/"),
         ("www.zohoapis.eu/", True, "https://sandbox.zohoapis.eu/crm/v2/"),
         ("https://www.zohoapis.eu", False, "https://www.zohoapis.eu/crm/v2/"),
-        ("http://127.0.0.1:8000", True, "http://127.0.0.1:8000/crm/v2/"),
+        # The configured API_BASE_URL (tests/settings.py) is used as is, even for a sandbox.
+        ("http://127.0.0.1:9", True, "http://127.0.0.1:9/crm/v2/"),
+        # Neither Zoho's nor the configured host: the token never goes there.
+        ("http://127.0.0.1:8000", False, "http://127.0.0.1:9/crm/v2/"),
+        ("https://evil.example", False, "http://127.0.0.1:9/crm/v2/"),
     ],
 )
 def test_a_sandbox_client_uses_the_sandbox_twin_of_the_tokens_api_domain(

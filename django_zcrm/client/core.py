@@ -29,13 +29,12 @@ from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
 
-from ..conf import USER_AGENT, ZCRMSettings, get_settings, sandbox_url
+from ..conf import USER_AGENT, ZCRMSettings, get_settings, sandbox_url, trusted_zoho_url
 from ..exceptions import ZCRMError, ZCRMRateLimitError
 from ..redaction import get_logger
 from ..tokens import OAuthTokens, TokenProvider
-from ..wire import json_or_none
+from ..wire import Limits, bounded_request, json_or_none, mount_watched, redirect_error
 from .auth import default_token_provider
 from .encoding import dumps, join_url, rewindable_files
 from .errors import (
@@ -137,9 +136,18 @@ class ZCRMClient:
         domain = getattr(tokens, "api_domain", None)
         if not domain:
             return conf.api_base_url
-        domain = str(domain).rstrip("/")
-        if "://" not in domain:
-            domain = "https://" + domain
+        trusted = trusted_zoho_url(domain, conf.api_base_url, "api")
+        if trusted is None:
+            # Stored before answers were checked (or by another tool): the access token must not
+            # go to a host that is neither Zoho's nor the configured one.
+            logger.warning(
+                "The stored api_domain %r is neither a Zoho API host nor ZCRM['API_BASE_URL']; "
+                "using %s instead.",
+                str(domain)[:80],
+                conf.api_base_url,
+            )
+            return conf.api_base_url
+        domain = trusted
         # Zoho hands out the production API domain even to a sandbox client.
         return sandbox_url(domain) if conf.sandbox else domain
 
@@ -168,9 +176,8 @@ class ZCRMClient:
         session.headers["Accept"] = "application/json"
         # Zoho's session/CSRF cookies are useless to an API client; never store or replay them.
         session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
+        # The watched adapter lets REQUEST_TOTAL_TIMEOUT cut off a server that drips its answer.
+        mount_watched(session, pool_connections=4, pool_maxsize=16, max_retries=0)
         return session
 
     def close(self) -> None:
@@ -325,17 +332,18 @@ class ZCRMClient:
         try:
             started = time.perf_counter()
             try:
-                resp = self.session.request(
+                resp = bounded_request(
+                    self.session,
                     method,
                     url,
+                    limits=answer_limits(conf),
+                    timeout=timeout,
+                    what=f"{method} {path}",
                     params=params,
                     data=body,
                     files=files,
                     headers=headers,
-                    timeout=timeout,
-                    allow_redirects=False,
                 )
-                content = resp.content
             except requests.RequestException as exc:
                 elapsed = (time.perf_counter() - started) * 1000
                 logger.debug("%s %s -> %s after %.0f ms", method, path, type(exc).__name__, elapsed)
@@ -344,9 +352,9 @@ class ZCRMClient:
         finally:
             if slots is not None:
                 slots.release()
-        status = resp.status_code
+        status = resp.status
         logger.debug("%s %s -> %s in %.0f ms", method, path, status, elapsed)
-        return Exchange(method, path, status, resp.headers, content, elapsed, safe, conf)
+        return Exchange(method, path, status, resp.headers, resp.content, elapsed, safe, conf)
 
     def _slot_bound(self, timeout: tuple[float, float]) -> float:
         """How long to wait for one of the process's ``MAX_CONCURRENT_REQUESTS`` slots."""
@@ -376,6 +384,11 @@ class ZCRMClient:
     def _finish(self, exchange: Exchange, *, allow_item_errors: bool, raw: bool) -> APIResponse:
         status = exchange.status
         content = exchange.content
+        if 300 <= status < 400 and status != 304:
+            # Never followed: the Authorization header must not travel to another host.
+            raise redirect_error(f"{exchange.method} {exchange.path}", status, exchange.headers)
+        if not 100 <= status < 600:
+            raise malformed_success(exchange)
         if 200 <= status < 300 or status == 304:
             data: Any = None
             if status not in (204, 304) and not raw and content.strip():
@@ -423,6 +436,11 @@ class ZCRMClient:
             exchange.elapsed_ms,
             request_id=exchange.request_id,
         )
+
+
+def answer_limits(conf: ZCRMSettings) -> Limits:
+    """``REQUEST_TOTAL_TIMEOUT`` and ``MAX_RESPONSE_BYTES`` as the limits of one exchange."""
+    return Limits(float(conf.REQUEST_TOTAL_TIMEOUT), int(conf.MAX_RESPONSE_BYTES))
 
 
 def _timeout(value: Any) -> tuple[float, float]:

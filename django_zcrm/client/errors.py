@@ -28,6 +28,7 @@ from ..exceptions import (
     ZCRMValidationError,
 )
 from ..redaction import redact
+from ..wire import redirect_error
 from .response import Exchange
 
 #: 401 codes after which one refresh + one retry is worth it.
@@ -103,12 +104,7 @@ def error_from(exchange: Exchange, body: Any) -> ZCRMError:
     if status >= 500:
         return ZCRMServerError(text, **kwargs)
     if 300 <= status < 400:
-        location = redact(exchange.headers.get("Location", ""))
-        return ZCRMError(
-            f"{where}: Zoho redirected to {location or '(nowhere)'}; check "
-            "ZCRM['API_BASE_URL'] / DATA_CENTER and API_VERSION.",
-            **kwargs,
-        )
+        return redirect_error(where, status, exchange.headers)
     return ZCRMValidationError(text, **kwargs)
 
 

@@ -6,8 +6,7 @@ import builtins
 from typing import Any
 
 from ..client import quote_segment
-from ..exceptions import ZCRMMalformedResponseError, ZCRMNotFoundError
-from .base import Service
+from .base import Service, answer_object, first_object, malformed, object_list
 
 
 class Org(Service):
@@ -16,13 +15,9 @@ class Org(Service):
     def get(self) -> dict[str, Any]:
         """The organisation's details (``company_name``, ``id``, ``zgid``, ``time_zone`` ...)."""
         response = self.client.get("org")
-        items = (response.data or {}).get("org") if not response.is_empty else None
-        if not isinstance(items, list) or not items:
-            raise ZCRMMalformedResponseError(
-                "GET org: expected a list under 'org'.",
-                status=response.status,
-                request_id=response.request_id,
-            )
+        items = object_list(response, "org")
+        if not items:
+            raise malformed(response, "expected a non-empty list under 'org'")
         return items[0]
 
 
@@ -34,27 +29,19 @@ class Modules(Service):
         response = self.client.get("settings/modules")
         if response.is_empty:
             return []
-        items = response.data.get("modules")
-        if not isinstance(items, list):
-            raise ZCRMMalformedResponseError(
-                "GET settings/modules: expected a list under 'modules'.",
-                status=response.status,
-                request_id=response.request_id,
-            )
-        return items
+        if answer_object(response).get("modules") is None:
+            raise malformed(response, "expected a list under 'modules', found none")
+        return object_list(response, "modules")
 
     def get(self, api_name: str) -> dict[str, Any]:
         """One module's (richer) metadata; :class:`ZCRMNotFoundError` when there is none."""
         response = self.client.get(f"settings/modules/{quote_segment(api_name)}")
-        items = (response.data or {}).get("modules") if not response.is_empty else None
-        if not items:
-            raise ZCRMNotFoundError(
-                f"No module {api_name!r}.", status=response.status, request_id=response.request_id
-            )
-        return items[0]
+        return first_object(response, "modules", f"No module {api_name!r}.")
 
     def api_names(self) -> builtins.list[str]:
         """API names of the modules the API can be used on."""
         return [
-            m["api_name"] for m in self.list() if m.get("api_name") and m.get("api_supported", True)
+            m["api_name"]
+            for m in self.list()
+            if isinstance(m.get("api_name"), str) and m["api_name"] and m.get("api_supported", True)
         ]

@@ -19,7 +19,20 @@ from ..exceptions import (
     ZCRMServerError,
     ZCRMValidationError,
 )
-from .base import MAX_PER_PAGE, MAX_PER_WRITE, Page, Service, check_id, check_ids, iter_chunks
+from .base import (
+    MAX_PER_PAGE,
+    MAX_PER_WRITE,
+    Page,
+    Service,
+    answer_object,
+    check_id,
+    check_ids,
+    first_object,
+    info_of,
+    iter_chunks,
+    malformed,
+    object_list,
+)
 from .records import DeletedRecord, Record, format_datetime
 from .results import (
     ACTIONS,
@@ -140,14 +153,8 @@ class Module(Service):
                     request_id=exc.request_id,
                 ) from exc
             raise
-        items = (response.data or {}).get("data") if not response.is_empty else None
-        if not items:
-            raise ZCRMNotFoundError(
-                f"No {self.api_name} record with id {record_id}.",
-                status=response.status,
-                request_id=response.request_id,
-            )
-        return Record(items[0], self.api_name)
+        item = first_object(response, "data", f"No {self.api_name} record with id {record_id}.")
+        return Record(item, self.api_name)
 
     def search(
         self,
@@ -668,16 +675,8 @@ def coql(
         module = match.group(1) if match else None
     if response.is_empty:
         return Page([], {"count": 0, "more_records": False}, response=response)
-    items = response.data.get("data") or []
-    if not isinstance(items, list):
-        raise ZCRMMalformedResponseError(
-            "POST coql: expected a list under 'data'.",
-            status=response.status,
-            request_id=response.request_id,
-        )
-    return Page(
-        [Record(item, module) for item in items], response.data.get("info") or {}, response=response
-    )
+    items = object_list(response, "data")
+    return Page([Record(item, module) for item in items], info_of(response), response=response)
 
 
 def build_criteria(criteria: str | Sequence[Criterion]) -> str:
@@ -729,14 +728,9 @@ def _modified_since_header(value: datetime | date | str | None) -> dict[str, str
 def _metadata_list(response: APIResponse, key: str) -> list[dict[str, Any]]:
     if response.is_empty:
         return []
-    items = response.data.get(key)
-    if not isinstance(items, list):
-        raise ZCRMMalformedResponseError(
-            f"GET {response.path}: expected a list under {key!r}.",
-            status=response.status,
-            request_id=response.request_id,
-        )
-    return items
+    if answer_object(response).get(key) is None:
+        raise malformed(response, f"expected a list under {key!r}, found none")
+    return object_list(response, key)
 
 
 def _key_function(key: str | KeyFunction | None) -> KeyFunction:

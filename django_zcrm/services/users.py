@@ -7,7 +7,7 @@ from typing import Any
 
 from ..client import quote_segment
 from ..exceptions import ZCRMNotFoundError, ZCRMValidationError
-from .base import MAX_PER_PAGE, Service, check_id
+from .base import MAX_PER_PAGE, Service, check_id, first_object
 
 USER_TYPES = (
     "AllUsers",
@@ -47,14 +47,7 @@ class Users(Service):
         """One user by id; :class:`ZCRMNotFoundError` when there is none."""
         user_id = check_id(user_id, "user_id")
         response = self.client.get(f"users/{quote_segment(user_id)}")
-        items = (response.data or {}).get("users") if not response.is_empty else None
-        if not items:
-            raise ZCRMNotFoundError(
-                f"No CRM user with id {user_id}.",
-                status=response.status,
-                request_id=response.request_id,
-            )
-        return items[0]
+        return first_object(response, "users", f"No CRM user with id {user_id}.")
 
     def current(self) -> dict[str, Any]:
         """The user the tokens belong to (``type=CurrentUser``)."""
