@@ -28,6 +28,7 @@ from .conf import get_settings
 from .exceptions import ZCRMConfigurationError, ZCRMError
 from .forms import GrantTokenForm
 from .models import CRMRecord, OAuthToken, SyncState
+from .notifications import admin as notification_admin  # noqa: F401  (registers its admins)
 from .tokens import now_ms
 
 

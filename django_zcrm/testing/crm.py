@@ -41,6 +41,7 @@ from ._crm.related import RelatedRoutes
 from ._crm.routes import VERSION_RE
 from ._crm.search import SearchRoutes
 from ._crm.settings import SettingsRoutes
+from ._crm.watch import WatchRoutes
 
 if TYPE_CHECKING:
     from .server import FakeZoho
@@ -58,12 +59,26 @@ __all__ = [
 
 
 class FakeCRM(
-    ControlAPI, SettingsRoutes, SearchRoutes, FilesRoutes, RelatedRoutes, RecordRoutes, Router
+    ControlAPI,
+    WatchRoutes,
+    SettingsRoutes,
+    SearchRoutes,
+    FilesRoutes,
+    RelatedRoutes,
+    RecordRoutes,
+    Router,
 ):
     """The org behind the fake CRM API: records, notes, attachments, tags, users and options."""
 
     # Tried in this order: fixed paths first, the generic {module}[/{id}] record routes last.
-    route_families = (SettingsRoutes, SearchRoutes, FilesRoutes, RelatedRoutes, RecordRoutes)
+    route_families = (
+        WatchRoutes,
+        SettingsRoutes,
+        SearchRoutes,
+        FilesRoutes,
+        RelatedRoutes,
+        RecordRoutes,
+    )
 
 
 def install(fake: FakeZoho, **options: Any) -> FakeCRM:
