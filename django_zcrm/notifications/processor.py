@@ -311,7 +311,7 @@ def _store(
     refused = target.write(writes)
     if refused:
         rid, error = next(iter(refused.items()))
-        raise MappingError(
+        raise DatabaseError(
             f"{len(refused)} records of {target.module} were refused, e.g. {rid}: {error}"
         )
     result.created += len(created)
