@@ -14,6 +14,10 @@
   (``SELECT ... FOR UPDATE``) before they are compared, so an older ``Modified_Time`` never
   overwrites a newer one, whichever of the sync and the processor writes first; new rows are
   inserted with ``ON CONFLICT DO NOTHING`` and compared again under the lock.
+* A row the processor creates could be overwritten by a ``zcrm_sync`` page that had read "no row"
+  just before: so, when it created rows, the processor locks the module's ``SyncState`` row
+  last in its transaction and, if a sync run holds the lease, rolls back and tries again a
+  second later (the run's claim waits for that lock, so a run that starts later sees the rows).
 * Deletes follow ``SYNC_DELETE_MODE`` (a row with unpushed local changes is flagged, never
   removed); a row changed after the deletion is left alone.
 * A group that fails (Zoho error, a record the model cannot hold) leaves its events in the inbox
@@ -43,7 +47,9 @@ from ..redaction import get_logger, redact
 from ..services import Module
 from ..services.base import iter_chunks
 from ..signals import zoho_records_changed, zoho_records_deleted
+from ..sync.lease import get_state
 from ..sync.mapping import MappingError
+from ..sync.models import SyncState
 from ..sync.retry import RETRY_IDS_PER_CALL, fetch_by_ids
 from ..sync.targets import Existing, Target, resolve_target
 from ..sync.timeutil import now as current_time
@@ -56,6 +62,8 @@ __all__ = ["ProcessResult", "process_forever", "process_pending"]
 
 #: Seconds a worker holds the events it claimed (another worker takes them over after that).
 CLAIM_SECONDS = 120
+#: Seconds events wait when a zcrm_sync run of their module holds its lease.
+DEFER_SECONDS = 1.0
 #: Events one call claims at most.
 DEFAULT_LIMIT = 1000
 
@@ -66,6 +74,7 @@ class ProcessResult:
 
     events: int = 0
     failed_events: int = 0
+    deferred_events: int = 0
     created: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -78,6 +87,7 @@ class ProcessResult:
         for name in (
             "events",
             "failed_events",
+            "deferred_events",
             "created",
             "updated",
             "unchanged",
@@ -97,6 +107,8 @@ class ProcessResult:
             text += f", {self.kept_local} kept (local changes)"
         if self.failed_events:
             text += f"; {self.failed_events} failed, will retry"
+        if self.deferred_events:
+            text += f"; {self.deferred_events} wait for a zcrm_sync run"
         return text
 
 
@@ -194,13 +206,16 @@ def _process_group(
     result = ProcessResult()
     try:
         target = resolve_target(module)
+        state = get_state(module, target.label, SyncState.PULL, target.using)
         changed_ids, deletions = _wanted(events)
         wanted = list(dict.fromkeys([*changed_ids, *deletions]))
         service = Module(module, user, client=client)
         records: list[Mapping[str, Any]] = []
         for chunk in iter_chunks(wanted, RETRY_IDS_PER_CALL):
             records.extend(fetch_by_ids(service, target, chunk))
-        _apply(target, events, records, deletions, result)
+        _apply(target, events, records, deletions, result, state.pk)
+    except _SyncRunning as running:
+        _defer(events, str(running), result)
     except (ZCRMError, ZCRMConfigurationError, DatabaseError, MappingError, ValueError) as exc:
         _failed(events, exc, result)
     return result
@@ -231,6 +246,7 @@ def _apply(
     records: list[Mapping[str, Any]],
     deletions: dict[str, datetime | None],
     result: ProcessResult,
+    state_pk: int,
 ) -> None:
     """Write rows and mark the events processed in one transaction; signals after commit."""
     now = current_time()
@@ -247,6 +263,8 @@ def _apply(
         # A record Zoho still returns is alive: its delete was older, or arrived out of order.
         gone = {rid: when for rid, when in deletions.items() if rid not in unique}
         deleted = _delete(target, gone, result)
+        if created:
+            _check_no_sync_running(target, state_pk)
         NotificationEvent.objects.filter(id__in=pending).update(
             processed_at=to_db(now),
             claimed_until=None,
@@ -268,6 +286,40 @@ def _apply(
                 _sender(zoho_records_deleted, sender, module=module, ids=deleted),
                 using=target.using,
             )
+
+
+class _SyncRunning(Exception):
+    """A zcrm_sync run holds the module's lease: created rows could be overwritten."""
+
+
+def _check_no_sync_running(target: Target, state_pk: int) -> None:
+    """Raise :class:`_SyncRunning` when a sync run holds the lease (locks its row until commit)."""
+    row = (
+        SyncState.objects.using(target.using)
+        .select_for_update()
+        .filter(pk=state_pk)
+        .values_list("lease_owner", "lease_until")
+        .first()
+    )
+    if row is None or row[0] is None:
+        return
+    until = row[1]
+    if until is not None and to_db(current_time()) >= until:
+        return  # an expired lease: its holder is gone
+    raise _SyncRunning(f"waiting for the zcrm_sync run of {target.module} -> {target.label}")
+
+
+def _defer(events: list[NotificationEvent], reason: str, result: ProcessResult) -> None:
+    """Put the events back for a moment, without counting an attempt."""
+    NotificationEvent.objects.filter(
+        id__in=[e.id for e in events], processed_at__isnull=True
+    ).update(
+        next_attempt_at=to_db(current_time() + timedelta(seconds=DEFER_SECONDS)),
+        claimed_until=None,
+        last_error=reason,
+    )
+    result.deferred_events += len(events)
+    result.created = result.updated = result.deleted = result.unchanged = 0
 
 
 def _sender(signal: Any, sender: type[models.Model], **kwargs: Any) -> Callable[[], None]:
