@@ -359,3 +359,39 @@ def test_checks_refuse_plain_http_notify_url():
 
     ids = {p.id for p in validate(raw_settings())}
     assert "django_zcrm.E051" in ids
+
+
+def test_readme_notify_examples_run(notify_env, worker, fake_zoho, caplog):
+    """The README's "Real-time updates" blocks, run as pasted into ``manage.py shell``."""
+    import logging
+
+    from django.dispatch import Signal
+
+    from django_zcrm.conf import validate
+    from tests.test_readme_examples import examples, run_python
+
+    blocks = examples("notify")
+    assert len(blocks) == 4
+    settings_block, urls_block, receivers_block, code_block = blocks
+    namespace: dict = {}
+    run_python(settings_block, namespace)
+    problems = [p.id for p in validate(namespace["ZCRM"]) if p.id.startswith("django_zcrm.E05")]
+    assert problems == []
+    run_python(urls_block, {})
+    caplog.set_level(logging.INFO, logger="crm")
+    try:
+        kept: dict = {}  # the receivers are weakly connected: keep them alive, as a shell does
+        run_python(receivers_block, kept)
+        call_command("zcrm_watch")
+        lead = fake_zoho.crm.add_records("Leads", [{"Last_Name": "Ada", "Company": "Acme"}])[0]
+        assert wait_until(lambda: f"Leads insert in Zoho: {lead['id']}" in caplog.text)
+        fake_zoho.crm.delete("Leads", lead["id"])
+        assert wait_until(lambda: f"Leads deleted in Zoho: {lead['id']}" in caplog.text)
+    finally:
+        signal: Signal
+        for signal, uid in (
+            (zoho_records_changed, "crm-zoho-changed"),
+            (zoho_records_deleted, "crm-zoho-deleted"),
+        ):
+            signal.disconnect(dispatch_uid=uid)
+    run_python(code_block, {})
