@@ -19,6 +19,7 @@ from django_zcrm.notifications.processor import process_forever, process_pending
 from django_zcrm.notifications.secrets import token_hash
 from django_zcrm.signals import zoho_records_changed, zoho_records_deleted
 from django_zcrm.sync import sync_module
+from django_zcrm.testing._crm.watch import Channel
 from tests.conftest import zcrm_settings_for
 from tests.testapp.models import Lead
 
@@ -395,3 +396,24 @@ def test_readme_notify_examples_run(notify_env, worker, fake_zoho, caplog):
         ):
             signal.disconnect(dispatch_uid=uid)
     run_python(code_block, {})
+
+
+def test_fake_watch_control_endpoints(fake_zoho):
+    """The notifier's switches over HTTP (for tests in another process)."""
+    fake_zoho.crm.watch_channels["7"] = Channel(
+        "7", {"Leads": {"create"}}, "http://127.0.0.1:9/", "t", fake_zoho.crm.now() + 60
+    )
+    listed = json.loads(
+        urllib.request.urlopen(
+            urllib.request.Request(f"{fake_zoho.url}/_fake/watch/channels", method="POST")
+        ).read()
+    )
+    assert [c["channel_id"] for c in listed["channels"]] == ["7"]
+    urllib.request.urlopen(
+        urllib.request.Request(f"{fake_zoho.url}/_fake/watch/drop?count=2", method="POST")
+    )
+    assert fake_zoho.crm.notifier.drop == 2
+    urllib.request.urlopen(
+        urllib.request.Request(f"{fake_zoho.url}/_fake/watch/expire?channel_id=7", method="POST")
+    )
+    assert fake_zoho.crm.live_channels() == []

@@ -85,4 +85,5 @@ def install(fake: FakeZoho, **options: Any) -> FakeCRM:
     """Create the org's :class:`FakeCRM` and register its routes on ``fake``; return it."""
     crm = FakeCRM(fake, **options)
     crm.install_routes()
+    crm.install_watch_controls()
     return crm

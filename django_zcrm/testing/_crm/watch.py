@@ -303,6 +303,46 @@ class WatchRoutes(CRMRequests):
 
     # -- control API -------------------------------------------------------------------------------
 
+    #: ``POST /_fake/watch/{action}`` control endpoints (no authentication, loopback only).
+    CONTROL_ACTIONS = ("expire", "drop", "duplicate", "delay", "hold", "release", "channels")
+
+    def install_watch_controls(self) -> None:
+        """Register ``POST /_fake/watch/{action}``: the notifier's switches over HTTP."""
+        self.fake.route(
+            "POST",
+            r"/_fake/watch/(?P<action>[a-z]+)/?",
+            self._h_watch_control,
+            "POST /_fake/watch/{action}",
+        )
+
+    def _h_watch_control(self, request: Any) -> FakeResponse:
+        """``expire?channel_id=``, ``drop?count=``, ``duplicate?count=``, ``delay?seconds=``,
+        ``hold``, ``release``, ``channels`` (lists the live ones)."""
+        action = request.path_params.get("action")
+        notifier = self.notifier
+        try:
+            if action == "expire":
+                self.expire_channel(str(request.param("channel_id") or ""))
+            elif action == "drop":
+                notifier.drop_next(int(request.param("count") or 1))
+            elif action == "duplicate":
+                notifier.duplicate_next(int(request.param("count") or 1))
+            elif action == "delay":
+                notifier.set_delay(float(request.param("seconds") or 0))
+            elif action == "hold":
+                notifier.hold()
+            elif action == "release":
+                return json_response(200, {"released": notifier.release()})
+            elif action != "channels":
+                return json_response(404, {"error": f"unknown action {action!r}"})
+        except ValueError as exc:
+            return json_response(400, {"error": str(exc)})
+        live = [
+            {"channel_id": c.channel_id, "modules": sorted(c.events), "expires_at": c.expires_at}
+            for c in self.live_channels()
+        ]
+        return json_response(200, {"ok": True, "channels": live})
+
     def expire_channel(self, channel_id: str) -> None:
         """Let a channel lapse now (it vanishes, as Zoho removes expired channels)."""
         with self._lock:
