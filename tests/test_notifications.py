@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 from django.test import override_settings
+from django.utils import timezone
 
 from django_zcrm.models import CRMRecord, NotificationChannel, NotificationEvent
 from django_zcrm.notifications import channels, inline
@@ -417,3 +418,33 @@ def test_fake_watch_control_endpoints(fake_zoho):
         urllib.request.Request(f"{fake_zoho.url}/_fake/watch/expire?channel_id=7", method="POST")
     )
     assert fake_zoho.crm.live_channels() == []
+
+
+def test_admin_lists_channels_and_inbox_with_their_actions(notify_env, client, superuser):
+    from django.urls import reverse
+
+    channel = _channel()
+    NotificationEvent.objects.create(
+        channel=channel,
+        channel_ref=channel.channel_id,
+        module="Leads",
+        operation="update",
+        ids=["1"],
+        idempotency_key="k1",
+        attempts=3,
+        last_error="ZCRMServerError: boom",
+        next_attempt_at=timezone.now() + timedelta(hours=1),
+    )
+    client.force_login(superuser)
+    page = client.get(reverse("admin:django_zcrm_notificationchannel_changelist"))
+    assert page.status_code == 200
+    assert channel.channel_id in page.content.decode() and "token_hash" not in page.content.decode()
+    inbox = client.get(reverse("admin:django_zcrm_notificationevent_changelist") + "?status=failed")
+    assert inbox.status_code == 200 and "boom" in inbox.content.decode()
+    event = NotificationEvent.objects.get()
+    client.post(
+        reverse("admin:django_zcrm_notificationevent_changelist"),
+        {"action": "retry", "_selected_action": [event.pk]},
+    )
+    event.refresh_from_db()
+    assert event.next_attempt_at <= timezone.now()

@@ -54,6 +54,7 @@ from ..sync.retry import RETRY_IDS_PER_CALL, fetch_by_ids
 from ..sync.targets import Existing, Target, resolve_target
 from ..sync.timeutil import now as current_time
 from ..sync.timeutil import parse_zoho_datetime, to_db
+from .channels import warn_lapsing
 from .models import NotificationEvent
 
 logger = get_logger(__name__)
@@ -64,6 +65,8 @@ __all__ = ["ProcessResult", "process_forever", "process_pending"]
 CLAIM_SECONDS = 120
 #: Seconds events wait when a zcrm_sync run of their module holds its lease.
 DEFER_SECONDS = 1.0
+#: How often ``process_forever`` logs channels about to lapse without a renewal.
+LAPSE_CHECK_SECONDS = 300.0
 #: Events one call claims at most.
 DEFAULT_LIMIT = 1000
 
@@ -149,7 +152,15 @@ def process_forever(
 ) -> None:
     """Keep draining the inbox, polling it every ``poll`` seconds when idle, until ``stop`` is set."""
     stop = stop or threading.Event()
+    next_check = 0.0
     while not stop.is_set():
+        if time.monotonic() >= next_check:
+            # A worker without the renewal cron job still says when its channels run out.
+            next_check = time.monotonic() + LAPSE_CHECK_SECONDS
+            try:
+                warn_lapsing()
+            except DatabaseError as exc:
+                logger.warning("Checking the notification channels failed (%s).", exc)
         try:
             result = process_pending(client=client)
         except DatabaseError as exc:
