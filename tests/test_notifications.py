@@ -448,3 +448,17 @@ def test_admin_lists_channels_and_inbox_with_their_actions(notify_env, client, s
     )
     event.refresh_from_db()
     assert event.next_attempt_at <= timezone.now()
+
+
+def test_burst_of_1000_changes_through_the_fake_none_lost(notify_env, worker, fake_zoho):
+    """1,000 records created at once: 1,000 callbacks from the fake, all stored and applied."""
+    call_command("zcrm_watch")
+    fake_zoho.crm.seed("Leads", 1000)
+    assert fake_zoho.crm.notifier.wait_idle(120)
+    deliveries = fake_zoho.crm.notifier.deliveries
+    assert len(deliveries) == 1000 and {d.status for d in deliveries} == {200}
+    assert NotificationEvent.objects.count() == 1000
+    assert wait_until(lambda: Lead.objects.count() == 1000, timeout=60)
+    assert wait_until(
+        lambda: not NotificationEvent.objects.filter(processed_at__isnull=True).exists()
+    )

@@ -7,7 +7,7 @@ lists one entry per (channel, module) or answers 204, ``PUT`` replaces, ``PATCH`
 day up to v3, one week from v4); past that it is gone and PATCH/PUT answer 400 ``NOT_SUBSCRIBED``.
 
 Every stored record change (``RecordChange`` from ``crm.change_listeners``) is queued and POSTed
-from a background thread to each live channel watching that module and operation. Tests steer the
+from background threads (``Notifier.senders``, 4: concurrently, in no promised order) to each live channel watching that module and operation. Tests steer the
 delivery through :class:`Notifier`: drop, duplicate, delay or reorder callbacks, expire a channel.
 """
 
@@ -89,7 +89,9 @@ class Notifier:
     def __init__(self, crm: WatchRoutes) -> None:
         self.crm = crm
         self._queue: queue.Queue[Callback | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
+        #: Threads POSTing callbacks at once (Zoho sends concurrently; no order is promised).
+        self.senders = 4
+        self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self.drop = 0
         self.duplicate = 0
@@ -192,17 +194,19 @@ class Notifier:
 
     def _start(self) -> None:
         with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._run, name="fake-zoho-notifier", daemon=True
-                )
-                self._thread.start()
+            self._threads = [t for t in self._threads if t.is_alive()]
+            while len(self._threads) < max(1, self.senders):
+                thread = threading.Thread(target=self._run, name="fake-zoho-notifier", daemon=True)
+                thread.start()
+                self._threads.append(thread)
 
     def stop(self) -> None:
-        """Stop the sender thread (queued callbacks are discarded)."""
-        if self._thread is not None and self._thread.is_alive():
+        """Stop the sender threads (queued callbacks are discarded)."""
+        threads = [t for t in self._threads if t.is_alive()]
+        for _ in threads:
             self._queue.put(None)
-            self._thread.join(5)
+        for thread in threads:
+            thread.join(5)
 
     # -- sending -----------------------------------------------------------------------------------
 
