@@ -247,7 +247,9 @@ def settings_from_env(env: Any = None, prefix: str = "ZCRM_") -> dict[str, Any]:
         name = prefix + key
         if name not in os.environ:
             continue
-        if isinstance(default, bool):
+        if key == "NOTIFY_MODULES":
+            result[key] = env.list(name)  # "Leads,Contacts"
+        elif isinstance(default, bool):
             result[key] = env.bool(name)
         elif isinstance(default, int):
             result[key] = env.int(name)

@@ -462,3 +462,33 @@ def test_burst_of_1000_changes_through_the_fake_none_lost(notify_env, worker, fa
     assert wait_until(
         lambda: not NotificationEvent.objects.filter(processed_at__isnull=True).exists()
     )
+
+
+def test_notify_settings_from_the_environment(monkeypatch):
+    from django_zcrm.conf import settings_from_env, validate
+
+    monkeypatch.setenv("ZCRM_NOTIFY_URL", "https://example.com/zoho/notify/")
+    monkeypatch.setenv("ZCRM_NOTIFY_MODULES", "Leads,Contacts")
+    monkeypatch.setenv("ZCRM_NOTIFY_CHANNEL_HOURS", "12")
+    monkeypatch.setenv("ZCRM_NOTIFY_PROCESS_INLINE", "true")
+    raw = {"CLIENT_ID": "x", "CLIENT_SECRET": "y", **settings_from_env()}
+    assert raw["NOTIFY_MODULES"] == ["Leads", "Contacts"]
+    assert raw["NOTIFY_CHANNEL_HOURS"] == 12 and raw["NOTIFY_PROCESS_INLINE"] is True
+    assert [p.id for p in validate(raw)] == []
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({"NOTIFY_URL": "ftp://x/"}, "django_zcrm.E050"),
+        ({"NOTIFY_MODULES": "Leads"}, "django_zcrm.E052"),
+        ({"NOTIFY_CHANNEL_HOURS": 0}, "django_zcrm.E053"),
+        ({"NOTIFY_CHANNEL_HOURS": 48}, "django_zcrm.W050"),
+        ({"NOTIFY_PROCESS_INLINE": "yes"}, "django_zcrm.E054"),
+        ({"NOTIFY_MAX_BODY_BYTES": -1}, "django_zcrm.E055"),
+    ],
+)
+def test_notify_checks(extra, expected):
+    from django_zcrm.conf import validate
+
+    assert [p.id for p in validate({"CLIENT_ID": "x", "CLIENT_SECRET": "y", **extra})] == [expected]
