@@ -492,3 +492,25 @@ def test_notify_checks(extra, expected):
     from django_zcrm.conf import validate
 
     assert [p.id for p in validate({"CLIENT_ID": "x", "CLIENT_SECRET": "y", **extra})] == [expected]
+
+
+def test_commands_print_what_they_did(notify_env, fake_zoho):
+    import io
+
+    out = io.StringIO()
+    call_command("zcrm_watch", stdout=out)
+    assert "Enabled channel" in out.getvalue() and "Leads, Contacts" in out.getvalue()
+    out = io.StringIO()
+    call_command("zcrm_watch", "--status", stdout=out)
+    assert "(ok)" in out.getvalue()
+    out = io.StringIO()
+    call_command("zcrm_watch", "--renew", "--force", stdout=out)
+    assert "Renewed channel" in out.getvalue()
+    fake_zoho.crm.add_records("Leads", [{"Last_Name": "Ada", "Company": "Acme"}])
+    assert fake_zoho.crm.notifier.wait_idle()
+    out = io.StringIO()
+    call_command("zcrm_process_notifications", stdout=out)
+    assert "1 notifications processed: 1 created" in out.getvalue()
+    out = io.StringIO()
+    call_command("zcrm_watch", "--disable", stdout=out)
+    assert "Disabled channel" in out.getvalue()
