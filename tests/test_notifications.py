@@ -514,3 +514,41 @@ def test_commands_print_what_they_did(notify_env, fake_zoho):
     out = io.StringIO()
     call_command("zcrm_watch", "--disable", stdout=out)
     assert "Disabled channel" in out.getvalue()
+
+
+def test_the_watch_command_in_its_own_process(notify_env, fake_zoho, settings):
+    """``zcrm_process_notifications --watch`` as a process: applies callbacks, stops on SIGTERM."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from django.db import connection
+
+    if connection.vendor == "sqlite" and "memory" in str(connection.settings_dict["NAME"]):
+        pytest.skip("the test database must be a file another process can open")
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.notify_worker", "--poll", "0.1"],
+        cwd=root,
+        env={
+            **os.environ,
+            "ZCRM_WORKER_SETTINGS": json.dumps(settings.ZCRM),
+            "ZCRM_TEST_DB_NAME_OVERRIDE": str(connection.settings_dict["NAME"]),
+            "PYTHONPATH": str(root),
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout.readline().strip() == "started"
+        call_command("zcrm_watch")
+        lead = fake_zoho.crm.add_records("Leads", [{"Last_Name": "Ada", "Company": "Acme"}])[0]
+        assert wait_until(lambda: Lead.objects.filter(zoho_id=lead["id"]).exists(), timeout=10)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err[-2000:]
+    assert "1 notifications processed: 1 created" in out and "stopped" in out
