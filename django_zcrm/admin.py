@@ -31,6 +31,7 @@ from .conf import get_settings
 from .exceptions import ZCRMConfigurationError, ZCRMError
 from .forms import GRANT_TOKEN_LIFETIME, GrantTokenForm
 from .models import CRMRecord, OAuthToken, SyncState
+from .notifications import admin as notification_admin  # noqa: F401  (registers its admins)
 from .sync.superseded import superseded_by
 from .tokens import now_ms
 

@@ -70,6 +70,7 @@ DEFAULT_SCOPES = (
     "ZohoCRM.users.READ",
     "ZohoCRM.org.READ",
     "ZohoCRM.coql.READ",
+    "ZohoCRM.notifications.ALL",
     "ZohoSearch.securesearch.READ",
     "AaaServer.profile.READ",
 )
@@ -126,6 +127,13 @@ DEFAULTS: dict[str, Any] = {
     # SYNC_INTERVAL_MINUTES may be a dict per module, {"Leads": 5, "*": 30} ("*": the others).
     "SYNC_INTERVAL_MINUTES": 15,
     "TOKEN_REFRESH_INTERVAL_MINUTES": 10,
+    # Instant notifications (docs/design/notifications.md).
+    "NOTIFY_URL": "",
+    "NOTIFY_MODULES": None,
+    "NOTIFY_CHANNEL_HOURS": 24,
+    "NOTIFY_PROCESS_INLINE": False,
+    "NOTIFY_MAX_BODY_BYTES": 65_536,
+    "NOTIFY_RETRY_MAX_SECONDS": 3600,
 }
 
 REQUIRED_KEYS = ("CLIENT_ID", "CLIENT_SECRET")
@@ -258,7 +266,9 @@ def settings_from_env(env: Any = None, prefix: str = "ZCRM_") -> dict[str, Any]:
         name = prefix + key
         if name not in os.environ:
             continue
-        if isinstance(default, bool):
+        if key == "NOTIFY_MODULES":
+            result[key] = env.list(name)  # "Leads,Contacts"
+        elif isinstance(default, bool):
             result[key] = env.bool(name)
         elif isinstance(default, int):
             result[key] = env.int(name)
@@ -366,6 +376,7 @@ def validate(raw: Any) -> list[Problem]:
         *_schedules(raw),
         *_log_file(raw),
         *_answer_limits(conf),
+        *_notify(raw),
     ]
 
 
@@ -725,3 +736,89 @@ def _log_file(raw: dict) -> list[Problem]:
             "Point it at a file in a writable folder.",
         )
     ]
+
+
+#: Longest channel lifetime Zoho grants: one day up to v3, one week from v4 (wire-format.md).
+def notify_max_hours(api_version: str) -> int:
+    """The longest notification channel lifetime, in hours, for an API version."""
+    return 24 if api_version in ("v2", "v2.1", "v3") else 168
+
+
+def _notify(raw: dict) -> list[Problem]:
+    """E050-E055 / W050: the NOTIFY_* keys."""
+    problems: list[Problem] = []
+    url = raw.get("NOTIFY_URL") or ""
+    if url:
+        if not isinstance(url, str) or not is_valid_url(url):
+            problems.append(
+                _error(
+                    "E050",
+                    f"{setting('NOTIFY_URL')} = {url!r} is not an http(s) URL.",
+                    "Set it to the public URL of the zcrm:notify view, e.g. "
+                    "'https://example.com/zoho/notify/'.",
+                )
+            )
+        elif urlsplit(url).scheme == "http" and not is_loopback_host(urlsplit(url).hostname or ""):
+            problems.append(
+                _error(
+                    "E051",
+                    f"{setting('NOTIFY_URL')} = {url!r} uses plain http.",
+                    "Zoho would send the channel's verification token unencrypted: use https "
+                    "(http is accepted only for loopback addresses, for the fake server).",
+                )
+            )
+    modules = raw.get("NOTIFY_MODULES")
+    if modules is not None and (
+        isinstance(modules, str)
+        or not isinstance(modules, (list, tuple))
+        or not all(isinstance(m, str) and m and "/" not in m and "." not in m for m in modules)
+    ):
+        problems.append(
+            _error(
+                "E052",
+                f"{setting('NOTIFY_MODULES')} = {modules!r} is not a list of module API names.",
+                'Write e.g. ["Leads", "Deals"], or leave it unset to watch the modules of '
+                "ZCRM['SYNC_MODELS'].",
+            )
+        )
+    hours = raw.get("NOTIFY_CHANNEL_HOURS", DEFAULTS["NOTIFY_CHANNEL_HOURS"])
+    if not _is_number(hours) or hours <= 0:
+        problems.append(
+            _error(
+                "E053",
+                f"{setting('NOTIFY_CHANNEL_HOURS')} = {hours!r} is not a number of hours > 0.",
+                "Set the channel lifetime to request, e.g. 24.",
+            )
+        )
+    else:
+        version = str(raw.get("API_VERSION", "v2"))
+        most = notify_max_hours(version)
+        if hours > most:
+            problems.append(
+                _warning(
+                    "W050",
+                    f"{setting('NOTIFY_CHANNEL_HOURS')} = {hours!r} is longer than the {most} hours "
+                    f"Zoho grants a channel on {version}.",
+                    f"zcrm_watch asks for {most} hours; renew from cron well within that.",
+                )
+            )
+    inline = raw.get("NOTIFY_PROCESS_INLINE", False)
+    if not isinstance(inline, bool):
+        problems.append(
+            _error(
+                "E054",
+                f"{setting('NOTIFY_PROCESS_INLINE')} = {inline!r} is not True or False.",
+                "Set it to True to process notifications right after answering Zoho.",
+            )
+        )
+    for key in ("NOTIFY_MAX_BODY_BYTES", "NOTIFY_RETRY_MAX_SECONDS"):
+        value = raw.get(key, DEFAULTS[key])
+        if not _is_number(value) or value <= 0:
+            problems.append(
+                _error(
+                    "E055",
+                    f"{setting(key)} = {value!r} is not a number > 0.",
+                    f"Remove it to use the default ({DEFAULTS[key]}).",
+                )
+            )
+    return problems

@@ -1,6 +1,7 @@
 """Database models: the SDK's ``oauthtokens`` table; the sync's models are re-exported.
 
-``SyncState``, ``CRMRecord`` and the abstract ``ZohoSyncedModel`` live in
+``NotificationChannel`` and ``NotificationEvent`` live in
+:mod:`django_zcrm.notifications.models`; ``SyncState``, ``CRMRecord`` and the abstract ``ZohoSyncedModel`` live in
 :mod:`django_zcrm.sync.models`; importing them here registers them with the app (as Django
 only imports ``django_zcrm.models``) and keeps the import paths older code uses.
 """
@@ -11,12 +12,15 @@ from django.db import models
 from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 
+from .notifications.models import NotificationChannel, NotificationEvent
 from .redaction import mask
 from .sync.models import SYNC_BOOKKEEPING_FIELDS, CRMRecord, SyncState, ZohoSyncedModel
 
 __all__ = [
     "SYNC_BOOKKEEPING_FIELDS",
     "CRMRecord",
+    "NotificationChannel",
+    "NotificationEvent",
     "OAuthToken",
     "SyncState",
     "ZohoSyncedModel",

@@ -156,3 +156,29 @@ def test_sync_benchmark_skips_unreachable_mysql_unless_required(tmp_path):
     )
     assert required.returncode == 1
     assert "MariaDB/MySQL is required (--require-mysql)" in required.stderr
+
+
+# --------------------------------------------------------------------------------------------------
+# benchmarks/notify_benchmark.py
+# --------------------------------------------------------------------------------------------------
+
+NOTIFY_BENCHMARK = REPO_ROOT / "benchmarks" / "notify_benchmark.py"
+
+
+def test_quick_notify_benchmark_stores_and_processes_every_callback(tmp_path):
+    out = tmp_path / "notify.json"
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    done = subprocess.run(
+        [sys.executable, str(NOTIFY_BENCHMARK), "--quick", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "callbacks  senders  db" in done.stdout
+    report = json.loads(out.read_text())
+    assert report["answered_200"] == report["stored"] == report["processed"] == 200
+    assert report["rows"] == 200
+    assert report["median_ms"] > 0

@@ -64,7 +64,8 @@ def error_from(exchange: Exchange, body: Any) -> ZCRMError:
     details: Any = {}
     if isinstance(body, dict):
         source = body
-        items = body.get("data")
+        # Notification calls wrap per-item answers in "watch" instead of "data".
+        items = body.get("data") if "data" in body else body.get("watch")
         if "code" not in body and isinstance(items, list) and items and isinstance(items[0], dict):
             source = items[0]
         code = source.get("code") if isinstance(source.get("code"), str) else None

@@ -53,6 +53,7 @@ DEFAULT_SCOPES = ",".join(
         "ZohoCRM.org.ALL",
         "ZohoCRM.coql.READ",
         "ZohoCRM.bulk.ALL",
+        "ZohoCRM.notifications.ALL",
         "ZohoSearch.securesearch.READ",
         "ZohoFiles.files.ALL",
         "AaaServer.profile.READ",

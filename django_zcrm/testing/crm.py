@@ -41,6 +41,7 @@ from ._crm.related import RelatedRoutes
 from ._crm.routes import VERSION_RE
 from ._crm.search import SearchRoutes
 from ._crm.settings import SettingsRoutes
+from ._crm.watch import WatchRoutes
 
 if TYPE_CHECKING:
     from .server import FakeZoho
@@ -58,16 +59,31 @@ __all__ = [
 
 
 class FakeCRM(
-    ControlAPI, SettingsRoutes, SearchRoutes, FilesRoutes, RelatedRoutes, RecordRoutes, Router
+    ControlAPI,
+    WatchRoutes,
+    SettingsRoutes,
+    SearchRoutes,
+    FilesRoutes,
+    RelatedRoutes,
+    RecordRoutes,
+    Router,
 ):
     """The org behind the fake CRM API: records, notes, attachments, tags, users and options."""
 
     # Tried in this order: fixed paths first, the generic {module}[/{id}] record routes last.
-    route_families = (SettingsRoutes, SearchRoutes, FilesRoutes, RelatedRoutes, RecordRoutes)
+    route_families = (
+        WatchRoutes,
+        SettingsRoutes,
+        SearchRoutes,
+        FilesRoutes,
+        RelatedRoutes,
+        RecordRoutes,
+    )
 
 
 def install(fake: FakeZoho, **options: Any) -> FakeCRM:
     """Create the org's :class:`FakeCRM` and register its routes on ``fake``; return it."""
     crm = FakeCRM(fake, **options)
     crm.install_routes()
+    crm.install_watch_controls()
     return crm
