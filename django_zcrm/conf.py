@@ -127,6 +127,10 @@ DEFAULTS: dict[str, Any] = {
     # SYNC_INTERVAL_MINUTES may be a dict per module, {"Leads": 5, "*": 30} ("*": the others).
     "SYNC_INTERVAL_MINUTES": 15,
     "TOKEN_REFRESH_INTERVAL_MINUTES": 10,
+    # With NOTIFY_URL set: seconds between scheduled drains of the notification inbox, and minutes
+    # between channel renewals (django_zcrm.process_notifications / renew_channels).
+    "NOTIFY_PROCESS_INTERVAL_SECONDS": 5,
+    "NOTIFY_RENEW_INTERVAL_MINUTES": 60,
     # Instant notifications (docs/design/notifications.md).
     "NOTIFY_URL": "",
     "NOTIFY_MODULES": None,
@@ -690,7 +694,7 @@ def _concurrency(raw: dict) -> list[Problem]:
 
 
 def _schedules(raw: dict) -> list[Problem]:
-    """The task schedules' intervals (E030, E031): minutes >= 0 or None; per module for syncs."""
+    """The task schedules' intervals (E030-E032): >= 0 or None; per module for syncs."""
     problems = []
     key = "TOKEN_REFRESH_INTERVAL_MINUTES"
     value = raw.get(key, DEFAULTS[key])
@@ -703,6 +707,20 @@ def _schedules(raw: dict) -> list[Problem]:
                 "the hour a Zoho access token lives); None or 0 schedule none.",
             )
         )
+    for key, unit in (
+        ("NOTIFY_PROCESS_INTERVAL_SECONDS", "seconds"),
+        ("NOTIFY_RENEW_INTERVAL_MINUTES", "minutes"),
+    ):
+        value = raw.get(key, DEFAULTS[key])
+        if not is_valid_interval(value):
+            problems.append(
+                _error(
+                    "E032",
+                    f"{setting(key)} = {value!r} is not a number of {unit}.",
+                    f"Use {unit} between scheduled runs, e.g. {DEFAULTS[key]}; None or 0 "
+                    "schedule none.",
+                )
+            )
     key = "SYNC_INTERVAL_MINUTES"
     value = raw.get(key, DEFAULTS[key])
     hint = (

@@ -29,7 +29,14 @@ except ImportError as exc:
 from . import jobs
 from .schedules import configured_modules
 
-__all__ = ["push_module", "refresh_tokens", "sync_all", "sync_module"]
+__all__ = [
+    "process_notifications",
+    "push_module",
+    "refresh_tokens",
+    "renew_channels",
+    "sync_all",
+    "sync_module",
+]
 
 
 @task
@@ -58,3 +65,15 @@ def push_module(model_label: str, user: str | None = None) -> dict:
 def refresh_tokens() -> dict:
     """Refresh the stored access tokens that would expire before the next run."""
     return jobs.refresh_due_tokens()
+
+
+@task
+def process_notifications(limit: int | None = None) -> dict:
+    """Apply the pending Zoho notifications to the local models (one drain of the inbox)."""
+    return jobs.process_notifications(limit=limit)
+
+
+@task
+def renew_channels(force: bool = False) -> dict:
+    """Renew the notification channels due for renewal; re-subscribe lapsed ones."""
+    return jobs.renew_channels(force=force)

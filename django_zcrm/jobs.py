@@ -27,6 +27,8 @@ from .exceptions import (
     ZCRMSyncAlreadyRunningError,
     ZCRMTokenNotFoundError,
 )
+from .notifications import channels as notification_channels
+from .notifications.processor import process_pending
 from .oauth import get_oauth_client
 from .persistence import get_persistence
 from .redaction import get_logger
@@ -174,6 +176,39 @@ def refresh_due_tokens(*, within_seconds: float | None = None) -> dict[str, Any]
         "fresh": fresh,
         "needs_reauth": needs_reauth,
         "failed": failed,
+    }
+
+
+def process_notifications(*, limit: int | None = None) -> dict[str, Any]:
+    """Drain the notification inbox once (failed events stay in it, retried with back-off)."""
+    result = process_pending(limit=limit) if limit else process_pending()
+    return {
+        "status": "done",
+        "events": result.events,
+        "created": result.created,
+        "updated": result.updated,
+        "deleted": result.deleted,
+        "unchanged": result.unchanged,
+        "kept_local": result.kept_local,
+        "failed_events": result.failed_events,
+        "deferred_events": result.deferred_events,
+        "summary": result.summary(),
+    }
+
+
+def renew_channels(*, force: bool = False) -> dict[str, Any]:
+    """Renew notification channels in the last third of their life; re-subscribe lapsed ones.
+
+    A channel whose renewal failed keeps its error (admin, ``zcrm_watch --status``) and is tried
+    again on the next run, well before it lapses when runs are an hour apart.
+    """
+    result = notification_channels.renew(force=bool(force))
+    return {
+        "status": "done" if not result.errors else "incomplete",
+        "renewed": [c.channel_id for c in result.renewed],
+        "resubscribed": [c.channel_id for c in result.resubscribed],
+        "unchanged": [c.channel_id for c in result.unchanged],
+        "errors": result.errors,
     }
 
 

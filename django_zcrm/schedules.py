@@ -18,7 +18,13 @@ from typing import Any
 from .conf import DEFAULTS, get_settings, is_valid_interval
 from .exceptions import ZCRMConfigurationError
 
-__all__ = ["beat_schedule", "configured_modules", "sync_intervals", "token_refresh_interval"]
+__all__ = [
+    "beat_schedule",
+    "configured_modules",
+    "notification_intervals",
+    "sync_intervals",
+    "token_refresh_interval",
+]
 
 
 def configured_modules() -> list[str]:
@@ -69,6 +75,25 @@ def token_refresh_interval() -> float | None:
     return float(minutes) if minutes else None
 
 
+def notification_intervals() -> tuple[float | None, float | None]:
+    """Seconds between inbox drains and minutes between channel renewals; None when off.
+
+    Both are None unless ``NOTIFY_URL`` is set: without it no channel exists to feed the inbox.
+    """
+    conf = get_settings()
+    if not conf.NOTIFY_URL:
+        return None, None
+    values = []
+    for key in ("NOTIFY_PROCESS_INTERVAL_SECONDS", "NOTIFY_RENEW_INTERVAL_MINUTES"):
+        value = getattr(conf, key)
+        if not is_valid_interval(value):
+            raise ZCRMConfigurationError(
+                f"ZCRM[{key!r}] = {value!r} is not a number (None or 0: no schedule)."
+            )
+        values.append(float(value) if value else None)
+    return values[0], values[1]
+
+
 def beat_schedule() -> dict[str, dict[str, Any]]:
     """A Celery beat schedule from ``settings.ZCRM``: one entry per synced module, one for tokens.
 
@@ -91,5 +116,18 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
             "task": "django_zcrm.refresh_tokens",
             "schedule": timedelta(minutes=refresh),
             "options": {"expires": refresh * 60},
+        }
+    process, renew = notification_intervals()
+    if process:
+        schedule["django_zcrm.process_notifications"] = {
+            "task": "django_zcrm.process_notifications",
+            "schedule": timedelta(seconds=process),
+            "options": {"expires": process},
+        }
+    if renew:
+        schedule["django_zcrm.renew_channels"] = {
+            "task": "django_zcrm.renew_channels",
+            "schedule": timedelta(minutes=renew),
+            "options": {"expires": renew * 60},
         }
     return schedule

@@ -7,7 +7,9 @@
 * ``django_zcrm.sync_all(full=False, user=None)``: one ``sync_module`` task per module of
   ``SYNC_MODELS``;
 * ``django_zcrm.push_module(model_label, user=None)``: rows changed locally, to Zoho;
-* ``django_zcrm.refresh_tokens()``: access tokens that expire soon, refreshed ahead of need.
+* ``django_zcrm.refresh_tokens()``: access tokens that expire soon, refreshed ahead of need;
+* ``django_zcrm.process_notifications()``: the notification inbox, drained once;
+* ``django_zcrm.renew_channels(force=False)``: notification channels renewed before they lapse.
 
 Every task is ``acks_late`` and rejected (so requeued) when its worker process dies: a worker
 killed mid-sync means the task runs again, and the sync resumes from its last committed page
@@ -36,7 +38,15 @@ from . import jobs
 from .conf import get_settings
 from .schedules import beat_schedule, configured_modules
 
-__all__ = ["beat_schedule", "push_module", "refresh_tokens", "sync_all", "sync_module"]
+__all__ = [
+    "beat_schedule",
+    "process_notifications",
+    "push_module",
+    "refresh_tokens",
+    "renew_channels",
+    "sync_all",
+    "sync_module",
+]
 
 TASK_OPTIONS: dict[str, Any] = {
     "bind": True,
@@ -91,3 +101,15 @@ def push_module(self: Any, model_label: str, user: str | None = None) -> dict:
 def refresh_tokens(self: Any) -> dict:
     """Refresh the stored access tokens that would expire before the next run."""
     return _run(self, jobs.refresh_due_tokens)
+
+
+@shared_task(name="django_zcrm.process_notifications", **TASK_OPTIONS)
+def process_notifications(self: Any, limit: int | None = None) -> dict:
+    """Apply the pending Zoho notifications to the local models (one drain of the inbox)."""
+    return _run(self, jobs.process_notifications, limit=limit)
+
+
+@shared_task(name="django_zcrm.renew_channels", **TASK_OPTIONS)
+def renew_channels(self: Any, force: bool = False) -> dict:
+    """Renew the notification channels due for renewal; re-subscribe lapsed ones."""
+    return _run(self, jobs.renew_channels, force=force)

@@ -59,6 +59,8 @@ def test_the_tasks_have_stable_names_and_survive_a_lost_worker():
         "django_zcrm.sync_all": tasks.sync_all,
         "django_zcrm.push_module": tasks.push_module,
         "django_zcrm.refresh_tokens": tasks.refresh_tokens,
+        "django_zcrm.process_notifications": tasks.process_notifications,
+        "django_zcrm.renew_channels": tasks.renew_channels,
     }.items():
         assert task.name == name
         assert task.acks_late is True and task.reject_on_worker_lost is True
@@ -284,3 +286,77 @@ def test_a_redelivered_task_skipped_for_a_held_lease_tries_once_more_after_it_la
         assert asked == {"countdown": 305.0, "max_retries": 1}
     else:
         assert asked == {}
+
+
+@pytest.fixture
+def watching(live_server, settings, fake_zoho, transactional_db):
+    """Tokens at the fake, and NOTIFY_URL pointing the fake's callbacks at the live server."""
+    from django_zcrm.oauth import get_oauth_client
+
+    settings.ZCRM = zcrm_settings_for(
+        fake_zoho,
+        MAX_RETRIES=0,
+        NOTIFY_URL=f"{live_server.url}/zoho/notify/",
+        NOTIFY_MODULES=["Leads"],
+        SYNC_MODELS={"Leads": "testapp.Lead"},
+    )
+    get_oauth_client().generate_access_token(fake_zoho.accounts.issue_grant_token())
+    return fake_zoho
+
+
+def test_notification_tasks_drain_the_inbox_and_renew_channels(watching):
+    from django_zcrm.models import NotificationChannel, NotificationEvent
+    from django_zcrm.notifications import channels
+    from tests.testapp.models import Lead
+
+    channels.enable()
+    watching.crm.add_records("Leads", [{"Last_Name": "Lovelace", "Company": "Engines"}])
+    deadline = time.monotonic() + 5
+    while not NotificationEvent.objects.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+    drained = tasks.process_notifications.apply().get()
+    assert drained["status"] == "done" and drained["events"] >= 1 and drained["created"] == 1
+    assert list(Lead.objects.values_list("last_name", flat=True)) == ["Lovelace"]
+    assert not NotificationEvent.objects.filter(processed_at__isnull=True).exists()
+    assert tasks.process_notifications.apply().get()["events"] == 0  # nothing left
+
+    channel = NotificationChannel.objects.get()
+    assert tasks.renew_channels.apply().get() == {
+        "status": "done",
+        "renewed": [],
+        "resubscribed": [],
+        "unchanged": [channel.channel_id],
+        "errors": [],
+    }
+    forced = tasks.renew_channels.apply(kwargs={"force": True}).get()
+    assert forced["renewed"] == [channel.channel_id] and forced["errors"] == []
+
+
+def test_beat_schedule_drains_notifications_and_renews_channels_when_watching(settings):
+    settings.ZCRM = {**settings.ZCRM, "SYNC_MODELS": {}, "TOKEN_REFRESH_INTERVAL_MINUTES": 0}
+    assert tasks.beat_schedule() == {}  # no NOTIFY_URL: no channel feeds the inbox
+
+    settings.ZCRM = {**settings.ZCRM, "NOTIFY_URL": "https://example.com/zoho/notify/"}
+    schedule = tasks.beat_schedule()
+    assert {k: (v["task"], v["schedule"]) for k, v in schedule.items()} == {
+        "django_zcrm.process_notifications": (
+            "django_zcrm.process_notifications",
+            timedelta(seconds=5),
+        ),
+        "django_zcrm.renew_channels": ("django_zcrm.renew_channels", timedelta(minutes=60)),
+    }
+    settings.ZCRM = {
+        **settings.ZCRM,
+        "NOTIFY_PROCESS_INTERVAL_SECONDS": None,
+        "NOTIFY_RENEW_INTERVAL_MINUTES": 0,
+    }
+    assert tasks.beat_schedule() == {}
+
+
+@pytest.mark.parametrize(
+    "key", ["NOTIFY_PROCESS_INTERVAL_SECONDS", "NOTIFY_RENEW_INTERVAL_MINUTES"]
+)
+def test_notification_schedule_settings_are_checked(key):
+    ids = [m.id for m in check_settings({"CLIENT_ID": "x", "CLIENT_SECRET": "y", key: "often"})]
+    assert "django_zcrm.E032" in ids
