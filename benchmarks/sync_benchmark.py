@@ -73,6 +73,7 @@ class Row:
     records: int
     target: str = "mirror"
     seconds: float | None = None
+    cpu_seconds: float | None = None
     records_per_second: float | None = None
     api_calls: int | None = None
     expected_calls: int = 0
@@ -242,10 +243,13 @@ def child_main(args: argparse.Namespace) -> int:
         profiler = cProfile.Profile()
         profiler.enable()
     started = time.perf_counter()
+    cpu_started = time.process_time()
     result = sync_module(MODULE, full=True)
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
     out: dict[str, Any] = {
         "seconds": elapsed,
+        "cpu_seconds": cpu,
         "api_calls": result.api_calls,
         "created": result.created,
         "failed": result.failed,
@@ -528,6 +532,7 @@ def measure(
         progress(f"{backend} {records:,}: timed sync ...")
         timed = run_child(TIMED, backend, records, url, workdir, args, target)
         row.seconds = timed["seconds"]
+        row.cpu_seconds = timed.get("cpu_seconds")
         row.records_per_second = records / timed["seconds"] if timed["seconds"] else None
         row.api_calls = timed["api_calls"]
         row.rows_in_db = timed["rows_in_db"]
@@ -635,6 +640,7 @@ def print_table(rows: list[Row], skipped: dict[str, str]) -> None:
         "records",
         "seconds",
         "records/s",
+        "sync CPU s",
         "API calls",
         "rows in DB",
         "start RSS MiB",
@@ -650,6 +656,7 @@ def print_table(rows: list[Row], skipped: dict[str, str]) -> None:
                 f"{row.records:,}",
                 _fmt(row.seconds, ".1f"),
                 _fmt(row.records_per_second, ",.0f"),
+                _fmt(row.cpu_seconds, ".1f"),
                 "-" if row.api_calls is None else str(row.api_calls),
                 "-"
                 if row.rows_in_db is None
@@ -663,7 +670,7 @@ def print_table(rows: list[Row], skipped: dict[str, str]) -> None:
             )
         )
     for backend, _reason in skipped.items():
-        lines.append((backend, "-", "SKIPPED", "-", "-", "-", "-", "-", "-", "-"))
+        lines.append((backend, "-", "SKIPPED", "-", "-", "-", "-", "-", "-", "-", "-"))
     print_columns(headers, lines)
     for row in rows:
         for problem in row.problems:

@@ -134,6 +134,17 @@ class Target:
         """Python values of the key and ``update_fields()`` for ``record`` (``MappingError``)."""
         raise NotImplementedError
 
+    def value_fields(self) -> list[str]:
+        """The columns a record fills: the key, then ``update_fields()``."""
+        return [self.key, *self.update_fields()]
+
+    def value_list(
+        self, record: Mapping[str, Any], modified: datetime | None, now: datetime
+    ) -> list[Any]:
+        """:meth:`values` as a list in ``value_fields()`` order."""
+        values = self.values(record, modified, now)
+        return [values[name] for name in self.value_fields()]
+
     def fixed_values(self) -> dict[str, Any]:
         """Columns with the same value on every row of this target (e.g. the module name)."""
         return {}
@@ -153,7 +164,7 @@ class Target:
                 self.model,
                 connections[self.using],
                 fixed=self.fixed_values(),
-                value_fields=[self.key, *self.update_fields()],
+                value_fields=self.value_fields(),
                 update_fields=self.update_fields(),
                 unique_fields=self.unique_fields(),
             )
@@ -166,8 +177,8 @@ class Target:
         (a datetime out of range, an integer past 64 bits) fails alone, before the page's write.
         """
         check_modified(modified)
-        values = self.values(self.storable(record), modified, now)
-        return Row(str(record["id"]), self.upsert().adapt(values, now))
+        values = self.value_list(self.storable(record), modified, now)
+        return Row(str(record["id"]), self.upsert().adapt_list(values, now))
 
     def build_instance(
         self, record: Mapping[str, Any], modified: datetime | None, now: datetime
@@ -343,6 +354,18 @@ class TypedTarget(Target):
 
     def update_fields(self) -> list[str]:
         return [*self.mapping.model_fields, "zoho_modified_time", "zoho_deleted", "synced_at"]
+
+    def value_list(
+        self, record: Mapping[str, Any], modified: datetime | None, now: datetime
+    ) -> list[Any]:
+        # value_fields() order, without the dict values() builds.
+        return [
+            str(record["id"]),
+            *self.mapping.row_values(record),
+            to_db(modified),
+            False,
+            to_db(now),
+        ]
 
     def unique_fields(self) -> list[str]:
         return ["zoho_id"]

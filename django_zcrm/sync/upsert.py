@@ -131,18 +131,21 @@ class Upsert:
     ) -> None:
         meta = model._meta
         self.connection = connection
-        self.fields: list[models.Field] = []
-        self._plan: list[tuple[int, Any, Adapter]] = []
-        values_wanted = set(value_fields)
+        self.value_fields = list(value_fields)
+        by_name = {f.name: f for f in meta.concrete_fields}
+        # The record's own columns first, in ``value_fields`` order: adapt_list() zips them.
+        self.fields: list[models.Field] = [by_name[name] for name in self.value_fields]
+        self._adapters: list[Adapter] = [column_adapter(f, connection) for f in self.fields]
+        self._rest: list[tuple[int, Any, Adapter]] = []
         for field in meta.concrete_fields:
+            if field.name in by_name and by_name[field.name] in self.fields:
+                continue
             if getattr(field, "generated", False):
                 continue
             if field.primary_key and getattr(field, "db_returning", False):
                 continue  # an auto-increment key: the database numbers new rows
             adapt = column_adapter(field, connection)
-            if field.name in values_wanted:
-                entry = (_VALUE, field.name, adapt)
-            elif field.name in fixed:
+            if field.name in fixed:
                 entry = (_CONSTANT, adapt(fixed[field.name]), adapt)
             elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
                 entry = (_NOW, None, adapt)
@@ -156,8 +159,27 @@ class Upsert:
             else:
                 entry = (_CONSTANT, adapt(field.get_default()), adapt)
             self.fields.append(field)
-            self._plan.append(entry)
-        by_name = {f.name: f for f in self.fields}
+            self._rest.append(entry)
+        # Columns whose value is the same on every row: appended as one ready tuple.
+        self._constant = tuple(source for kind, source, _ in self._rest if kind == _CONSTANT)
+        self._varying = [entry for entry in self._rest if entry[0] != _CONSTANT]
+        if self._varying:
+            # Keep the SQL's column order equal to the parameters' order.
+            constant_fields = [
+                f
+                for f, e in zip(self.fields[len(self.value_fields) :], self._rest, strict=True)
+                if e[0] == _CONSTANT
+            ]
+            varying_fields = [
+                f
+                for f, e in zip(self.fields[len(self.value_fields) :], self._rest, strict=True)
+                if e[0] != _CONSTANT
+            ]
+            self.fields = [
+                *self.fields[: len(self.value_fields)],
+                *constant_fields,
+                *varying_fields,
+            ]
         quote = connection.ops.quote_name
         update = [by_name[name].column for name in update_fields]
         unique = [meta.get_field(name).column for name in unique_fields]  # type: ignore[union-attr]
@@ -172,23 +194,20 @@ class Upsert:
             f"VALUES ({', '.join(['%s'] * len(self.fields))}) {suffix}"
         )
 
-    def adapt(self, values: Mapping[str, Any], now: datetime) -> tuple[Any, ...]:
-        """The statement's parameters for one row (``ValueError`` names a value it cannot take).
+    def adapt_list(self, values: Sequence[Any], now: datetime) -> tuple[Any, ...]:
+        """The statement's parameters for one row, from the values of ``value_fields`` in order.
 
-        ``values`` holds every one of ``value_fields``.
+        ``ValueError`` names a value the column cannot take.
         """
-        out: list[Any] = []
-        append = out.append
-        for kind, source, adapt in self._plan:
-            if kind == _VALUE:
-                append(adapt(values[source]))
-            elif kind == _CONSTANT:
-                append(source)
-            elif kind == _DEFAULT:
-                append(adapt(source.get_default()))
-            else:
-                append(adapt(to_db(now)))
+        out = [adapt(value) for adapt, value in zip(self._adapters, values, strict=True)]
+        out.extend(self._constant)
+        for kind, source, adapt in self._varying:
+            out.append(adapt(source.get_default()) if kind == _DEFAULT else adapt(to_db(now)))
         return tuple(out)
+
+    def adapt(self, values: Mapping[str, Any], now: datetime) -> tuple[Any, ...]:
+        """:meth:`adapt_list` from a mapping holding every one of ``value_fields``."""
+        return self.adapt_list([values[name] for name in self.value_fields], now)
 
     def execute(self, rows: list[tuple[Any, ...]]) -> None:
         """Write ``rows`` (from :meth:`adapt`) with one ``executemany``."""
