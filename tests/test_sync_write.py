@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from django_zcrm.models import CRMRecord, SyncState
-from django_zcrm.sync import sync_module
+from django_zcrm.sync import push_model, sync_module
 from django_zcrm.sync.targets import GenericTarget, TypedTarget
 from django_zcrm.sync.timeutil import now as current_time
 from django_zcrm.sync.timeutil import parse_zoho_datetime
@@ -202,3 +202,101 @@ def test_the_mirror_fast_path_equals_the_orms(settings, zoho_tokens, fake_zoho):
         for row in CRMRecord.objects.values()
     }
     assert by_fast == by_orm and len(by_fast) == len(records)
+
+
+# -- push and service writes: batches in flight together, outcomes per batch ---------------------
+
+UPSERT = "POST /crm/{version}/{module}/upsert"
+CREATE = "POST /crm/{version}/{module}"
+
+
+def test_push_sends_batches_concurrently_within_the_cap_and_records_every_outcome(typed):
+    fake = typed
+    fake.crm.seed("Leads", 150)
+    sync_module("Leads")
+    for n, lead in enumerate(Lead.objects.order_by("zoho_id")):
+        lead.city = f"City {n}"
+        if n < 3:
+            lead.email = "not-an-email"  # Zoho refuses these three
+        lead.save()
+    for n in range(200):
+        Lead.objects.create(last_name=f"New {n}", company="Co", email=f"new{n}@example.org")
+    fake.reset_counters()
+    fake.set_network(request_delay=0.05)  # long enough for the calls to overlap
+
+    result = push_model(Lead, concurrency=3)
+
+    fake.set_network()
+    assert fake.count(endpoint=UPSERT) == 4
+    assert 2 <= fake.peak_concurrency(UPSERT) <= 3
+    assert (result.total, result.created, result.updated, result.failed) == (350, 200, 147, 3)
+    assert Lead.objects.filter(zoho_dirty=True).count() == 3
+    assert not Lead.objects.filter(zoho_dirty=False, zoho_id__isnull=True).exists()
+    assert len(fake.crm.records("Leads")) == 350
+
+
+def test_the_cap_bounds_push_concurrency(typed, settings):
+    fake = typed
+    settings.ZCRM = {**settings.ZCRM, "MAX_CONCURRENT_REQUESTS": 2}
+    for n in range(500):
+        Lead.objects.create(last_name=f"New {n}", company="Co", email=f"cap{n}@example.org")
+    fake.set_network(request_delay=0.05)
+
+    result = push_model(Lead)  # default: MAX_CONCURRENT_REQUESTS calls in flight
+
+    fake.set_network()
+    assert result.ok and result.created == 500
+    assert fake.peak_concurrency(UPSERT) == 2
+
+
+def test_concurrent_creates_keep_input_order_one_outcome_per_input(typed):
+    from django_zcrm.services import Module
+
+    fake = typed
+    records = [
+        {"Last_Name": f"Lead {n}", "Company": "Co", "Email": f"c{n}@example.com"}
+        for n in range(450)
+    ]
+    fake.set_network(request_delay=0.05)
+
+    result = Module("Leads").create(records, concurrency=4)
+
+    fake.set_network()
+    assert result.ok and fake.count(endpoint=CREATE) == 5
+    assert 2 <= fake.peak_concurrency(CREATE) <= 4
+    assert [r.index for r in result] == list(range(450))
+    assert [r.input for r in result] == records
+    server = {r["id"]: r["Email"] for r in fake.crm.records("Leads")}
+    assert [server[r.id] for r in result] == [r["Email"] for r in records]
+
+
+def test_a_concurrent_create_whose_first_call_fails_sends_nothing_more_and_repeats_nothing(typed):
+    from django_zcrm.services import Module
+
+    fake = typed
+    records = [{"Last_Name": f"L{n}", "Company": "Co"} for n in range(450)]
+    fake.inject(endpoint=CREATE, status=503)
+
+    result = Module("Leads").create(records, concurrency=4)
+
+    assert fake.count(endpoint=CREATE) == 1  # the insert is not repeated, nothing fans out
+    states = [r.status for r in result]
+    assert states == ["unknown"] * 100 + ["not_attempted"] * 350
+    assert result.error is not None and fake.crm.records("Leads") == []
+
+
+def test_concurrent_updates_and_deletes_cover_every_input(typed):
+    from django_zcrm.services import Module
+
+    fake = typed
+    seeded = fake.crm.seed("Leads", 250)
+    leads = Module("Leads")
+    fake.set_network(request_delay=0.03)
+
+    updated = leads.update([{"id": r["id"], "City": "Oslo"} for r in seeded], concurrency=3)
+    deleted = leads.delete([r["id"] for r in seeded], concurrency=3)
+
+    fake.set_network()
+    assert updated.ok and [r.id for r in updated] == [r["id"] for r in seeded]
+    assert deleted.ok and [r.id for r in deleted] == [r["id"] for r in seeded]
+    assert fake.crm.records("Leads") == []

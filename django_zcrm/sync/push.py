@@ -21,6 +21,7 @@ from ..conf import get_settings
 from ..exceptions import ZCRMConfigurationError
 from ..redaction import get_logger, redact
 from ..services import Module, RecordResult
+from ..services.base import MAX_PER_WRITE
 from ..services.results import FAILED, NOT_ATTEMPTED, SUCCEEDED, UNKNOWN
 from . import lease as sync_lease
 from .mapping import ModelMapping, get_mapping
@@ -83,6 +84,7 @@ def push_model(
     using: str | None = None,
     trigger: Sequence[str] | None = None,
     progress: Callable[[PushResult], None] | None = None,
+    concurrency: int | None = None,
 ) -> PushResult:
     """Upsert the model's changed rows (``zoho_dirty``) to Zoho and record each outcome.
 
@@ -90,8 +92,13 @@ def push_model(
     many are sent; ``trigger`` is Zoho's workflow trigger list (default: Zoho's). Rows with a
     Zoho id update that record; new rows are matched by ``ZohoMeta.duplicate_check_fields``
     (else Zoho's default for the module) and created when nothing matches.
+    ``concurrency`` is how many upsert calls (100 rows each) are in flight at once (default
+    ``ZCRM["MAX_CONCURRENT_REQUESTS"]``; 1 sends them one by one). Outcomes are committed once
+    per call's batch, each in one transaction.
     Raises :class:`~django_zcrm.exceptions.ZCRMSyncAlreadyRunningError` when a push of the model runs.
     """
+    if concurrency is None:
+        concurrency = int(get_settings().MAX_CONCURRENT_REQUESTS or 1)
     model, module = _resolve(model, module)
     mapping = get_mapping(model)
     assert mapping is not None
@@ -121,7 +128,7 @@ def push_model(
                 .filter(pk__in=chunk)
                 .order_by("local_modified_at", "pk")
             )
-            _push_round(service, mapping, instances, result, using, trigger)
+            _push_round(service, mapping, instances, result, using, trigger, concurrency)
             with transaction.atomic(using=using):
                 lease.renew()
             if progress is not None:
@@ -156,20 +163,28 @@ def _push_round(
     result: PushResult,
     using: str,
     trigger: Sequence[str] | None,
+    concurrency: int = 1,
 ) -> None:
     records = [
         mapping.record_from_instance(instance, _changed_fields(instance)) for instance in instances
     ]
     batch = service.upsert(
-        records, duplicate_check_fields=mapping.duplicate_check_fields, trigger=trigger
+        records,
+        duplicate_check_fields=mapping.duplicate_check_fields,
+        trigger=trigger,
+        concurrency=concurrency,
     )
     result.total += len(instances)
     if batch.error is not None:
         result.error = batch.error
     now = to_db(current_time())
     rows = mapping.model._base_manager.using(using)
-    for instance, outcome in zip(instances, batch.results, strict=False):
-        _record(rows, instance, outcome, result, now)
+    pairs = list(zip(instances, batch.results, strict=False))
+    # One transaction per call's batch: 100 outcomes per commit, not one commit per row.
+    for start in range(0, len(pairs), MAX_PER_WRITE):
+        with transaction.atomic(using=using):
+            for instance, outcome in pairs[start : start + MAX_PER_WRITE]:
+                _record(rows, instance, outcome, result, now)
 
 
 def _changed_fields(instance: ZohoSyncedModel) -> list[str] | None:
