@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from django.db import IntegrityError, models, router, transaction
+from django.db import IntegrityError, connections, models, router, transaction
 
 from ..client import ZCRMClient
 from ..conf import get_settings
@@ -183,8 +183,80 @@ def _push_round(
     # One transaction per call's batch: 100 outcomes per commit, not one commit per row.
     for start in range(0, len(pairs), MAX_PER_WRITE):
         with transaction.atomic(using=using):
-            for instance, outcome in pairs[start : start + MAX_PER_WRITE]:
-                _record(rows, instance, outcome, result, now)
+            _record_batch(rows, pairs[start : start + MAX_PER_WRITE], result, now)
+
+
+def _record_batch(
+    rows: models.QuerySet,
+    pairs: list[tuple[ZohoSyncedModel, RecordResult]],
+    result: PushResult,
+    now: Any,
+) -> None:
+    """Record one batch's outcomes: accepted rows with two ``executemany`` UPDATEs, others alone.
+
+    First every accepted row gets its Zoho id and push stamp; then the mark is cleared only where
+    ``local_modified_at`` is still what this push read (a row saved meanwhile stays marked). If
+    the first UPDATE hits the unique Zoho id (Zoho matched a row to a record another row holds),
+    the batch falls back to row by row, which names the two rows.
+    """
+    accepted = [(i, o) for i, o in pairs if o.status == SUCCEEDED]
+    for instance, outcome in pairs:
+        if outcome.status != SUCCEEDED:
+            _record(rows, instance, outcome, result, now)
+    if not accepted:
+        return
+    model = rows.model
+    connection = connections[rows.db]
+    quote = connection.ops.quote_name
+    meta = model._meta
+    field = meta.get_field
+
+    def prep(name: str, value: Any) -> Any:
+        return field(name).get_db_prep_save(value, connection)  # type: ignore[union-attr]
+
+    table, pk = quote(meta.db_table), quote(meta.pk.column)  # type: ignore[union-attr]
+    pk_of = [meta.pk.get_db_prep_value(i.pk, connection) for i, _ in accepted]  # type: ignore[union-attr]
+    stamp = prep("zoho_pushed_at", now)
+    try:
+        with transaction.atomic(using=rows.db), connection.cursor() as cursor:
+            cursor.executemany(
+                f"UPDATE {table} SET {quote('zoho_id')} = %s, {quote('zoho_push_error')} = %s, "
+                f"{quote('zoho_pushed_at')} = %s WHERE {pk} = %s",
+                [
+                    (o.id or i.zoho_id, "", stamp, key)
+                    for (i, o), key in zip(accepted, pk_of, strict=True)
+                ],
+            )
+    except IntegrityError:
+        for instance, outcome in accepted:
+            _record(rows, instance, outcome, result, now)
+        return
+    clear = f"UPDATE {table} SET {quote('zoho_dirty')} = %s, {quote('zoho_pending_fields')} = %s "
+    not_dirty, no_fields = prep("zoho_dirty", False), prep("zoho_pending_fields", [])
+    stamped = [
+        (not_dirty, no_fields, key, prep("local_modified_at", i.local_modified_at))
+        for (i, _), key in zip(accepted, pk_of, strict=True)
+        if i.local_modified_at is not None
+    ]
+    unstamped = [
+        (not_dirty, no_fields, key)
+        for (i, _), key in zip(accepted, pk_of, strict=True)
+        if i.local_modified_at is None
+    ]
+    with connection.cursor() as cursor:
+        if stamped:
+            cursor.executemany(
+                clear + f"WHERE {pk} = %s AND {quote('local_modified_at')} = %s", stamped
+            )
+        if unstamped:
+            cursor.executemany(
+                clear + f"WHERE {pk} = %s AND {quote('local_modified_at')} IS NULL", unstamped
+            )
+    for _, outcome in accepted:
+        if outcome.action == "created":
+            result.created += 1
+        else:
+            result.updated += 1
 
 
 def _changed_fields(instance: ZohoSyncedModel) -> list[str] | None:
