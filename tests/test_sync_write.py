@@ -300,3 +300,38 @@ def test_concurrent_updates_and_deletes_cover_every_input(typed):
     assert updated.ok and [r.id for r in updated] == [r["id"] for r in seeded]
     assert deleted.ok and [r.id for r in deleted] == [r["id"] for r in seeded]
     assert fake.crm.records("Leads") == []
+
+
+def test_iter_records_with_concurrency_reads_numbered_pages_ahead_then_tokens_in_order(typed):
+    from django_zcrm.services import Module
+
+    fake = typed
+    fake.crm.seed("Leads", 2_450)
+    leads = Module("Leads")
+    plain = [r["id"] for r in leads.iter_records(fields=["Last_Name"])]
+    fake.reset_counters()
+    fake.set_network(request_delay=0.03)
+
+    ahead = [r["id"] for r in leads.iter_records(fields=["Last_Name"], concurrency=4)]
+
+    fake.set_network()
+    assert ahead == plain and len(ahead) == 2_450
+    listing = [r for r in fake.requests if r.endpoint == LIST]
+    assert 2 <= fake.peak_concurrency(LIST) <= 4
+    numbered = [int(r.query["page"][0]) for r in listing if "page" in r.query]
+    assert sorted(numbered) == list(range(1, 11))  # the first 2,000 records, by number
+    assert sum(1 for r in listing if "page_token" in r.query) == 3  # the rest, by token
+
+
+def test_iter_records_with_concurrency_stops_at_the_last_page(typed):
+    from django_zcrm.services import Module
+
+    fake = typed
+    fake.crm.seed("Leads", 450)
+    fake.reset_counters()
+
+    ids = [r["id"] for r in Module("Leads").iter_records(fields=["Last_Name"], concurrency=5)]
+
+    assert len(ids) == len(set(ids)) == 450
+    # Pages 1-3 hold the records; at most concurrency - 1 calls were asked beyond the end.
+    assert 3 <= fake.count(endpoint=LIST) <= 3 + 4

@@ -20,7 +20,8 @@ from ..exceptions import (
     ZCRMValidationError,
 )
 from .base import MAX_PER_PAGE, MAX_PER_WRITE, Page, Service, iter_chunks
-from .batches import run_batches
+from .batches import run_batches, workers_for
+from .prefetch import iter_pages_ahead
 from .records import DeletedRecord, Record, format_datetime
 from .results import (
     ACTIONS,
@@ -87,15 +88,25 @@ class Module(Service):
         per_page: int = MAX_PER_PAGE,
         *,
         params: Mapping[str, Any] | None = None,
+        concurrency: int = 1,
     ) -> Iterator[Record]:
         """Every record of the module, lazily, 200 per request, past the 2,000-record cap.
 
         ``modified_since`` sends ``If-Modified-Since``: only records changed after it come back,
         and a 304 (nothing changed) simply yields nothing. ``params`` adds other query
-        parameters (``converted``, ``approved``, ``territory_id`` ...).
+        parameters (``converted``, ``approved``, ``territory_id`` ...). ``concurrency=N`` reads
+        the numbered pages (the first 2,000 records) up to N at a time, then follows
+        ``page_token`` one page after another (see :mod:`django_zcrm.services.prefetch`).
         """
         for page in self.iter_pages(
-            fields, modified_since, sort_by, sort_order, cvid, per_page, params=params
+            fields,
+            modified_since,
+            sort_by,
+            sort_order,
+            cvid,
+            per_page,
+            params=params,
+            concurrency=concurrency,
         ):
             yield from page.records
 
@@ -109,12 +120,23 @@ class Module(Service):
         per_page: int = MAX_PER_PAGE,
         *,
         params: Mapping[str, Any] | None = None,
+        concurrency: int = 1,
     ) -> Iterator[Page]:
         """Like :meth:`iter_records`, one :class:`Page` (records + ``info``) at a time."""
         query: dict[str, Any] = dict(params or {})
         query.update(
             fields=self._list_fields(fields), sort_by=sort_by, sort_order=sort_order, cvid=cvid
         )
+        if concurrency != 1 and workers_for(concurrency) > 1:
+            return iter_pages_ahead(
+                self.client.get,
+                self.api_name,
+                query,
+                headers=_modified_since_header(modified_since),
+                per_page=per_page,
+                module=self.api_name,
+                concurrency=concurrency,
+            )
         return self._iter_pages(
             self.api_name,
             query,
