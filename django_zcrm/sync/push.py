@@ -212,10 +212,10 @@ def _record_batch(
     field = meta.get_field
 
     def prep(name: str, value: Any) -> Any:
-        return field(name).get_db_prep_save(value, connection)  # type: ignore[union-attr]
+        return field(name).get_db_prep_save(value, connection)
 
-    table, pk = quote(meta.db_table), quote(meta.pk.column)  # type: ignore[union-attr]
-    pk_of = [meta.pk.get_db_prep_value(i.pk, connection) for i, _ in accepted]  # type: ignore[union-attr]
+    table, pk = quote(meta.db_table), quote(meta.pk.column)
+    pk_of = [meta.pk.get_db_prep_value(i.pk, connection) for i, _ in accepted]
     stamp = prep("zoho_pushed_at", now)
     try:
         with transaction.atomic(using=rows.db), connection.cursor() as cursor:

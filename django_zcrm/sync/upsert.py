@@ -190,7 +190,7 @@ class Upsert:
         )
         self.sql = (
             f"INSERT INTO {quote(meta.db_table)} "
-            f"({', '.join(quote(f.column) for f in self.fields)}) "
+            f"({', '.join(quote(str(f.column)) for f in self.fields)}) "
             f"VALUES ({', '.join(['%s'] * len(self.fields))}) {suffix}"
         )
 
