@@ -30,8 +30,9 @@ def workers_for(concurrency: int) -> int:
     """``concurrency`` as a number of threads: at least 1, at most ``MAX_CONCURRENT_REQUESTS``."""
     if isinstance(concurrency, bool) or not isinstance(concurrency, int):
         raise TypeError(f"concurrency must be a whole number, got {concurrency!r}")
-    cap = int(get_settings().MAX_CONCURRENT_REQUESTS or 1)
-    return max(1, min(concurrency, cap))
+    cap = get_settings().MAX_CONCURRENT_REQUESTS
+    # None or 0: the process has no cap (docs/design/retries.md, the in-flight cap).
+    return max(1, min(concurrency, int(cap)) if cap else concurrency)
 
 
 def run_batches(

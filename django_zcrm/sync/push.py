@@ -98,7 +98,8 @@ def push_model(
     Raises :class:`~django_zcrm.exceptions.ZCRMSyncAlreadyRunningError` when a push of the model runs.
     """
     if concurrency is None:
-        concurrency = int(get_settings().MAX_CONCURRENT_REQUESTS or 1)
+        # No cap configured: Zoho's own limit for writes of many records (10 in flight).
+        concurrency = int(get_settings().MAX_CONCURRENT_REQUESTS or 10)
     model, module = _resolve(model, module)
     mapping = get_mapping(model)
     assert mapping is not None
