@@ -90,6 +90,9 @@ def run(args: argparse.Namespace) -> int:
                 )
             )
     if args.backend != "sqlite":
+        from django.db import connections
+
+        connections.close_all()  # PostgreSQL refuses to drop a database still in use
         recreate(args.backend, args, create=False)
     print_columns(
         (

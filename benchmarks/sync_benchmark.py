@@ -683,20 +683,17 @@ def print_table(rows: list[Row], skipped: dict[str, str]) -> None:
 
 
 def print_verdicts(found: list[Verdict], backends: list[str]) -> None:
-    """One "memory flat" line per backend that ran."""
-    judged = {v.backend: v for v in found}
+    """One "memory flat" line per backend (and target) that ran."""
     for backend in backends:
-        v = judged.get(backend) or next(
-            (j for j in found if j.backend.startswith(backend + " ")), None
-        )
-        if v is None:
+        mine = [v for v in found if v.backend == backend or v.backend.startswith(backend + " ")]
+        if not mine:
             print(f"memory flat, {backend}: not judged (it needs at least two --sizes)")
-            continue
-        print(
-            f"memory flat, {v.backend}: {v.metric} {_fmt(v.small_mib, '.1f')} MiB at {v.small:,} -> "
-            f"{_fmt(v.large_mib, '.1f')} MiB at {v.large:,} records "
-            f"({_fmt(v.ratio, '.2f')}x, limit {v.limit:.2f}x): {v.verdict}"
-        )
+        for v in mine:
+            print(
+                f"memory flat, {v.backend}: {v.metric} {_fmt(v.small_mib, '.1f')} MiB at "
+                f"{v.small:,} -> {_fmt(v.large_mib, '.1f')} MiB at {v.large:,} records "
+                f"({_fmt(v.ratio, '.2f')}x, limit {v.limit:.2f}x): {v.verdict}"
+            )
 
 
 def progress(text: str) -> None:
