@@ -45,6 +45,8 @@ from benchmarks._table import print_columns  # noqa: E402
 MODULE = "Leads"
 PER_PAGE = 200
 BACKENDS = ("sqlite", "mysql", "postgres")
+#: Where the records land: the generic mirror (CRMRecord) or the sample project's typed crm.Lead.
+TARGETS = ("mirror", "typed")
 # Backends that need a server: how to name it, and the option that makes its absence an error.
 SERVER_BACKENDS = {"mysql": "MariaDB/MySQL", "postgres": "PostgreSQL"}
 DEFAULT_SIZES = (20_000, 100_000)
@@ -65,11 +67,13 @@ MIB = 1024 * 1024
 
 @dataclass
 class Row:
-    """One (backend, size): the timed run's figures plus the traced run's peak."""
+    """One (backend, target, size): the timed run's figures plus the traced run's peak."""
 
     backend: str
     records: int
+    target: str = "mirror"
     seconds: float | None = None
+    cpu_seconds: float | None = None
     records_per_second: float | None = None
     api_calls: int | None = None
     expected_calls: int = 0
@@ -152,7 +156,7 @@ def database_settings(backend: str, name: str) -> dict[str, Any]:
     }
 
 
-def configure_django(backend: str, db_name: str, fake_url: str) -> None:
+def configure_django(backend: str, db_name: str, fake_url: str, target: str = "mirror") -> None:
     """Settings for the sync process: ZCRM pointing at the fake, tokens in the database."""
     import django
     from django.conf import settings
@@ -164,7 +168,11 @@ def configure_django(backend: str, db_name: str, fake_url: str) -> None:
         DEBUG=False,
         USE_TZ=True,
         TIME_ZONE="UTC",
-        INSTALLED_APPS=["django.contrib.contenttypes", "django_zcrm"],
+        INSTALLED_APPS=[
+            "django.contrib.contenttypes",
+            "django_zcrm",
+            *(["sample_project.crm"] if target == "typed" else []),
+        ],
         DATABASES={"default": database_settings(backend, db_name)},
         LOGGING_CONFIG=None,
         ZCRM={
@@ -173,6 +181,8 @@ def configure_django(backend: str, db_name: str, fake_url: str) -> None:
             "ACCOUNTS_URL": fake_url,
             "API_BASE_URL": fake_url,
             "CURRENT_USER_EMAIL": FAKE_USER_EMAIL,
+            # "typed": the sample project's Lead model (46 typed columns) instead of the mirror.
+            "SYNC_MODELS": {MODULE: "crm.Lead"} if target == "typed" else {},
         },
     )
     django.setup()
@@ -206,7 +216,7 @@ def _maxrss_mib() -> float:
 
 def child_main(args: argparse.Namespace) -> int:
     """Migrate a fresh database, get tokens, run one full sync and print its figures as JSON."""
-    configure_django(args.backend, args.db_name, args.fake_url)
+    configure_django(args.backend, args.db_name, args.fake_url, args.target)
     import requests
     from django.core.management import call_command
 
@@ -233,10 +243,13 @@ def child_main(args: argparse.Namespace) -> int:
         profiler = cProfile.Profile()
         profiler.enable()
     started = time.perf_counter()
+    cpu_started = time.process_time()
     result = sync_module(MODULE, full=True)
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
     out: dict[str, Any] = {
         "seconds": elapsed,
+        "cpu_seconds": cpu,
         "api_calls": result.api_calls,
         "created": result.created,
         "failed": result.failed,
@@ -264,7 +277,13 @@ def child_main(args: argparse.Namespace) -> int:
         out["peak_rss_mib"] = _maxrss_mib()
         out["rss_scope"] = "process"
     out["start_rss_mib"] = start_rss / 1024 if start_rss is not None else None
-    out["rows_in_db"] = CRMRecord.objects.filter(module=MODULE, deleted=False).count()
+    if args.target == "typed":
+        from django.apps import apps
+
+        lead = apps.get_model("crm", "Lead")
+        out["rows_in_db"] = lead._base_manager.filter(zoho_deleted=False).count()
+    else:
+        out["rows_in_db"] = CRMRecord.objects.filter(module=MODULE, deleted=False).count()
     print(RESULT_PREFIX + json.dumps(out), flush=True)
     return 0
 
@@ -440,7 +459,13 @@ def recreate(backend: str, args: argparse.Namespace, *, create: bool = True) -> 
 
 
 def run_child(
-    mode: str, backend: str, records: int, fake_url: str, workdir: str, args: argparse.Namespace
+    mode: str,
+    backend: str,
+    records: int,
+    fake_url: str,
+    workdir: str,
+    args: argparse.Namespace,
+    target: str = "mirror",
 ) -> dict[str, Any]:
     """One sync in a fresh process against a fresh database; its JSON result (raises on failure)."""
     if backend == "sqlite":
@@ -464,6 +489,8 @@ def run_child(
                 fake_url,
                 "--profile-top",
                 str(args.profile_top),
+                "--target",
+                target,
             ],
             cwd=workdir,
             env=child_env(),
@@ -488,18 +515,24 @@ def run_child(
 
 
 def measure(
-    backend: str, records: int, workdir: str, args: argparse.Namespace, profiles: list[str]
+    backend: str,
+    records: int,
+    workdir: str,
+    args: argparse.Namespace,
+    profiles: list[str],
+    target: str = "mirror",
 ) -> Row:
     """The timed run, then the traced run (and a profiled one), against one freshly seeded fake."""
-    row = Row(backend, records, expected_calls=math.ceil(records / PER_PAGE) + 1)
+    row = Row(backend, records, target, expected_calls=math.ceil(records / PER_PAGE) + 1)
     progress(f"{backend} {records:,}: seeding the fake server ...")
     fake = FakeServer(records)
     try:
         url = fake.wait_ready()
         row.fake_seed_seconds = fake.seed_seconds
         progress(f"{backend} {records:,}: timed sync ...")
-        timed = run_child(TIMED, backend, records, url, workdir, args)
+        timed = run_child(TIMED, backend, records, url, workdir, args, target)
         row.seconds = timed["seconds"]
+        row.cpu_seconds = timed.get("cpu_seconds")
         row.records_per_second = records / timed["seconds"] if timed["seconds"] else None
         row.api_calls = timed["api_calls"]
         row.rows_in_db = timed["rows_in_db"]
@@ -524,7 +557,7 @@ def measure(
         )
         if not args.no_trace:
             progress(f"{backend} {records:,}: sync under tracemalloc ...")
-            traced = run_child(TRACED, backend, records, url, workdir, args)
+            traced = run_child(TRACED, backend, records, url, workdir, args, target)
             row.traced_peak_mib = traced["traced_peak_mib"]
             row.traced_retained_mib = traced["traced_retained_mib"]
             row.traced_seconds = traced["seconds"]
@@ -539,9 +572,9 @@ def measure(
             )
         if args.profile:
             progress(f"{backend} {records:,}: profiled sync ...")
-            profiled = run_child(PROFILE, backend, records, url, workdir, args)
+            profiled = run_child(PROFILE, backend, records, url, workdir, args, target)
             profiles.append(
-                f"\nProfile of the {backend} sync of {records:,} {MODULE} "
+                f"\nProfile of the {backend} sync of {records:,} {MODULE} into the {target} model "
                 f"({profiled['seconds']:.1f} s under cProfile; top {args.profile_top} "
                 f"by own time):\n{profiled['profile']}"
             )
@@ -568,18 +601,30 @@ def verdicts(rows: list[Row], backends: list[str], args: argparse.Namespace) -> 
     metric = "RSS growth" if args.no_trace else "traced peak"
     found = []
     for backend in backends:
-        mine = sorted((r for r in rows if r.backend == backend), key=lambda r: r.records)
-        if len(mine) < 2:
-            continue
-        small, large = mine[0], mine[-1]
-        a, b = _memory(small, args.no_trace), _memory(large, args.no_trace)
-        ratio = b / a if a and b is not None else None
-        verdict = "PASS" if ratio is not None and ratio <= args.flat_limit else "FAIL"
-        found.append(
-            Verdict(
-                backend, metric, small.records, large.records, a, b, ratio, args.flat_limit, verdict
+        for target in args.targets:
+            mine = sorted(
+                (r for r in rows if r.backend == backend and r.target == target),
+                key=lambda r: r.records,
             )
-        )
+            if len(mine) < 2:
+                continue
+            small, large = mine[0], mine[-1]
+            a, b = _memory(small, args.no_trace), _memory(large, args.no_trace)
+            ratio = b / a if a and b is not None else None
+            verdict = "PASS" if ratio is not None and ratio <= args.flat_limit else "FAIL"
+            found.append(
+                Verdict(
+                    backend if len(args.targets) == 1 else f"{backend} {target}",
+                    metric,
+                    small.records,
+                    large.records,
+                    a,
+                    b,
+                    ratio,
+                    args.flat_limit,
+                    verdict,
+                )
+            )
     return found
 
 
@@ -595,6 +640,8 @@ def print_table(rows: list[Row], skipped: dict[str, str]) -> None:
         "seconds",
         "records/s",
         "API calls",
+        "target",
+        "sync CPU s",
         "rows in DB",
         "start RSS MiB",
         "peak RSS MiB",
@@ -609,6 +656,8 @@ def print_table(rows: list[Row], skipped: dict[str, str]) -> None:
                 _fmt(row.seconds, ".1f"),
                 _fmt(row.records_per_second, ",.0f"),
                 "-" if row.api_calls is None else str(row.api_calls),
+                row.target,
+                _fmt(row.cpu_seconds, ".1f"),
                 "-"
                 if row.rows_in_db is None
                 else (
@@ -621,11 +670,11 @@ def print_table(rows: list[Row], skipped: dict[str, str]) -> None:
             )
         )
     for backend, _reason in skipped.items():
-        lines.append((backend, "SKIPPED", "-", "-", "-", "-", "-", "-", "-"))
+        lines.append((backend, "SKIPPED", "-", "-", "-", "-", "-", "-", "-", "-", "-"))
     print_columns(headers, lines)
     for row in rows:
         for problem in row.problems:
-            print(f"! {row.backend} {row.records:,}: {problem}")
+            print(f"! {row.backend} {row.target} {row.records:,}: {problem}")
     for backend, reason in skipped.items():
         print(
             f"SKIPPED {backend}: its rows were not run, {reason} "
@@ -634,18 +683,17 @@ def print_table(rows: list[Row], skipped: dict[str, str]) -> None:
 
 
 def print_verdicts(found: list[Verdict], backends: list[str]) -> None:
-    """One "memory flat" line per backend that ran."""
-    judged = {v.backend: v for v in found}
+    """One "memory flat" line per backend (and target) that ran."""
     for backend in backends:
-        v = judged.get(backend)
-        if v is None:
+        mine = [v for v in found if v.backend == backend or v.backend.startswith(backend + " ")]
+        if not mine:
             print(f"memory flat, {backend}: not judged (it needs at least two --sizes)")
-            continue
-        print(
-            f"memory flat, {v.backend}: {v.metric} {_fmt(v.small_mib, '.1f')} MiB at {v.small:,} -> "
-            f"{_fmt(v.large_mib, '.1f')} MiB at {v.large:,} records "
-            f"({_fmt(v.ratio, '.2f')}x, limit {v.limit:.2f}x): {v.verdict}"
-        )
+        for v in mine:
+            print(
+                f"memory flat, {v.backend}: {v.metric} {_fmt(v.small_mib, '.1f')} MiB at "
+                f"{v.small:,} -> {_fmt(v.large_mib, '.1f')} MiB at {v.large:,} records "
+                f"({_fmt(v.ratio, '.2f')}x, limit {v.limit:.2f}x): {v.verdict}"
+            )
 
 
 def progress(text: str) -> None:
@@ -668,6 +716,13 @@ def _sizes(text: str) -> list[int]:
     if not sizes or any(size < 1 for size in sizes):
         raise argparse.ArgumentTypeError("sizes must be whole numbers of at least 1")
     return sorted(set(sizes))
+
+
+def _targets(text: str) -> list[str]:
+    found = [part.strip() for part in text.split(",") if part.strip()]
+    if not found or any(part not in TARGETS for part in found):
+        raise argparse.ArgumentTypeError(f"targets are {', '.join(TARGETS)} (got {text!r})")
+    return found
 
 
 def _backends(text: str) -> list[str]:
@@ -743,6 +798,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="also run each sync once under cProfile and print the top functions",
     )
+    parser.add_argument(
+        "--targets",
+        type=_targets,
+        default=None,
+        help="mirror (CRMRecord), typed (the sample project's crm.Lead, 46 columns), or both "
+        "(default: mirror,typed; --quick: mirror)",
+    )
     parser.add_argument("--profile-top", type=int, default=25, help=argparse.SUPPRESS)
     parser.add_argument("--json", metavar="PATH", help="also write the rows and verdicts as JSON")
     # The sync process (started by the benchmark itself).
@@ -750,9 +812,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--backend", choices=BACKENDS, help=argparse.SUPPRESS)
     parser.add_argument("--db-name", help=argparse.SUPPRESS)
     parser.add_argument("--fake-url", help=argparse.SUPPRESS)
+    parser.add_argument("--target", choices=TARGETS, default="mirror", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.sizes is None:
         args.sizes = list(QUICK_SIZES if args.quick else DEFAULT_SIZES)
+    if args.targets is None:
+        args.targets = ["mirror"] if args.quick else list(TARGETS)
     if args.backends is None:
         args.backends = ["sqlite"] if args.quick else list(BACKENDS)
     if args.flat_limit <= 0:
@@ -780,7 +845,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 1
     backends = [b for b in args.backends if b not in skipped]
     print(
-        f"First full sync of {MODULE} into CRMRecord; sizes {', '.join(f'{n:,}' for n in args.sizes)}; "
+        f"First full sync of {MODULE} into {' and '.join(args.targets)}; sizes {', '.join(f'{n:,}' for n in args.sizes)}; "
         f"backends {', '.join(args.backends)}; fake Zoho in its own process on 127.0.0.1; "
         f"API v2, {PER_PAGE} records per page; {os.cpu_count()} CPUs; "
         f"Python {sys.version.split()[0]}",
@@ -792,8 +857,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         for backend in backends:
-            for size in args.sizes:
-                rows.append(measure(backend, size, workdir, args, profiles))
+            for target in args.targets:
+                for size in args.sizes:
+                    rows.append(measure(backend, size, workdir, args, profiles, target))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     found = verdicts(rows, backends, args)

@@ -51,7 +51,7 @@ from ..sync.lease import get_state
 from ..sync.mapping import MappingError
 from ..sync.models import SyncState
 from ..sync.retry import RETRY_IDS_PER_CALL, fetch_by_ids
-from ..sync.targets import Existing, Target, resolve_target
+from ..sync.targets import Existing, Row, Target, resolve_target
 from ..sync.timeutil import now as current_time
 from ..sync.timeutil import parse_zoho_datetime, to_db
 from .channels import warn_lapsing
@@ -351,7 +351,7 @@ def _store(
     created: list[str] = []
     fresh = [rid for rid in records if rid not in existing]
     if fresh:
-        rows = [target.build(records[rid], modified[rid], now) for rid in fresh]
+        rows = [target.build_instance(records[rid], modified[rid], now) for rid in fresh]
         # ON CONFLICT DO NOTHING: a row the sync inserted meanwhile is kept, then compared below.
         target.model._base_manager.using(target.using).bulk_create(rows, ignore_conflicts=True)
         after = target.existing(fresh, lock=True)
@@ -364,7 +364,7 @@ def _store(
                 created.append(rid)
             else:
                 existing[rid] = row
-    writes: list[models.Model] = []
+    writes: list[Row] = []
     updated: list[str] = []
     for rid, old in existing.items():
         if not _newer(modified[rid], old, result):

@@ -33,6 +33,8 @@ from .base import (
     malformed,
     object_list,
 )
+from .batches import run_batches, workers_for
+from .prefetch import iter_pages_ahead
 from .records import DeletedRecord, Record, format_datetime
 from .results import (
     ACTIONS,
@@ -99,15 +101,25 @@ class Module(Service):
         per_page: int = MAX_PER_PAGE,
         *,
         params: Mapping[str, Any] | None = None,
+        concurrency: int = 1,
     ) -> Iterator[Record]:
         """Every record of the module, lazily, 200 per request, past the 2,000-record cap.
 
         ``modified_since`` sends ``If-Modified-Since``: only records changed after it come back,
         and a 304 (nothing changed) simply yields nothing. ``params`` adds other query
-        parameters (``converted``, ``approved``, ``territory_id`` ...).
+        parameters (``converted``, ``approved``, ``territory_id`` ...). ``concurrency=N`` reads
+        the numbered pages (the first 2,000 records) up to N at a time, then follows
+        ``page_token`` one page after another (see :mod:`django_zcrm.services.prefetch`).
         """
         for page in self.iter_pages(
-            fields, modified_since, sort_by, sort_order, cvid, per_page, params=params
+            fields,
+            modified_since,
+            sort_by,
+            sort_order,
+            cvid,
+            per_page,
+            params=params,
+            concurrency=concurrency,
         ):
             yield from page.records
 
@@ -121,12 +133,23 @@ class Module(Service):
         per_page: int = MAX_PER_PAGE,
         *,
         params: Mapping[str, Any] | None = None,
+        concurrency: int = 1,
     ) -> Iterator[Page]:
         """Like :meth:`iter_records`, one :class:`Page` (records + ``info``) at a time."""
         query: dict[str, Any] = dict(params or {})
         query.update(
             fields=self._list_fields(fields), sort_by=sort_by, sort_order=sort_order, cvid=cvid
         )
+        if concurrency != 1 and workers_for(concurrency) > 1:
+            return iter_pages_ahead(
+                self.client.get,
+                self.api_name,
+                query,
+                headers=_modified_since_header(modified_since),
+                per_page=per_page,
+                module=self.api_name,
+                concurrency=concurrency,
+            )
         return self._iter_pages(
             self.api_name,
             query,
@@ -244,11 +267,14 @@ class Module(Service):
         *,
         trigger: Sequence[str] | None = None,
         key: str | KeyFunction | None = None,
+        concurrency: int = 1,
     ) -> BatchResult:
         """Insert any number of records, 100 per call; every input gets an outcome.
 
         An insert is never repeated after a 5xx or a timeout (that could create duplicates):
-        the records of that call are reported ``unknown`` and the run stops.
+        the records of that call are reported ``unknown`` and the run stops. ``concurrency``
+        (see :func:`~django_zcrm.services.batches.run_batches`) sends up to that many calls
+        at once; results keep the input order either way.
         """
         return self._write(
             "create",
@@ -259,6 +285,7 @@ class Module(Service):
             key=key,
             idempotent=False,
             default_action="created",
+            concurrency=concurrency,
         )
 
     def update(
@@ -267,8 +294,10 @@ class Module(Service):
         *,
         trigger: Sequence[str] | None = None,
         key: str | KeyFunction | None = None,
+        concurrency: int = 1,
     ) -> BatchResult:
-        """Update any number of records (each with its ``id``), 100 per call."""
+        """Update any number of records (each with its ``id``), 100 per call (``concurrency``: as
+        :meth:`create`)."""
         return self._write(
             "update",
             "PUT",
@@ -278,6 +307,7 @@ class Module(Service):
             key=key,
             idempotent=True,
             default_action="updated",
+            concurrency=concurrency,
         )
 
     def upsert(
@@ -287,14 +317,26 @@ class Module(Service):
         *,
         trigger: Sequence[str] | None = None,
         key: str | KeyFunction | None = None,
+        concurrency: int = 1,
     ) -> BatchResult:
         """Insert or update by ``duplicate_check_fields`` (e.g. ``["Email"]``), 100 per call.
 
-        Each result's ``action`` says ``created`` or ``updated``.
+        Each result's ``action`` says ``created`` or ``updated``. ``concurrency``: as
+        :meth:`create`.
         """
         extra = {}
         if duplicate_check_fields:
             extra["duplicate_check_fields"] = list(duplicate_check_fields)
+        checks = list(duplicate_check_fields or ())
+
+        def repeatable(batch: list[RecordResult]) -> bool:
+            # A record with neither its id nor a duplicate-check value is a plain insert, which
+            # is never repeated (docs/design/retries.md, "Safe to repeat").
+            return all(
+                e.input.get("id") or any(e.input.get(f) not in (None, "") for f in checks)
+                for e in batch
+            )
+
         return self._write(
             "upsert",
             "POST",
@@ -302,28 +344,35 @@ class Module(Service):
             records,
             trigger=trigger,
             key=key,
-            idempotent=True,
+            idempotent=repeatable,
             default_action=None,
             extra=extra,
+            concurrency=concurrency,
         )
 
     def delete(
-        self, ids: Iterable[str | int], *, trigger_workflow: bool | None = None
+        self,
+        ids: Iterable[str | int],
+        *,
+        trigger_workflow: bool | None = None,
+        concurrency: int = 1,
     ) -> BatchResult:
-        """Delete records by id, 100 per call; every id gets an outcome."""
+        """Delete records by id, 100 per call; every id gets an outcome (``concurrency``: as
+        :meth:`create`)."""
         ids = check_ids(_id_list(ids), "ids")
         result = BatchResult("delete", self.api_name)
-        stop: ZCRMError | None = None
-        for chunk in iter_chunks(ids, MAX_PER_WRITE):
-            entries = [
-                RecordResult(len(result.results) + i, rid, NOT_ATTEMPTED, key=str(rid))
-                for i, rid in enumerate(chunk)
-            ]
-            result.results.extend(entries)
-            if stop is not None:
-                _not_attempted(entries, stop)
-                continue
-            params: dict[str, Any] = {"ids": ",".join(str(i) for i in chunk)}
+
+        def batches() -> Iterator[list[RecordResult]]:
+            for chunk in iter_chunks(ids, MAX_PER_WRITE):
+                entries = [
+                    RecordResult(len(result.results) + i, rid, NOT_ATTEMPTED, key=str(rid))
+                    for i, rid in enumerate(chunk)
+                ]
+                result.results.extend(entries)
+                yield entries
+
+        def send(entries: list[RecordResult]) -> tuple[int, ZCRMError | None]:
+            params: dict[str, Any] = {"ids": ",".join(str(e.input) for e in entries)}
             if trigger_workflow is not None:
                 params["wf_trigger"] = "true" if trigger_workflow else "false"
             try:
@@ -331,14 +380,11 @@ class Module(Service):
                     "DELETE", self.api_name, params=params, allow_item_errors=True
                 )
             except ZCRMError as exc:
-                result.requests += int(exc.request_sent)
-                stop = result.error = exc
                 _failed_call(entries, exc, idempotent=True)
-                continue
-            result.requests += 1
-            problem = _apply_items(entries, response, "deleted", forgiving_delete=True)
-            if problem is not None:
-                stop = result.error = problem
+                return int(exc.request_sent), exc
+            return 1, _apply_items(entries, response, "deleted", forgiving_delete=True)
+
+        run_batches(result, batches(), send, concurrency)
         return result
 
     def _write(
@@ -350,42 +396,43 @@ class Module(Service):
         *,
         trigger: Sequence[str] | None,
         key: str | KeyFunction | None,
-        idempotent: bool,
+        idempotent: bool | Callable[[list[RecordResult]], bool],
         default_action: str | None,
         extra: Mapping[str, Any] | None = None,
+        concurrency: int = 1,
     ) -> BatchResult:
         if isinstance(records, Mapping):
             raise TypeError(f"{operation}() takes a list of records; wrap a single one in [ ].")
         result = BatchResult(operation, self.api_name)
         key_of = _key_function(key)
-        stop: ZCRMError | None = None
-        for chunk in iter_chunks(records, MAX_PER_WRITE):
-            start = len(result.results)
-            entries = [
-                RecordResult(start + i, rec, NOT_ATTEMPTED, key=key_of(rec))
-                for i, rec in enumerate(chunk)
-            ]
-            result.results.extend(entries)
-            if stop is not None:
-                _not_attempted(entries, stop)
-                continue
-            sendable = []
-            for entry in entries:
-                if isinstance(entry.input, Mapping):
-                    id_problem = _bad_update_id(operation, entry)
-                    if id_problem:
-                        _local_failure(entry, id_problem, code="INVALID_ID")
-                        entry.field = "id"
+
+        def batches() -> Iterator[list[RecordResult]]:
+            for chunk in iter_chunks(records, MAX_PER_WRITE):
+                start = len(result.results)
+                entries = [
+                    RecordResult(start + i, rec, NOT_ATTEMPTED, key=key_of(rec))
+                    for i, rec in enumerate(chunk)
+                ]
+                result.results.extend(entries)
+                sendable = []
+                for entry in entries:
+                    if isinstance(entry.input, Mapping):
+                        id_problem = _bad_update_id(operation, entry)
+                        if id_problem:
+                            _local_failure(entry, id_problem, code="INVALID_ID")
+                            entry.field = "id"
+                        else:
+                            sendable.append(entry)
                     else:
-                        sendable.append(entry)
-                else:
-                    _local_failure(
-                        entry,
-                        f"expected a mapping of field names to values, got "
-                        f"{type(entry.input).__name__}",
-                    )
-            if not sendable:
-                continue
+                        _local_failure(
+                            entry,
+                            f"expected a mapping of field names to values, got "
+                            f"{type(entry.input).__name__}",
+                        )
+                if sendable:
+                    yield sendable
+
+        def send(sendable: list[RecordResult]) -> tuple[int, ZCRMError | None]:
             payload: dict[str, Any] = {
                 "data": [e.input if isinstance(e.input, dict) else dict(e.input) for e in sendable]
             }
@@ -393,19 +440,17 @@ class Module(Service):
                 payload["trigger"] = list(trigger)
             if extra:
                 payload.update(extra)
+            safe = idempotent(sendable) if callable(idempotent) else idempotent
             try:
                 response = self.client.request(
-                    method, path, json=payload, idempotent=idempotent, allow_item_errors=True
+                    method, path, json=payload, idempotent=safe, allow_item_errors=True
                 )
             except ZCRMError as exc:
-                result.requests += int(exc.request_sent)
-                stop = result.error = exc
-                _failed_call(sendable, exc, idempotent=idempotent)
-                continue
-            result.requests += 1
-            problem = _apply_items(sendable, response, default_action)
-            if problem is not None:
-                stop = result.error = problem
+                _failed_call(sendable, exc, idempotent=safe)
+                return int(exc.request_sent), exc
+            return 1, _apply_items(sendable, response, default_action)
+
+        run_batches(result, batches(), send, concurrency)
         return result
 
     # -- related records ------------------------------------------------------------------------

@@ -356,11 +356,12 @@ class _Run:
         lock = not self.dry_run
         with transaction.atomic(using=self.using) if lock else nullcontext():
             existing = self.target.existing(unique, lock=lock)
-            writes: list[tuple[str, str, models.Model]] = []
+            writes: list[tuple[str, str, Any]] = []
             touched: list[str] = []
+            modified_of: dict[str, datetime | None] = {}
             for rid, record in unique.items():
                 modified = parse_zoho_datetime(record.get("Modified_Time"))
-                page_newest = latest(page_newest, modified)
+                modified_of[rid] = modified
                 old = existing.get(rid)
                 if old is not None and listing:
                     self._notice_move(old, modified)
@@ -403,6 +404,11 @@ class _Run:
                     failed[rid] = None
                 else:
                     setattr(result, category, getattr(result, category) + 1)
+            # A record that failed does not move the cursor: its Modified_Time may be the very
+            # thing wrong with it (a year-9999 stamp would end every later listing).
+            for rid, modified in modified_of.items():
+                if rid not in failed:
+                    page_newest = latest(page_newest, modified)
             if listing:
                 self.run_cursor = latest(self.run_cursor, page_newest)
             if not self.dry_run:

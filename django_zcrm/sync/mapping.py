@@ -32,6 +32,7 @@ used by the push). Read-only fields (``read_only=True``) are synced but never pu
 from __future__ import annotations
 
 import decimal
+import math
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
@@ -72,6 +73,9 @@ class MappingError(ValueError):
         self.api_name = api_name
 
 
+_UNSET: Any = object()
+
+
 class Converter:
     """Base converter: one Zoho field <-> one model field (subclasses may fill several)."""
 
@@ -80,6 +84,7 @@ class Converter:
         self.read_only = read_only
         self.api_name = ""
         self.model_field: models.Field | None = None
+        self.single = False
 
     def __repr__(self) -> str:
         extra = ", read_only=True" if self.read_only else ""
@@ -91,6 +96,9 @@ class Converter:
         """Check the model fields exist; return self (a converter belongs to one model)."""
         self.api_name = api_name
         self.model_field = _model_field(model, self.field, api_name)
+        #: Whether :meth:`convert` alone gives this converter's one model value.
+        self.single = type(self).from_zoho is Converter.from_zoho
+        self._empty = _UNSET
         return self
 
     @property
@@ -119,6 +127,15 @@ class Converter:
 
     def empty(self) -> Any:
         """What an empty Zoho value becomes: NULL where allowed, else the field's empty value."""
+        cached = getattr(self, "_empty", _UNSET)
+        if cached is not _UNSET:
+            return cached
+        value = self._empty_value()
+        if value is None or type(value) in (str, bool, int):
+            self._empty = value  # immutable: one value serves every row
+        return value
+
+    def _empty_value(self) -> Any:
         if self.model_field is None or self.model_field.null:
             return None
         if self.model_field.has_default():
@@ -141,6 +158,8 @@ class Text(Converter):
     """Text, e-mail, phone, website, auto-number: a string (lookups give their id)."""
 
     def convert(self, value: Any) -> Any:
+        if type(value) is str and value:
+            return value
         if value is None or value == "" or value == []:
             return self.empty()
         if isinstance(value, Mapping):
@@ -161,6 +180,8 @@ class Picklist(Text):
     """A picklist value (a string; ``-None-`` and null become empty)."""
 
     def convert(self, value: Any) -> Any:
+        if type(value) is str and value and value != "-None-":
+            return value
         if value == "-None-":
             return self.empty()
         return super().convert(value)
@@ -223,6 +244,12 @@ class Integer(_Number):
 class Float(_Number):
     """Double and percent as floats."""
 
+    def convert(self, value: Any) -> Any:
+        number = super().convert(value)
+        if isinstance(number, float) and not math.isfinite(number):
+            raise MappingError(self.api_name, f"not a finite number: {value!r}")
+        return number
+
 
 class Decimal(_Number):
     """Currency (and exact decimals): JSON numbers as ``Decimal`` with the field's places."""
@@ -236,10 +263,18 @@ class Decimal(_Number):
         number = super().convert(value)
         if not isinstance(number, decimal.Decimal):
             return number  # the field's empty value
+        if not number.is_finite():
+            raise MappingError(self.api_name, f"not a finite number: {value!r}")
         places = getattr(self.model_field, "decimal_places", None)
+        digits = getattr(self.model_field, "max_digits", None)
         if places is not None:
             number = number.quantize(
                 decimal.Decimal(1).scaleb(-places), rounding=decimal.ROUND_HALF_UP
+            )
+        if digits is not None and places is not None and number.adjusted() >= digits - places:
+            # Databases differ here (SQLite stores it, the others refuse): refuse it everywhere.
+            raise MappingError(
+                self.api_name, f"{value!r} has more than {digits - places} digits before the point"
             )
         return number
 
@@ -523,6 +558,28 @@ class ModelMapping:
             except (TypeError, ValueError, ArithmeticError) as exc:
                 raise MappingError(api_name, str(exc)) from exc
         return values
+
+    def row_values(self, record: Mapping[str, Any]) -> list[Any]:
+        """Values of ``model_fields``, in that order, for one Zoho record (no model instance).
+
+        The same values as :meth:`values_from_record`; one-column converters skip the dict.
+        """
+        out: list[Any] = []
+        append = out.append
+        get = record.get
+        api_name = ""
+        try:
+            for api_name, converter in self.converters.items():
+                if converter.single:
+                    append(converter.convert(get(api_name)))
+                else:
+                    values = converter.from_zoho(get(api_name))
+                    out.extend(values[name] for name in converter.model_fields)
+        except MappingError:
+            raise
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            raise MappingError(api_name, str(exc)) from exc
+        return out
 
     def record_from_instance(
         self, instance: models.Model, fields: Iterable[str] | None = None

@@ -14,13 +14,14 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from django.db import IntegrityError, models, router, transaction
+from django.db import IntegrityError, connections, models, router, transaction
 
 from ..client import ZCRMClient
 from ..conf import get_settings
 from ..exceptions import ZCRMConfigurationError
 from ..redaction import get_logger, redact
 from ..services import Module, RecordResult
+from ..services.base import MAX_PER_WRITE
 from ..services.results import FAILED, NOT_ATTEMPTED, SUCCEEDED, UNKNOWN
 from . import lease as sync_lease
 from .mapping import ModelMapping, get_mapping
@@ -83,6 +84,7 @@ def push_model(
     using: str | None = None,
     trigger: Sequence[str] | None = None,
     progress: Callable[[PushResult], None] | None = None,
+    concurrency: int | None = None,
 ) -> PushResult:
     """Upsert the model's changed rows (``zoho_dirty``) to Zoho and record each outcome.
 
@@ -90,8 +92,14 @@ def push_model(
     many are sent; ``trigger`` is Zoho's workflow trigger list (default: Zoho's). Rows with a
     Zoho id update that record; new rows are matched by ``ZohoMeta.duplicate_check_fields``
     (else Zoho's default for the module) and created when nothing matches.
+    ``concurrency`` is how many upsert calls (100 rows each) are in flight at once (default
+    ``ZCRM["MAX_CONCURRENT_REQUESTS"]``; 1 sends them one by one). Outcomes are committed once
+    per call's batch, each in one transaction.
     Raises :class:`~django_zcrm.exceptions.ZCRMSyncAlreadyRunningError` when a push of the model runs.
     """
+    if concurrency is None:
+        # No cap configured: Zoho's own limit for writes of many records (10 in flight).
+        concurrency = int(get_settings().MAX_CONCURRENT_REQUESTS or 10)
     model, module = _resolve(model, module)
     mapping = get_mapping(model)
     assert mapping is not None
@@ -121,7 +129,7 @@ def push_model(
                 .filter(pk__in=chunk)
                 .order_by("local_modified_at", "pk")
             )
-            _push_round(service, mapping, instances, result, using, trigger)
+            _push_round(service, mapping, instances, result, using, trigger, concurrency)
             with transaction.atomic(using=using):
                 lease.renew()
             if progress is not None:
@@ -156,20 +164,100 @@ def _push_round(
     result: PushResult,
     using: str,
     trigger: Sequence[str] | None,
+    concurrency: int = 1,
 ) -> None:
     records = [
         mapping.record_from_instance(instance, _changed_fields(instance)) for instance in instances
     ]
     batch = service.upsert(
-        records, duplicate_check_fields=mapping.duplicate_check_fields, trigger=trigger
+        records,
+        duplicate_check_fields=mapping.duplicate_check_fields,
+        trigger=trigger,
+        concurrency=concurrency,
     )
     result.total += len(instances)
     if batch.error is not None:
         result.error = batch.error
     now = to_db(current_time())
     rows = mapping.model._base_manager.using(using)
-    for instance, outcome in zip(instances, batch.results, strict=False):
-        _record(rows, instance, outcome, result, now)
+    pairs = list(zip(instances, batch.results, strict=False))
+    # One transaction per call's batch: 100 outcomes per commit, not one commit per row.
+    for start in range(0, len(pairs), MAX_PER_WRITE):
+        with transaction.atomic(using=using):
+            _record_batch(rows, pairs[start : start + MAX_PER_WRITE], result, now)
+
+
+def _record_batch(
+    rows: models.QuerySet,
+    pairs: list[tuple[ZohoSyncedModel, RecordResult]],
+    result: PushResult,
+    now: Any,
+) -> None:
+    """Record one batch's outcomes: accepted rows with two ``executemany`` UPDATEs, others alone.
+
+    First every accepted row gets its Zoho id and push stamp; then the mark is cleared only where
+    ``local_modified_at`` is still what this push read (a row saved meanwhile stays marked). If
+    the first UPDATE hits the unique Zoho id (Zoho matched a row to a record another row holds),
+    the batch falls back to row by row, which names the two rows.
+    """
+    accepted = [(i, o) for i, o in pairs if o.status == SUCCEEDED]
+    for instance, outcome in pairs:
+        if outcome.status != SUCCEEDED:
+            _record(rows, instance, outcome, result, now)
+    if not accepted:
+        return
+    model = rows.model
+    connection = connections[rows.db]
+    quote = connection.ops.quote_name
+    meta = model._meta
+    field = meta.get_field
+
+    def prep(name: str, value: Any) -> Any:
+        return field(name).get_db_prep_save(value, connection)
+
+    table, pk = quote(meta.db_table), quote(meta.pk.column)
+    pk_of = [meta.pk.get_db_prep_value(i.pk, connection) for i, _ in accepted]
+    stamp = prep("zoho_pushed_at", now)
+    try:
+        with transaction.atomic(using=rows.db), connection.cursor() as cursor:
+            cursor.executemany(
+                f"UPDATE {table} SET {quote('zoho_id')} = %s, {quote('zoho_push_error')} = %s, "
+                f"{quote('zoho_pushed_at')} = %s WHERE {pk} = %s",
+                [
+                    (o.id or i.zoho_id, "", stamp, key)
+                    for (i, o), key in zip(accepted, pk_of, strict=True)
+                ],
+            )
+    except IntegrityError:
+        for instance, outcome in accepted:
+            _record(rows, instance, outcome, result, now)
+        return
+    clear = f"UPDATE {table} SET {quote('zoho_dirty')} = %s, {quote('zoho_pending_fields')} = %s "
+    not_dirty, no_fields = prep("zoho_dirty", False), prep("zoho_pending_fields", [])
+    stamped = [
+        (not_dirty, no_fields, key, prep("local_modified_at", i.local_modified_at))
+        for (i, _), key in zip(accepted, pk_of, strict=True)
+        if i.local_modified_at is not None
+    ]
+    unstamped = [
+        (not_dirty, no_fields, key)
+        for (i, _), key in zip(accepted, pk_of, strict=True)
+        if i.local_modified_at is None
+    ]
+    with connection.cursor() as cursor:
+        if stamped:
+            cursor.executemany(
+                clear + f"WHERE {pk} = %s AND {quote('local_modified_at')} = %s", stamped
+            )
+        if unstamped:
+            cursor.executemany(
+                clear + f"WHERE {pk} = %s AND {quote('local_modified_at')} IS NULL", unstamped
+            )
+    for _, outcome in accepted:
+        if outcome.action == "created":
+            result.created += 1
+        else:
+            result.updated += 1
 
 
 def _changed_fields(instance: ZohoSyncedModel) -> list[str] | None:

@@ -1,8 +1,9 @@
 """Where synced records land: the generic ``CRMRecord`` mirror or a project's typed model.
 
 A target knows its table's columns and writes pages in bulk: one locking read of the rows a page
-touches, one multi-row upsert (``INSERT ... ON CONFLICT DO UPDATE`` / ``ON DUPLICATE KEY UPDATE``),
-and small UPDATEs for deletions. It never talks to Zoho.
+touches, one prepared upsert (``INSERT ... ON CONFLICT DO UPDATE`` / ``ON DUPLICATE KEY UPDATE``)
+run with ``executemany`` over rows built straight from the mapping (see ``upsert.py``), and small
+UPDATEs for deletions. It never talks to Zoho.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from ..conf import get_settings
 from ..exceptions import ZCRMConfigurationError
 from .mapping import ModelMapping, get_mapping
 from .models import CRMRecord, ZohoSyncedModel
-from .timeutil import aware, to_db
+from .timeutil import aware, check_modified, to_db
+from .upsert import Upsert
 
 GENERIC_LABEL = "django_zcrm.crmrecord"
 
@@ -46,6 +48,17 @@ def _without_nul(value: Any) -> Any:
     return value
 
 
+@dataclass(slots=True)
+class Row:
+    """One record ready for the database: its Zoho id and its column values, already adapted.
+
+    What :meth:`Target.build` returns and :meth:`Target.write` takes; no model instance is made.
+    """
+
+    zoho_id: str
+    values: tuple[Any, ...]
+
+
 class Target:
     """Common behaviour; subclasses name the columns and build rows."""
 
@@ -59,6 +72,7 @@ class Target:
     def __init__(self, module: str, using: str | None = None) -> None:
         self.module = module
         self.using = using or router.db_for_write(self.model)
+        self._upsert: Upsert | None = None
 
     @property
     def label(self) -> str:
@@ -114,11 +128,26 @@ class Target:
 
     # -- writing ------------------------------------------------------------------------------------
 
-    def build(
+    def values(
         self, record: Mapping[str, Any], modified: datetime | None, now: datetime
-    ) -> models.Model:
-        """An unsaved row for ``record`` (raises ``MappingError`` for unconvertible values)."""
+    ) -> dict[str, Any]:
+        """Python values of the key and ``update_fields()`` for ``record`` (``MappingError``)."""
         raise NotImplementedError
+
+    def value_fields(self) -> list[str]:
+        """The columns a record fills: the key, then ``update_fields()``."""
+        return [self.key, *self.update_fields()]
+
+    def value_list(
+        self, record: Mapping[str, Any], modified: datetime | None, now: datetime
+    ) -> list[Any]:
+        """:meth:`values` as a list in ``value_fields()`` order."""
+        values = self.values(record, modified, now)
+        return [values[name] for name in self.value_fields()]
+
+    def fixed_values(self) -> dict[str, Any]:
+        """Columns with the same value on every row of this target (e.g. the module name)."""
+        return {}
 
     def update_fields(self) -> list[str]:
         """Columns an upsert overwrites on an existing row."""
@@ -128,35 +157,70 @@ class Target:
         """The unique key an upsert conflicts on."""
         raise NotImplementedError
 
-    def _bulk_upsert(self, objs: list[models.Model]) -> None:
+    def upsert(self) -> Upsert:
+        """The prepared statement of this target on its database (made once per target)."""
+        if self._upsert is None:
+            self._upsert = Upsert(
+                self.model,
+                connections[self.using],
+                fixed=self.fixed_values(),
+                value_fields=self.value_fields(),
+                update_fields=self.update_fields(),
+                unique_fields=self.unique_fields(),
+            )
+        return self._upsert
+
+    def build(self, record: Mapping[str, Any], modified: datetime | None, now: datetime) -> Row:
+        """The row to write for ``record``; ``MappingError``/``ValueError`` for one it cannot hold.
+
+        Every value is converted and adapted here, so a record the database could not take
+        (a datetime out of range, an integer past 64 bits) fails alone, before the page's write.
+        """
+        check_modified(modified)
+        values = self.value_list(self.storable(record), modified, now)
+        return Row(str(record["id"]), self.upsert().adapt_list(values, now))
+
+    def build_instance(
+        self, record: Mapping[str, Any], modified: datetime | None, now: datetime
+    ) -> models.Model:
+        """An unsaved model instance for ``record`` (the ORM's way, for comparison and tools)."""
+        check_modified(modified)
+        values = {**self.fixed_values(), **self.values(self.storable(record), modified, now)}
+        return self.model(**values)
+
+    def write_instances(self, objs: list[models.Model]) -> None:
+        """Upsert model instances through the ORM's ``bulk_create`` (the slow, reference path)."""
         features = connections[self.using].features
         kwargs: dict[str, Any] = {"update_conflicts": True, "update_fields": self.update_fields()}
         # MySQL/MariaDB's ON DUPLICATE KEY UPDATE takes no conflict target, and Django refuses one.
         if features.supports_update_conflicts_with_target:
             kwargs["unique_fields"] = self.unique_fields()
-        self.model._base_manager.using(self.using).bulk_create(objs, **kwargs)
+        with transaction.atomic(using=self.using):
+            self.model._base_manager.using(self.using).bulk_create(objs, **kwargs)
 
-    def write(self, objs: list[models.Model]) -> dict[str, str]:
-        """Upsert ``objs``; return ``{zoho_id: error}`` for rows the database refused.
+    def write(self, rows: list[Row]) -> dict[str, str]:
+        """Upsert ``rows``; return ``{zoho_id: error}`` for rows the database refused.
 
-        One statement for the page; if the database refuses it (a value too long for a column,
-        say), each row is retried alone so one bad record does not block the other 199.
+        One prepared statement for the page (``executemany``); if the database refuses it (a
+        value too long for a column, say), each row is retried alone in its own savepoint so
+        one bad record does not block the other 199.
         """
-        if not objs:
+        if not rows:
             return {}
+        upsert = self.upsert()
         try:
             with transaction.atomic(using=self.using):
-                self._bulk_upsert(objs)
+                upsert.execute([row.values for row in rows])
             return {}
-        except DatabaseError:
+        except (DatabaseError, ValueError, TypeError, ArithmeticError):
             pass
         failures: dict[str, str] = {}
-        for obj in objs:
+        for row in rows:
             try:
                 with transaction.atomic(using=self.using):
-                    self._bulk_upsert([obj])
-            except DatabaseError as exc:
-                failures[str(getattr(obj, self.key))] = f"database refused the row: {exc}"
+                    upsert.execute([row.values])
+            except (DatabaseError, ValueError, TypeError, ArithmeticError) as exc:
+                failures[row.zoho_id] = f"database refused the row: {exc}"
         return failures
 
     def touch(self, ids: list[str], now: datetime) -> None:
@@ -225,18 +289,20 @@ class GenericTarget(Target):
     def rows(self) -> models.QuerySet:
         return super().rows().filter(module=self.module)
 
-    def build(
+    def fixed_values(self) -> dict[str, Any]:
+        return {"module": self.module}
+
+    def values(
         self, record: Mapping[str, Any], modified: datetime | None, now: datetime
-    ) -> models.Model:
-        return CRMRecord(
-            module=self.module,
-            zoho_id=str(record["id"]),
-            data=dict(self.storable(record)),
-            modified_time=to_db(modified),
-            deleted=False,
-            deleted_at=None,
-            synced_at=to_db(now),
-        )
+    ) -> dict[str, Any]:
+        return {
+            "zoho_id": str(record["id"]),
+            "data": dict(record),
+            "modified_time": to_db(modified),
+            "deleted": False,
+            "deleted_at": None,
+            "synced_at": to_db(now),
+        }
 
     def update_fields(self) -> list[str]:
         return ["data", "modified_time", "deleted", "deleted_at", "synced_at"]
@@ -274,20 +340,32 @@ class TypedTarget(Target):
     def zoho_fields(self) -> list[str] | None:
         return self.mapping.zoho_fields
 
-    def build(
+    def values(
         self, record: Mapping[str, Any], modified: datetime | None, now: datetime
-    ) -> models.Model:
-        values = self.mapping.values_from_record(self.storable(record))
-        return self.model(
+    ) -> dict[str, Any]:
+        values = dict(zip(self.mapping.model_fields, self.mapping.row_values(record), strict=True))
+        values.update(
             zoho_id=str(record["id"]),
             zoho_modified_time=to_db(modified),
             zoho_deleted=False,
             synced_at=to_db(now),
-            **values,
         )
+        return values
 
     def update_fields(self) -> list[str]:
         return [*self.mapping.model_fields, "zoho_modified_time", "zoho_deleted", "synced_at"]
+
+    def value_list(
+        self, record: Mapping[str, Any], modified: datetime | None, now: datetime
+    ) -> list[Any]:
+        # value_fields() order, without the dict values() builds.
+        return [
+            str(record["id"]),
+            *self.mapping.row_values(record),
+            to_db(modified),
+            False,
+            to_db(now),
+        ]
 
     def unique_fields(self) -> list[str]:
         return ["zoho_id"]

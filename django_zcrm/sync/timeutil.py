@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, overload
 
 from django.conf import settings
@@ -66,3 +66,32 @@ def latest(*values: datetime | None) -> datetime | None:
 def now() -> datetime:
     """The current time, aware."""
     return timezone.now() if settings.USE_TZ else aware(timezone.now())
+
+
+#: How far ahead of this machine's clock a ``Modified_Time`` may be. Zoho stamps records with its
+#: own clock, so anything later is a broken record; storing it would move the checkpoint past
+#: every real change (``docs/design/sync.md``, records that cannot be stored).
+FUTURE_LIMIT = timedelta(days=366)
+
+
+def check_storable(value: datetime | None, what: str) -> None:
+    """Raise ``ValueError`` naming ``what`` when ``value`` cannot be held as UTC by a database."""
+    if value is None or value.tzinfo is None:
+        return
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{what} {value.isoformat()} is out of range in UTC") from None
+
+
+def check_modified(value: datetime | None) -> None:
+    """Raise ``ValueError`` when a record's ``Modified_Time`` cannot be a real one.
+
+    Out of range in UTC, or more than ``FUTURE_LIMIT`` ahead: such a record fails alone and
+    goes to the retry list instead of moving the checkpoint to the far future.
+    """
+    if value is None:
+        return
+    check_storable(value, "Modified_Time")
+    if aware(value) > now() + FUTURE_LIMIT:
+        raise ValueError(f"Modified_Time {value.isoformat()} is more than a year in the future")
