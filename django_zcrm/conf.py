@@ -109,11 +109,19 @@ DEFAULTS: dict[str, Any] = {
     "MAX_RETRY_AFTER": 120,
     # Most CRM API calls one process has in flight at once (None or 0: no cap).
     "MAX_CONCURRENT_REQUESTS": 10,
+    # Of those, most heavy calls (COQL, Bulk Read) in flight at once (None or 0: no own cap).
+    "MAX_CONCURRENT_HEAVY_REQUESTS": 5,
     # Sync.
     "SYNC_MODELS": {},
     "SYNC_DELETE_MODE": "mark",
     "SYNC_LOOKBACK_SECONDS": 10,
     "SYNC_LEASE_SECONDS": 300,
+    # Read planner (docs/design/sync.md, "Read strategies"): "auto", "rest" or "coql".
+    "SYNC_STRATEGY": "auto",
+    # A run that reads a whole module switches to COQL windows from this many records.
+    "SYNC_COQL_MIN_RECORDS": 2000,
+    # Fetch the next page while the current one is written (a thread, a small queue).
+    "SYNC_PREFETCH": True,
 }
 
 REQUIRED_KEYS = ("CLIENT_ID", "CLIENT_SECRET")
@@ -176,6 +184,15 @@ class ZCRMSettings:
             raise ValueError(
                 f"ZCRM['MAX_CONCURRENT_REQUESTS'] = {value!r} is not None or a whole number >= 0"
             )
+        return value or None
+
+    @property
+    def max_concurrent_heavy_requests(self) -> int | None:
+        """``MAX_CONCURRENT_HEAVY_REQUESTS`` as a cap, None when there is none (E060 if invalid)."""
+        key = "MAX_CONCURRENT_HEAVY_REQUESTS"
+        value = self.raw.get(key, DEFAULTS[key])
+        if not is_valid_concurrency_cap(value):
+            raise ValueError(f"ZCRM['{key}'] = {value!r} is not None or a whole number >= 0")
         return value or None
 
     @property
@@ -344,6 +361,7 @@ def validate(raw: Any) -> list[Problem]:
         *number_problems(conf, CORE_NUMBER_KEYS),
         *_timeouts(conf),
         *_concurrency(raw),
+        *_heavy_concurrency(raw),
         *_log_file(raw),
     ]
 
@@ -582,6 +600,22 @@ def _concurrency(raw: dict) -> list[Problem]:
             "flight: your Zoho edition's concurrency limit (5 to 25 per org, 10 for "
             "heavy calls such as COQL and search) divided by the number of processes, "
             f"e.g. {DEFAULTS[key]}; None or 0 turn the cap off.",
+        )
+    ]
+
+
+def _heavy_concurrency(raw: dict) -> list[Problem]:
+    key = "MAX_CONCURRENT_HEAVY_REQUESTS"
+    value = raw.get(key, DEFAULTS[key])
+    if is_valid_concurrency_cap(value):
+        return []
+    return [
+        _error(
+            "E060",
+            f"{setting(key)} = {value!r} must be None or a whole number >= 0.",
+            f"Set {setting(key)} to the most heavy calls (COQL, Bulk Read) one process may "
+            "have in flight, below Zoho's limit of 10 per org divided by the number of "
+            f"processes, e.g. {DEFAULTS[key]}; None or 0 leave only MAX_CONCURRENT_REQUESTS.",
         )
     ]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,8 @@ class MeteredClient:
     ) -> None:
         self.client = client if client is not None else get_client(user_identifier)
         self.calls = 0
+        # Prefetch and COQL windows send from several threads.
+        self._lock = threading.Lock()
         #: Zoho's clock (the ``Date`` header) at the first answer after :meth:`mark`.
         self.first_server_time: datetime | None = None
 
@@ -39,11 +42,13 @@ class MeteredClient:
         try:
             response = self.client.request(method, path, **kwargs)
         except ZCRMError:
-            self.calls += 1
+            with self._lock:
+                self.calls += 1
             raise
-        self.calls += max(1, int(response.attempts))
-        if self.first_server_time is None:
-            self.first_server_time = _server_time(response)
+        with self._lock:
+            self.calls += max(1, int(response.attempts))
+            if self.first_server_time is None:
+                self.first_server_time = _server_time(response)
         return response
 
     def get(self, path: str, **kwargs: Any) -> APIResponse:

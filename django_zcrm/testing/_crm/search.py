@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from .._server.messages import FakeResponse, empty_response, json_response
+from ...services.limits import coql_limits
 from .query import compile_coql, compile_criteria
 from .request import CRMRequests
 from .routes import Route
@@ -98,14 +99,16 @@ class SearchRoutes(CRMRequests):
         query = body.get("select_query")
         if not isinstance(query, str) or not query.strip():
             raise missing_param("select_query")
-        modern_limits = ctx.vnum >= (7, 0)
+        # The same per-version table the client plans its COQL windows with.
+        limits = coql_limits(f"v{ctx.vnum[0]}" + (f".{ctx.vnum[1]}" if ctx.vnum[1] else ""))
+        options = self.options
         compiled = compile_coql(
             query,
             {k: v for k, v in MODULES.items()},
-            max_select=500 if modern_limits else 50,
-            max_in_values=100 if modern_limits else 50,
-            max_limit=self.options.coql_max_limit,
-            max_reach=self.options.coql_max_reach,
+            max_select=options.coql_max_columns or limits.max_columns,
+            max_in_values=limits.max_in_values,
+            max_limit=options.coql_max_limit or limits.max_limit,
+            max_reach=options.coql_max_reach or limits.max_reach,
         )
         self._require_module(ctx, compiled.module, "READ")
 

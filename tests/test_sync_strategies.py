@@ -1,0 +1,127 @@
+"""The read planner and its strategies (issue 11): COQL windows, prefetch, caps, resume.
+
+Against the fake Zoho server over real HTTP and a real database. Timing is left to the
+benchmark (benchmarks/fetch_benchmark.py); these tests assert calls, calls in flight and that the
+local table ends identical to the server.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from django_zcrm.models import SyncState
+from django_zcrm.sync import sync_module
+from django_zcrm.sync.mapping import get_mapping
+from tests.testapp.models import Lead
+
+COQL = "POST /crm/{version}/coql"
+LIST = "GET /crm/{version}/{module}"
+DELETED = "GET /crm/{version}/{module}/deleted"
+USERS = "GET /crm/{version}/users"
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def typed(settings, zoho_tokens, fake_zoho):
+    settings.ZCRM = {**settings.ZCRM, "SYNC_MODELS": {"Leads": "testapp.Lead"}}
+    return fake_zoho
+
+
+def assert_typed_equals_server(fake) -> None:
+    """Every server record has a local row with the values the REST mapping gives it."""
+    mapping = get_mapping(Lead)
+    server = {r["id"]: r for r in fake.crm.records("Leads")}
+    local = {row.zoho_id: row for row in Lead.objects.filter(zoho_deleted=False)}
+    assert sorted(local) == sorted(server)
+    fields = [f for f in mapping.model_fields]
+    stale = []
+    for rid, record in server.items():
+        expected = mapping.values_from_record(record)
+        row = local[rid]
+        if any(getattr(row, f) != expected[f] for f in fields if f in expected):
+            stale.append(rid)
+    assert not stale, f"{len(stale)} rows differ from the server, e.g. {stale[:3]}"
+
+
+def test_full_sync_of_20000_leads_by_coql_windows_stays_within_the_caps(typed, settings):
+    fake = typed
+    settings.ZCRM = {**settings.ZCRM, "MAX_CONCURRENT_REQUESTS": 4}
+    fake.crm.seed("Leads", 20_000)
+    fake.set_network(request_delay=0.02)
+    fake.reset_counters()
+
+    result = sync_module("Leads", full=True, strategy="coql")
+
+    assert result.created == 20_000 and result.failed == 0
+    # 10 id scans (+1 empty), 10 windows, 1 user list, 1 deleted sweep.
+    assert fake.count(endpoint=COQL) == 21
+    assert fake.count(endpoint=LIST) == 0
+    assert fake.count(endpoint=USERS) == 1
+    assert result.api_calls == len(fake.requests) == 23
+    assert 2 <= fake.peak_concurrency() <= 4
+    assert_typed_equals_server(fake)
+    state = SyncState.objects.get(module="Leads")
+    assert state.strategy == "coql" and state.run_position == "" and state.module_size == 20_000
+    assert "read by coql" in result.summary()
+
+
+def test_the_planner_reads_a_known_large_module_by_coql_and_incremental_runs_by_pages(
+    typed, settings
+):
+    fake = typed
+    settings.ZCRM = {**settings.ZCRM, "SYNC_COQL_MIN_RECORDS": 1000}
+    fake.crm.seed("Leads", 1500)
+    first = sync_module("Leads")  # size unknown: pages
+    assert first.strategy == "rest" and first.created == 1500
+    ids = [r["id"] for r in fake.crm.records("Leads")]
+    fake.crm.modify("Leads", ids[:5], {"City": "Lisbon"})
+    fake.reset_counters()
+
+    again = sync_module("Leads")  # incremental: one page
+    assert again.strategy == "rest" and again.updated == 5
+    assert fake.count(endpoint=COQL) == 0
+
+    fake.reset_counters()
+    full = sync_module("Leads", full=True)  # 1,500 known >= 1,000: windows
+    assert full.strategy.startswith("coql") and fake.count(endpoint=LIST) == 0
+    assert SyncState.objects.get(module="Leads").strategy == "coql"
+    assert_typed_equals_server(fake)
+
+
+def test_coql_windows_split_columns_above_the_version_limit(typed):
+    fake = typed
+    fake.crm.options.coql_max_columns = 10
+    fake.crm.seed("Leads", 300)
+
+    result = sync_module("Leads", full=True, strategy="coql")
+
+    # The table allows 50 columns, this server 10: one refused query, then 4 per window.
+    assert result.created == 300
+    assert fake.count(endpoint=COQL) == 1 + 1 + 4
+    assert_typed_equals_server(fake)
+
+
+def test_changes_during_a_windowed_run_are_read_by_the_next_run(typed):
+    fake = typed
+    fake.crm.seed("Leads", 4500)
+    sync_module("Leads", full=True, strategy="coql")
+    ids = [r["id"] for r in fake.crm.records("Leads")]
+    fake.crm.modify("Leads", [ids[0], ids[-1]], {"City": "Porto"})
+
+    later = sync_module("Leads")
+    assert later.updated == 2
+    assert_typed_equals_server(fake)
+
+
+def test_a_429_lowers_the_windows_in_flight(typed, settings):
+    fake = typed
+    settings.ZCRM = {**settings.ZCRM, "RETRY_BACKOFF_BASE": 0.01, "RETRY_BACKOFF_MAX": 0.02}
+    fake.crm.seed("Leads", 8000)
+    fake.inject(endpoint=COQL, status=429, times=1, headers={"Retry-After": "0"})
+
+    result = sync_module("Leads", full=True, strategy="coql")
+
+    assert result.created == 8000
+    assert "4 windows in flight" in result.strategy
+    assert_typed_equals_server(fake)
