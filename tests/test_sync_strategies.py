@@ -125,3 +125,52 @@ def test_a_429_lowers_the_windows_in_flight(typed, settings):
     assert result.created == 8000
     assert "4 windows in flight" in result.strategy
     assert_typed_equals_server(fake)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("kill_at_rows", [2000, 8000])
+def test_a_coql_run_killed_part_way_resumes_after_its_last_window(settings, fake_zoho, kill_at_rows):
+    from django_zcrm.oauth import get_oauth_client
+
+    from .conftest import zcrm_settings_for
+    from .test_sync_processes import WAIT_SECONDS, start_worker, wait_for
+
+    fake = fake_zoho
+    settings.ZCRM = {
+        **zcrm_settings_for(fake),
+        "SYNC_MODELS": {"Leads": "testapp.Lead"},
+        "SYNC_STRATEGY": "coql",
+    }
+    get_oauth_client().generate_access_token(fake.accounts.issue_grant_token())
+    fake.crm.seed("Leads", 12_000)
+    fake.set_network(request_delay=0.03)
+    proc = start_worker(settings.ZCRM, "Leads", "--full", "--no-progress")
+    try:
+        wait_for(lambda: Lead.objects.count() >= kill_at_rows, f"{kill_at_rows} rows", proc)
+        proc.kill()  # SIGKILL mid-run: a window may be half-fetched or mid-transaction
+        proc.wait(timeout=WAIT_SECONDS)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    fake.set_network()
+    state = SyncState.objects.get(module="Leads")
+    assert state.strategy == "coql" and state.run_id
+    position = state.run_position
+    committed = Lead.objects.count()
+    assert committed % 2000 == 0  # whole windows only
+    ids = [r["id"] for r in fake.crm.records("Leads")]
+    fake.crm.modify("Leads", ids[:3] + ids[-3:], {"City": "After the crash"})
+    fake.crm.delete("Leads", ids[100:102])
+    fake.reset_counters()
+
+    result = sync_module("Leads", full=True)
+
+    assert result.resumed and result.strategy.startswith("coql")
+    if position:
+        assert result.created == 12_000 - committed
+    second = sync_module("Leads")  # picks up what changed after the first run's start
+    assert second.failed == 0
+    assert_typed_equals_server(fake)
+    assert Lead.objects.filter(zoho_deleted=True).count() == 2

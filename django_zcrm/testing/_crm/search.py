@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from .._server.messages import FakeResponse, empty_response, json_response
 from ...services.limits import coql_limits
+from .._server.messages import FakeResponse, empty_response, json_response
 from .query import compile_coql, compile_criteria
 from .request import CRMRequests
 from .routes import Route
