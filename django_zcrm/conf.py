@@ -116,10 +116,12 @@ DEFAULTS: dict[str, Any] = {
     "SYNC_DELETE_MODE": "mark",
     "SYNC_LOOKBACK_SECONDS": 10,
     "SYNC_LEASE_SECONDS": 300,
-    # Read planner (docs/design/sync.md, "Read strategies"): "auto", "rest" or "coql".
+    # Read planner (docs/design/sync.md, "Read strategies"): "auto", "rest", "coql" or "bulk".
     "SYNC_STRATEGY": "auto",
     # A run that reads a whole module switches to COQL windows from this many records.
     "SYNC_COQL_MIN_RECORDS": 2000,
+    # ... and to one Bulk Read job from this many.
+    "SYNC_BULK_MIN_RECORDS": 100_000,
     # Fetch the next page while the current one is written (a thread, a small queue).
     "SYNC_PREFETCH": True,
 }

@@ -129,8 +129,12 @@ def test_a_429_lowers_the_windows_in_flight(typed, settings):
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("kill_at_rows", [2000, 8000])
-def test_a_coql_run_killed_part_way_resumes_after_its_last_window(settings, fake_zoho, kill_at_rows):
+@pytest.mark.parametrize(
+    ("strategy", "kill_at_rows"), [("coql", 2000), ("coql", 8000), ("bulk", 4000)]
+)
+def test_a_windowed_run_killed_part_way_resumes_where_it_stopped(
+    settings, fake_zoho, strategy, kill_at_rows
+):
     from django_zcrm.oauth import get_oauth_client
 
     from .conftest import zcrm_settings_for
@@ -140,8 +144,9 @@ def test_a_coql_run_killed_part_way_resumes_after_its_last_window(settings, fake
     settings.ZCRM = {
         **zcrm_settings_for(fake),
         "SYNC_MODELS": {"Leads": "testapp.Lead"},
-        "SYNC_STRATEGY": "coql",
+        "SYNC_STRATEGY": strategy,
     }
+    fake.crm.options.bulk_read_delay = 0.0
     get_oauth_client().generate_access_token(fake.accounts.issue_grant_token())
     fake.crm.seed("Leads", 12_000)
     fake.set_network(request_delay=0.03)
@@ -156,7 +161,7 @@ def test_a_coql_run_killed_part_way_resumes_after_its_last_window(settings, fake
             proc.wait()
     fake.set_network()
     state = SyncState.objects.get(module="Leads")
-    assert state.strategy == "coql" and state.run_id
+    assert state.strategy == strategy and state.run_id
     position = state.run_position
     committed = Lead.objects.count()
     assert committed % 2000 == 0  # whole windows only
@@ -167,10 +172,70 @@ def test_a_coql_run_killed_part_way_resumes_after_its_last_window(settings, fake
 
     result = sync_module("Leads", full=True)
 
-    assert result.resumed and result.strategy.startswith("coql")
+    assert result.resumed and result.strategy.startswith(strategy)
     if position:
         assert result.created == 12_000 - committed
+    if strategy == "bulk":
+        assert fake.count(endpoint=BULK_CREATE) == 0  # the same job, downloaded again
     second = sync_module("Leads")  # picks up what changed after the first run's start
     assert second.failed == 0
     assert_typed_equals_server(fake)
     assert Lead.objects.filter(zoho_deleted=True).count() == 2
+
+
+BULK_CREATE = "POST /crm/bulk/{version}/read"
+BULK_STATUS = "GET /crm/bulk/{version}/read/{id}"
+BULK_RESULT = "GET /crm/bulk/{version}/read/{id}/result"
+
+
+def test_full_sync_by_bulk_read_streams_the_csv_into_the_typed_model(typed):
+    fake = typed
+    fake.crm.options.bulk_read_delay = 0.0
+    fake.crm.seed("Leads", 4500)
+    fake.reset_counters()
+
+    result = sync_module("Leads", full=True, strategy="bulk")
+
+    assert result.created == 4500 and result.failed == 0 and result.strategy == "bulk"
+    assert result.pages == 3  # chunks of 2,000 rows, each its own transaction
+    assert [fake.count(endpoint=e) for e in (BULK_CREATE, BULK_STATUS, BULK_RESULT)] == [1, 1, 1]
+    assert fake.count(endpoint=LIST) == 0
+    assert_typed_equals_server(fake)
+    assert SyncState.objects.get(module="Leads").strategy == "bulk"
+    ids = [r["id"] for r in fake.crm.records("Leads")]
+    fake.crm.modify("Leads", ids[:2], {"Email_Opt_Out": True, "Preferred_Channels": ["Email"]})
+    assert sync_module("Leads").updated == 2
+    assert_typed_equals_server(fake)
+
+
+def test_bulk_read_jobs_in_the_fake_move_through_their_states_and_limit_downloads(typed, settings):
+    from django_zcrm.exceptions import ZCRMRateLimitError
+    from django_zcrm.services import BulkRead, iter_csv
+
+    fake = typed
+    fake.crm.options.bulk_read_delay = 10.0
+    fake.crm.seed("Leads", 3)
+    bulk = BulkRead("Leads")
+    job = bulk.create(["Last_Name", "Owner", "Email_Opt_Out", "Preferred_Channels"])
+    assert bulk.status(job)["state"] == "ADDED"
+    fake.clock.advance(5)
+    assert bulk.status(job)["state"] == "IN PROGRESS"
+    fake.clock.advance(5)
+    done = bulk.status(job)
+    assert done["state"] == "COMPLETED" and done["result"]["count"] == 3
+    import io
+
+    archive = io.BytesIO()
+    bulk.download(job, archive)
+    rows = list(iter_csv(archive))
+    server = {r["id"]: r for r in fake.crm.records("Leads")}
+    assert [r["id"] for r in rows] == sorted(server, key=int)
+    first = rows[0]
+    assert first["Owner"] == server[first["id"]]["Owner"]["id"]
+    assert first["Email_Opt_Out"] in ("true", "false")
+    for _ in range(9):
+        bulk.download(job, io.BytesIO())
+    # The 11th download in a minute: 429 with a Retry-After longer than we agree to wait.
+    settings.ZCRM = {**settings.ZCRM, "MAX_RETRY_AFTER": 0}
+    with pytest.raises(ZCRMRateLimitError):
+        bulk.download(job, io.BytesIO())

@@ -38,7 +38,9 @@ Celery tasks and Django tasks all call it the same way. The algorithm (``docs/de
   order, one transaction each, with ``SyncState.run_position`` (the last id stored): a resumed
   run continues after it. Such a run does not read in ``Modified_Time`` order, so its checkpoint
   is Zoho's clock when it started (kept in ``run_cursor`` across a resume): whatever changed
-  after that is read again by the next run.
+  after that is read again by the next run. For the largest modules, one Bulk Read job
+  (:mod:`.fetch_bulk`): its CSV streamed in chunks of 2,000, ``run_position`` naming the job and
+  the rows stored.
 """
 
 from __future__ import annotations
@@ -57,17 +59,18 @@ from ..client import ZCRMClient
 from ..conf import get_settings
 from ..exceptions import ZCRMConfigurationError, ZCRMError, ZCRMSyncError, ZCRMValidationError
 from ..redaction import get_logger, redact
-from ..services import MAX_PER_PAGE, Module, Users
+from ..services import MAX_PER_PAGE, BulkRead, Module, Users
 from ..services.base import iter_chunks
 from ..services.limits import coql_limits
 from . import lease as sync_lease
 from .checkpoint import FULL, INCREMENTAL, SINCE, next_cursor, resumes, run_kind, start_cursor
+from .fetch_bulk import BulkReadChunks
 from .fetch_coql import CoqlWindows
 from .mapping import MappingError
 from .metering import MeteredClient
 from .models import SyncState
 from .options import check_run_options
-from .planner import COQL, REST, check_strategy, choose, lookup_fields
+from .planner import BULK, COQL, REST, WINDOWED, check_strategy, choose, lookup_fields
 from .prefetch import prefetch
 from .results import ProgressCallback, SyncProgress, SyncResult
 from .retry import RETRY_IDS_PER_CALL, RetryList, fetch_by_ids
@@ -286,7 +289,7 @@ class _Run:
         self.run_cursor = start_cursor(self.kind, self.since, aware(state.cursor))
         self.exact_start = self.kind == SINCE
         self._choose_strategy()
-        if self.strategy == COQL:
+        if self.strategy in WINDOWED:
             # Set from Zoho's clock by the first window (see the module docstring).
             self.run_cursor = None
         with transaction.atomic(using=self.using):
@@ -321,6 +324,7 @@ class _Run:
             whole_module=self.whole_module,
             known_size=known,
             coql_min_records=int(conf.SYNC_COQL_MIN_RECORDS),
+            bulk_min_records=int(conf.SYNC_BULK_MIN_RECORDS),
         )
         self.strategy = plan.strategy
         self.result.strategy = plan.strategy
@@ -355,10 +359,13 @@ class _Run:
         client.oauth_client.get_tokens(getattr(client, "user_identifier", None))
 
     def _list_records(self) -> None:
-        if get_settings().SYNC_PREFETCH or self.strategy == COQL:
+        if get_settings().SYNC_PREFETCH or self.strategy in WINDOWED:
             self._warm_tokens()
         if self.strategy == COQL:
             self._list_windows()
+            return
+        if self.strategy == BULK:
+            self._list_bulk()
             return
         position = self.run_cursor
         self.metered.mark()
@@ -397,6 +404,34 @@ class _Run:
             self.run_position = window.last
             self._records_page(window.records)
         self.result.strategy = f"{COQL} ({windows.pace.limit} windows in flight)"
+
+    def _list_bulk(self) -> None:
+        """Read the module by Bulk Read, storing the CSV chunk by chunk (see fetch_bulk)."""
+        conf = get_settings()
+        metadata = self.service.fields()
+        types = {
+            f["api_name"]: str(f.get("data_type") or "") for f in metadata if f.get("api_name")
+        }
+        columns = self.target.zoho_fields() or list(types)
+        owners, _ = lookup_fields(self.target)
+        chunks = BulkReadChunks(
+            BulkRead(self.target.module, client=self.metered),  # type: ignore[arg-type]
+            columns,
+            types,
+            position=self.run_position,
+            chunk=2000,
+            owner_fields=owners,
+            users=self._user_directory,
+            wait=lambda service, job_id: service.wait(job_id, first_delay=0.5),
+        )
+        self.metered.mark()
+        source = prefetch(chunks, depth=1) if conf.SYNC_PREFETCH else iter(chunks)
+        for chunk in source:
+            if self.run_cursor is None:
+                # Every record older than Zoho's clock at the job's creation is in its file.
+                self.run_cursor = minus_seconds(self.metered.first_server_time, SIGNPOST_MARGIN)
+            self.run_position = chunk.position
+            self._records_page(chunk.records)
 
     def _user_directory(self) -> dict[str, dict[str, Any]]:
         """The org's users by id (read once per run, for owner names COQL leaves out)."""
@@ -521,7 +556,7 @@ class _Run:
                     failed[rid] = None
                 else:
                     setattr(result, category, getattr(result, category) + 1)
-            if listing and self.strategy != COQL:
+            if listing and self.strategy not in WINDOWED:
                 self.run_cursor = latest(self.run_cursor, page_newest)
             if not self.dry_run:
                 assert self.lease is not None
@@ -665,7 +700,7 @@ class _Run:
                 old=aware(state.cursor),
                 since=self.since,
                 read_up_to=self.run_cursor,
-                signpost=self.listing_signpost if self.strategy != COQL else None,
+                signpost=self.listing_signpost if self.strategy not in WINDOWED else None,
                 rewind=self.rewind,
                 module=self.target.module,
             )

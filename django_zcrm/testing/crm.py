@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._crm.bulk import BulkReadRoutes
 from ._crm.control import ControlAPI
 from ._crm.core import SOURCE_API, SOURCE_CONTROL, RecordChange
 from ._crm.dispatch import Router
@@ -58,12 +59,26 @@ __all__ = [
 
 
 class FakeCRM(
-    ControlAPI, SettingsRoutes, SearchRoutes, FilesRoutes, RelatedRoutes, RecordRoutes, Router
+    ControlAPI,
+    SettingsRoutes,
+    SearchRoutes,
+    BulkReadRoutes,
+    FilesRoutes,
+    RelatedRoutes,
+    RecordRoutes,
+    Router,
 ):
     """The org behind the fake CRM API: records, notes, attachments, tags, users and options."""
 
     # Tried in this order: fixed paths first, the generic {module}[/{id}] record routes last.
-    route_families = (SettingsRoutes, SearchRoutes, FilesRoutes, RelatedRoutes, RecordRoutes)
+    route_families = (
+        SettingsRoutes,
+        SearchRoutes,
+        BulkReadRoutes,
+        FilesRoutes,
+        RelatedRoutes,
+        RecordRoutes,
+    )
 
 
 def install(fake: FakeZoho, **options: Any) -> FakeCRM:

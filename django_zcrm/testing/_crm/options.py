@@ -40,6 +40,10 @@ class CRMOptions:
     coql_max_limit: int | None = None
     coql_max_reach: int | None = None
     coql_max_columns: int | None = None
+    #: Fake-clock seconds a Bulk Read job takes to complete (ADDED, IN PROGRESS, COMPLETED).
+    bulk_read_delay: float = 2.0
+    #: Bulk Read result downloads allowed per minute (then 429).
+    bulk_read_downloads_per_minute: int = 10
     #: Items per insert/update/upsert/delete call -> LIMIT_EXCEEDED.
     write_limit: int = 100
     #: The org's UTC offset and time-zone name (datetimes are written in this offset).

@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 from ...services.limits import coql_limits
 from .._server.messages import FakeResponse, empty_response, json_response
+from .coql_index import candidates
 from .query import compile_coql, compile_criteria
 from .request import CRMRequests
 from .routes import Route
@@ -117,7 +118,11 @@ class SearchRoutes(CRMRequests):
             return store.rows.get(record_id) if store is not None else None
 
         with self._lock:
-            rows, more = compiled.run(list(self.stores[compiled.module].rows.values()), fetch)
+            stored = self.stores[compiled.module].rows
+            narrowed = candidates(query, stored)
+            rows, more = compiled.run(
+                narrowed if narrowed is not None else list(stored.values()), fetch
+            )
         if not rows:
             return empty_response(204)
         return json_response(

@@ -1,0 +1,165 @@
+"""Fetch benchmark: a full sync of Leads at simulated network latency, by read strategy.
+
+    python benchmarks/fetch_benchmark.py --quick     # 2,000 Leads at 0 and 100 ms (~1 min)
+    python benchmarks/fetch_benchmark.py             # 20,000 Leads at 0, 100 ms (~5-8 min)
+    python benchmarks/fetch_benchmark.py --sizes 20000,100000 --latencies 0,50,100,300   # full
+
+The fake Zoho server runs in this process (its latency is a sleep per call, outside its lock, so
+concurrent calls overlap; ``--connect-ms`` adds a TLS-like cost per new connection); each sync
+runs in a fresh child process against a fresh SQLite file, into the typed ``testapp.Lead`` model.
+Rows: ``sequential`` (pages of 200, no prefetch: the engine before issue 11), ``rest`` (pages,
+prefetch on), ``coql`` (COQL windows), ``planner`` (the planner's choice on a module whose size
+it knows from a previous run). ``bound`` is the bare sequential lower bound of paging: calls x
+latency. Peak memory is the child's peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+RESULT = "RESULT "
+STRATEGIES = ("sequential", "rest", "coql", "planner")
+
+
+def child(fake_url: str, db: str, strategy: str, known: int) -> int:
+    """Migrate, get tokens, run one full sync with ``strategy``; print figures as JSON."""
+    import resource
+
+    import django
+    from django.conf import settings
+
+    from django_zcrm.testing import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET, FAKE_USER_EMAIL
+
+    settings.configure(
+        SECRET_KEY="fetch-benchmark-not-secret",
+        DEBUG=False,
+        USE_TZ=True,
+        TIME_ZONE="UTC",
+        INSTALLED_APPS=["django.contrib.contenttypes", "django_zcrm", "tests.testapp"],
+        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": db}},
+        LOGGING_CONFIG=None,
+        ZCRM={
+            "CLIENT_ID": FAKE_CLIENT_ID,
+            "CLIENT_SECRET": FAKE_CLIENT_SECRET,
+            "ACCOUNTS_URL": fake_url,
+            "API_BASE_URL": fake_url,
+            "CURRENT_USER_EMAIL": FAKE_USER_EMAIL,
+            "SYNC_MODELS": {"Leads": "testapp.Lead"},
+            "SYNC_PREFETCH": strategy != "sequential",
+        },
+    )
+    django.setup()
+    import requests
+    from django.core.management import call_command
+
+    from django_zcrm.models import SyncState
+    from django_zcrm.oauth import get_oauth_client
+    from django_zcrm.sync import sync_module
+
+    call_command("migrate", verbosity=0, interactive=False)
+    grant = requests.get(f"{fake_url}/_fake/self-client/grant", timeout=30).json()["code"]
+    get_oauth_client().generate_access_token(grant)
+    if strategy == "planner":
+        # What a previous run would have left: the module's size.
+        SyncState.objects.create(module="Leads", target="testapp.lead", module_size=known)
+    chosen = {"sequential": "rest", "planner": "auto"}.get(strategy, strategy)
+    started = time.perf_counter()
+    result = sync_module("Leads", full=True, strategy=chosen)
+    elapsed = time.perf_counter() - started
+    out = {
+        "seconds": elapsed,
+        "calls": result.api_calls,
+        "created": result.created,
+        "strategy": result.strategy,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    print(RESULT + json.dumps(out), flush=True)
+    return 0
+
+
+def run(fake, size: int, latency_ms: int, connect_ms: int, strategy: str) -> dict:
+    fake.set_network(request_delay=latency_ms / 1000, connect_delay=connect_ms / 1000)
+    fake.reset_counters()
+    with tempfile.TemporaryDirectory() as tmp:
+        db = os.path.join(tmp, "bench.sqlite3")
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child", fake.url, db, strategy, str(size)],
+            capture_output=True,
+            text=True,
+            cwd=REPO_ROOT,
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+            timeout=3600,
+        )
+    line = next((x for x in proc.stdout.splitlines() if x.startswith(RESULT)), None)
+    if line is None:
+        raise SystemExit(f"child failed: {proc.stderr[-3000:]}")
+    out = json.loads(line[len(RESULT) :])
+    out["peak_in_flight"] = fake.peak_concurrency()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the matrix and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--sizes", default="")
+    parser.add_argument("--latencies", default="")
+    parser.add_argument("--connect-ms", type=int, default=150)
+    parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    parser.add_argument("--child", nargs=4, metavar=("URL", "DB", "STRATEGY", "SIZE"))
+    args = parser.parse_args(argv)
+    if args.child:
+        url, db, strategy, size = args.child
+        return child(url, db, strategy, int(size))
+    sizes = [int(s) for s in (args.sizes or ("2000" if args.quick else "20000")).split(",")]
+    latencies = [int(x) for x in (args.latencies or "0,100").split(",")]
+    strategies = [s for s in args.strategies.split(",") if s]
+
+    from django_zcrm.testing import FakeZoho
+
+    fake = FakeZoho().start()
+    print(
+        f"| Leads | latency | strategy | wall s | x bound | calls | peak in flight | peak RSS MiB |"
+        f"\n| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+        flush=True,
+    )
+    try:
+        for size in sizes:
+            fake.crm.clear() if hasattr(fake.crm, "clear") else None
+            fake.crm.seed("Leads", size)
+            for latency in latencies:
+                pages = -(-size // 200) + 1
+                bound = pages * latency / 1000
+                print(
+                    f"| {size:,} | {latency} ms | bound (paging: {pages} calls x latency) | "
+                    f"{bound:.2f} | 1.0 | {pages} | 1 | |",
+                    flush=True,
+                )
+                for strategy in strategies:
+                    out = run(fake, size, latency, args.connect_ms, strategy)
+                    assert out["created"] == size, out
+                    ratio = f"{bound / out['seconds']:.1f}" if bound else "-"
+                    print(
+                        f"| {size:,} | {latency} ms | {strategy} ({out['strategy']}) | "
+                        f"{out['seconds']:.2f} | {ratio} | {out['calls']} | "
+                        f"{out['peak_in_flight']} | {out['peak_rss_mib']:.0f} |",
+                        flush=True,
+                    )
+    finally:
+        fake.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
