@@ -8,9 +8,11 @@ The fake Zoho server runs in this process (its latency is a sleep per call, outs
 concurrent calls overlap; ``--connect-ms`` adds a TLS-like cost per new connection); each sync
 runs in a fresh child process against a fresh SQLite file, into the typed ``testapp.Lead`` model.
 Rows: ``sequential`` (pages of 200, no prefetch: the engine before issue 11), ``rest`` (pages,
-prefetch on), ``coql`` (COQL windows), ``planner`` (the planner's choice on a module whose size
-it knows from a previous run). ``bound`` is the bare sequential lower bound of paging: calls x
-latency. Peak memory is the child's peak RSS.
+prefetch on), ``coql`` (COQL windows), ``bulk`` (one Bulk Read job; the fake completes it after
+1 s), ``planner`` (the planner's choice on a module whose size it knows from a previous run),
+and ``*-nowrite`` (a dry run: read and map, no database writes, i.e. the network side alone).
+``bound`` is the bare sequential lower bound of paging: calls x latency; ``x bound`` is
+bound / wall. Peak memory is the child's peak RSS (the fake runs in this process, not counted).
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 RESULT = "RESULT "
-STRATEGIES = ("sequential", "rest", "coql", "planner")
+STRATEGIES = ("sequential", "rest", "coql", "bulk", "planner", "sequential-nowrite", "coql-nowrite")
+#: Fake-clock seconds the fake takes to complete a Bulk Read job in the benchmark.
+BULK_DELAY = 1.0
 
 
 def child(fake_url: str, db: str, strategy: str, known: int) -> int:
@@ -56,7 +60,7 @@ def child(fake_url: str, db: str, strategy: str, known: int) -> int:
             "API_BASE_URL": fake_url,
             "CURRENT_USER_EMAIL": FAKE_USER_EMAIL,
             "SYNC_MODELS": {"Leads": "testapp.Lead"},
-            "SYNC_PREFETCH": strategy != "sequential",
+            "SYNC_PREFETCH": not strategy.startswith("sequential"),
         },
     )
     django.setup()
@@ -73,14 +77,16 @@ def child(fake_url: str, db: str, strategy: str, known: int) -> int:
     if strategy == "planner":
         # What a previous run would have left: the module's size.
         SyncState.objects.create(module="Leads", target="testapp.lead", module_size=known)
-    chosen = {"sequential": "rest", "planner": "auto"}.get(strategy, strategy)
+    base, _, variant = strategy.partition("-")
+    chosen = {"sequential": "rest", "planner": "auto"}.get(base, base)
     started = time.perf_counter()
-    result = sync_module("Leads", full=True, strategy=chosen)
+    # "-nowrite": a dry run (reads and maps, writes nothing): the network side alone.
+    result = sync_module("Leads", full=True, strategy=chosen, dry_run=variant == "nowrite")
     elapsed = time.perf_counter() - started
     out = {
         "seconds": elapsed,
         "calls": result.api_calls,
-        "created": result.created,
+        "created": result.created if not variant else result.created + result.updated,
         "strategy": result.strategy,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
@@ -129,15 +135,17 @@ def main(argv: list[str] | None = None) -> int:
     from django_zcrm.testing import FakeZoho
 
     fake = FakeZoho().start()
+    fake.crm.options.bulk_read_delay = BULK_DELAY
     print(
-        f"| Leads | latency | strategy | wall s | x bound | calls | peak in flight | peak RSS MiB |"
-        f"\n| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| Leads | latency | strategy | wall s | x bound | calls | peak in flight | peak RSS MiB |"
+        "\n| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
         flush=True,
     )
     try:
         for size in sizes:
-            fake.crm.clear() if hasattr(fake.crm, "clear") else None
-            fake.crm.seed("Leads", size)
+            have = len(fake.crm.records("Leads"))
+            if have < size:
+                fake.crm.seed("Leads", size - have)
             for latency in latencies:
                 pages = -(-size // 200) + 1
                 bound = pages * latency / 1000

@@ -239,3 +239,34 @@ def test_bulk_read_jobs_in_the_fake_move_through_their_states_and_limit_download
     settings.ZCRM = {**settings.ZCRM, "MAX_RETRY_AFTER": 0}
     with pytest.raises(ZCRMRateLimitError):
         bulk.download(job, io.BytesIO())
+
+
+@pytest.mark.parametrize(
+    ("extra", "check_id"),
+    [
+        ({"MAX_CONCURRENT_HEAVY_REQUESTS": -1}, "django_zcrm.E060"),
+        ({"SYNC_STRATEGY": "fastest"}, "django_zcrm.E061"),
+        ({"SYNC_COQL_MIN_RECORDS": "many"}, "django_zcrm.E062"),
+        ({"SYNC_BULK_MIN_RECORDS": -5}, "django_zcrm.E062"),
+    ],
+)
+def test_planner_and_heavy_cap_settings_are_checked(settings, extra, check_id):
+    from django_zcrm.conf import validate
+    from django_zcrm.sync.checks import validate_sync
+
+    raw = {**settings.ZCRM, **extra}
+    ids = [p.id for p in [*validate(raw), *validate_sync(raw)]]
+    assert check_id in ids
+
+
+def test_heavy_calls_never_exceed_their_own_cap(typed, settings):
+    fake = typed
+    settings.ZCRM = {**settings.ZCRM, "MAX_CONCURRENT_HEAVY_REQUESTS": 2}
+    fake.crm.seed("Leads", 10_000)
+    fake.set_network(request_delay=0.02)
+
+    result = sync_module("Leads", full=True, strategy="coql")
+
+    assert result.created == 10_000
+    assert fake.peak_concurrency(COQL) <= 2
+    assert_typed_equals_server(fake)
