@@ -10,7 +10,8 @@ runs in a fresh child process against a fresh SQLite file, into the typed ``test
 Rows: ``sequential`` (pages of 200, no prefetch: the engine before issue 11), ``rest`` (pages,
 prefetch on), ``coql`` (COQL windows), ``bulk`` (one Bulk Read job; the fake completes it after
 1 s), ``planner`` (the planner's choice on a module whose size it knows from a previous run),
-and ``*-nowrite`` (a dry run: read and map, no database writes, i.e. the network side alone).
+``*-nowrite`` (a dry run: read and map, no database writes) and ``*-fetchonly`` (the strategy's
+reader alone, records counted and dropped: the network side without mapping or database).
 ``bound`` is the bare sequential lower bound of paging: calls x latency; ``x bound`` is
 bound / wall. Peak memory is the child's peak RSS (the fake runs in this process, not counted).
 """
@@ -31,7 +32,17 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 RESULT = "RESULT "
-STRATEGIES = ("sequential", "rest", "coql", "bulk", "planner", "sequential-nowrite", "coql-nowrite")
+STRATEGIES = (
+    "sequential",
+    "rest",
+    "coql",
+    "bulk",
+    "planner",
+    "sequential-fetchonly",
+    "rest-fetchonly",
+    "coql-fetchonly",
+    "bulk-fetchonly",
+)
 #: Fake-clock seconds the fake takes to complete a Bulk Read job in the benchmark.
 BULK_DELAY = 1.0
 
@@ -79,6 +90,8 @@ def child(fake_url: str, db: str, strategy: str, known: int) -> int:
         SyncState.objects.create(module="Leads", target="testapp.lead", module_size=known)
     base, _, variant = strategy.partition("-")
     chosen = {"sequential": "rest", "planner": "auto"}.get(base, base)
+    if variant == "fetchonly":
+        return fetch_only(base)
     started = time.perf_counter()
     # "-nowrite": a dry run (reads and maps, writes nothing): the network side alone.
     result = sync_module("Leads", full=True, strategy=chosen, dry_run=variant == "nowrite")
@@ -88,6 +101,59 @@ def child(fake_url: str, db: str, strategy: str, known: int) -> int:
         "calls": result.api_calls,
         "created": result.created if not variant else result.created + result.updated,
         "strategy": result.strategy,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    print(RESULT + json.dumps(out), flush=True)
+    return 0
+
+
+def fetch_only(strategy: str) -> int:
+    """Read the whole module the way ``strategy`` does, keeping nothing: the network side alone."""
+    import resource
+
+    from django_zcrm.client import get_client
+    from django_zcrm.conf import get_settings
+    from django_zcrm.services import BulkRead, Module
+    from django_zcrm.services.limits import coql_limits
+    from django_zcrm.sync.fetch_bulk import BulkReadChunks
+    from django_zcrm.sync.fetch_coql import CoqlWindows
+    from django_zcrm.sync.mapping import get_mapping
+    from django_zcrm.sync.metering import MeteredClient
+    from django_zcrm.sync.prefetch import prefetch
+    from tests.testapp.models import Lead
+
+    metered = MeteredClient(get_client())
+    service = Module("Leads", client=metered)  # type: ignore[arg-type]
+    fields = get_mapping(Lead).zoho_fields
+    started = time.perf_counter()
+    count = 0
+    if strategy in ("sequential", "rest"):
+        pages = service.iter_pages(fields, sort_by="Modified_Time", sort_order="asc")
+        for page in pages if strategy == "sequential" else prefetch(pages, depth=1):
+            count += len(page.records)
+    elif strategy == "coql":
+        conf = get_settings()
+        windows = CoqlWindows(
+            service,
+            fields,
+            coql_limits(metered.api_version),
+            concurrency=min(conf.max_concurrent_heavy_requests or 5, 10),
+        )
+        for window in prefetch(windows, depth=1):
+            count += len(window.records)
+    else:
+        types = {f["api_name"]: str(f.get("data_type")) for f in service.fields()}
+        bulk = BulkRead("Leads", client=metered)  # type: ignore[arg-type]
+        chunks = BulkReadChunks(
+            bulk, fields, types, wait=lambda s, job: s.wait(job, first_delay=0.5)
+        )
+        for chunk in prefetch(chunks, depth=1):
+            count += len(chunk.records)
+    out = {
+        "seconds": time.perf_counter() - started,
+        "calls": metered.calls,
+        "created": count,
+        "strategy": strategy,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
     print(RESULT + json.dumps(out), flush=True)
