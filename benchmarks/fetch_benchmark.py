@@ -32,6 +32,21 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 RESULT = "RESULT "
+
+
+def peak_rss_mib() -> float:
+    """This process's peak RSS since :func:`reset_peak_rss` (VmHWM), else getrusage's.
+
+    getrusage's figure is not enough on its own: Linux keeps the high-water mark across
+    fork + exec, so a child would report the peak of this benchmark's process, which holds the
+    fake server's records.
+    """
+    from benchmarks.sync_benchmark import _maxrss_mib, _proc_status_kib
+
+    hwm = _proc_status_kib("VmHWM")
+    return hwm / 1024 if hwm is not None else _maxrss_mib()
+
+
 STRATEGIES = (
     "sequential",
     "rest",
@@ -49,8 +64,6 @@ BULK_DELAY = 1.0
 
 def child(fake_url: str, db: str, strategy: str, known: int) -> int:
     """Migrate, get tokens, run one full sync with ``strategy``; print figures as JSON."""
-    import resource
-
     import django
     from django.conf import settings
 
@@ -78,11 +91,13 @@ def child(fake_url: str, db: str, strategy: str, known: int) -> int:
     import requests
     from django.core.management import call_command
 
+    from benchmarks.sync_benchmark import _reset_peak_rss
     from django_zcrm.models import SyncState
     from django_zcrm.oauth import get_oauth_client
     from django_zcrm.sync import sync_module
 
     call_command("migrate", verbosity=0, interactive=False)
+    _reset_peak_rss()
     grant = requests.get(f"{fake_url}/_fake/self-client/grant", timeout=30).json()["code"]
     get_oauth_client().generate_access_token(grant)
     if strategy == "planner":
@@ -101,7 +116,7 @@ def child(fake_url: str, db: str, strategy: str, known: int) -> int:
         "calls": result.api_calls,
         "created": result.created if not variant else result.created + result.updated,
         "strategy": result.strategy,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mib": peak_rss_mib(),
     }
     print(RESULT + json.dumps(out), flush=True)
     return 0
@@ -109,8 +124,6 @@ def child(fake_url: str, db: str, strategy: str, known: int) -> int:
 
 def fetch_only(strategy: str) -> int:
     """Read the whole module the way ``strategy`` does, keeping nothing: the network side alone."""
-    import resource
-
     from django_zcrm.client import get_client
     from django_zcrm.conf import get_settings
     from django_zcrm.services import BulkRead, Module
@@ -154,7 +167,7 @@ def fetch_only(strategy: str) -> int:
         "calls": metered.calls,
         "created": count,
         "strategy": strategy,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mib": peak_rss_mib(),
     }
     print(RESULT + json.dumps(out), flush=True)
     return 0
