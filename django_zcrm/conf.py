@@ -118,6 +118,8 @@ DEFAULTS: dict[str, Any] = {
     # and the body, in bytes after decompression.
     "REQUEST_TOTAL_TIMEOUT": 120,
     "MAX_RESPONSE_BYTES": 64 * 1024 * 1024,
+    # Of those, most heavy calls (COQL, Bulk Read) in flight at once (None or 0: no own cap).
+    "MAX_CONCURRENT_HEAVY_REQUESTS": 5,
     # Sync.
     "SYNC_MODELS": {},
     "SYNC_DELETE_MODE": "mark",
@@ -138,6 +140,14 @@ DEFAULTS: dict[str, Any] = {
     "NOTIFY_PROCESS_INLINE": False,
     "NOTIFY_MAX_BODY_BYTES": 65_536,
     "NOTIFY_RETRY_MAX_SECONDS": 3600,
+    # Read planner (docs/design/sync.md, "Read strategies"): "auto", "rest", "coql" or "bulk".
+    "SYNC_STRATEGY": "auto",
+    # A run that reads a whole module switches to COQL windows from this many records.
+    "SYNC_COQL_MIN_RECORDS": 2000,
+    # ... and to one Bulk Read job from this many.
+    "SYNC_BULK_MIN_RECORDS": 100_000,
+    # Fetch the next page while the current one is written (a thread, a small queue).
+    "SYNC_PREFETCH": True,
 }
 
 REQUIRED_KEYS = ("CLIENT_ID", "CLIENT_SECRET")
@@ -200,6 +210,15 @@ class ZCRMSettings:
             raise ValueError(
                 f"ZCRM['MAX_CONCURRENT_REQUESTS'] = {value!r} is not None or a whole number >= 0"
             )
+        return value or None
+
+    @property
+    def max_concurrent_heavy_requests(self) -> int | None:
+        """``MAX_CONCURRENT_HEAVY_REQUESTS`` as a cap, None when there is none (E060 if invalid)."""
+        key = "MAX_CONCURRENT_HEAVY_REQUESTS"
+        value = self.raw.get(key, DEFAULTS[key])
+        if not is_valid_concurrency_cap(value):
+            raise ValueError(f"ZCRM['{key}'] = {value!r} is not None or a whole number >= 0")
         return value or None
 
     @property
@@ -378,6 +397,7 @@ def validate(raw: Any) -> list[Problem]:
         *_timeouts(conf),
         *_concurrency(raw),
         *_schedules(raw),
+        *_heavy_concurrency(raw),
         *_log_file(raw),
         *_answer_limits(conf),
         *_notify(raw),
@@ -738,6 +758,22 @@ def _schedules(raw: dict) -> list[Problem]:
                 _error("E030", f"{where} = {minutes!r} is not a number of minutes.", hint)
             )
     return problems
+
+
+def _heavy_concurrency(raw: dict) -> list[Problem]:
+    key = "MAX_CONCURRENT_HEAVY_REQUESTS"
+    value = raw.get(key, DEFAULTS[key])
+    if is_valid_concurrency_cap(value):
+        return []
+    return [
+        _error(
+            "E060",
+            f"{setting(key)} = {value!r} must be None or a whole number >= 0.",
+            f"Set {setting(key)} to the most heavy calls (COQL, Bulk Read) one process may "
+            "have in flight, below Zoho's limit of 10 per org divided by the number of "
+            f"processes, e.g. {DEFAULTS[key]}; None or 0 leave only MAX_CONCURRENT_REQUESTS.",
+        )
+    ]
 
 
 def _log_file(raw: dict) -> list[Problem]:

@@ -217,6 +217,10 @@ class ZCRMTokenDecryptionError(ZCRMPersistenceError):
     )
 
 
+class ZCRMBulkReadError(ZCRMError):
+    """A Bulk Read job failed at Zoho, or did not complete within the time allowed."""
+
+
 class ZCRMSyncError(ZCRMError):
     """A sync run failed."""
 

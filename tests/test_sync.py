@@ -172,8 +172,10 @@ def test_full_sync_flags_rows_zoho_no_longer_has(zoho_tokens, fake_zoho):
 
 
 def test_records_changed_and_deleted_while_paging_are_caught_by_the_next_run(
-    zoho_tokens, fake_zoho
+    zoho_tokens, fake_zoho, settings
 ):
+    # The scenario needs page 3 fetched after page 2 is stored: no fetching ahead.
+    settings.ZCRM = {**settings.ZCRM, "SYNC_PREFETCH": False}
     fake_zoho.crm.seed("Leads", 1000)
     ids = [r["id"] for r in fake_zoho.crm.records("Leads")]
     done = []
@@ -199,7 +201,13 @@ def test_records_changed_and_deleted_while_paging_are_caught_by_the_next_run(
 
 
 def test_a_failed_run_is_resumed_from_its_last_committed_page(zoho_tokens, fake_zoho, settings):
-    settings.ZCRM = {**settings.ZCRM, "RETRY_BACKOFF_BASE": 0, "MAX_RETRIES": 1}
+    # The fault is armed after page 3 is stored, for the next fetch: no fetching ahead.
+    settings.ZCRM = {
+        **settings.ZCRM,
+        "RETRY_BACKOFF_BASE": 0,
+        "MAX_RETRIES": 1,
+        "SYNC_PREFETCH": False,
+    }
     fake_zoho.crm.seed("Leads", 1000)
     pages = []
 

@@ -47,7 +47,7 @@ from .errors import (
     summary,
 )
 from .response import APIResponse, Exchange
-from .slots import request_slots
+from .slots import heavy_slots, is_heavy, request_slots
 
 # One logger for the whole client package: the name projects configure and tests look for.
 logger = get_logger("django_zcrm.client")
@@ -326,9 +326,19 @@ class ZCRMClient:
     ) -> Exchange:
         # The slot covers this exchange only: it is free again before any back-off sleep or
         # token refresh of request().
+        # A heavy call takes its own (lower) cap first, so it never holds a general slot while
+        # waiting for a heavy one.
+        heavy = heavy_slots(conf) if is_heavy(path) else None
+        if heavy is not None:
+            heavy.take(method, path, self._slot_bound(timeout))
         slots = request_slots(conf)
         if slots is not None:
-            slots.take(method, path, self._slot_bound(timeout))
+            try:
+                slots.take(method, path, self._slot_bound(timeout))
+            except BaseException:
+                if heavy is not None:
+                    heavy.release()
+                raise
         try:
             started = time.perf_counter()
             try:
@@ -352,6 +362,8 @@ class ZCRMClient:
         finally:
             if slots is not None:
                 slots.release()
+            if heavy is not None:
+                heavy.release()
         status = resp.status
         logger.debug("%s %s -> %s in %.0f ms", method, path, status, elapsed)
         return Exchange(method, path, status, resp.headers, resp.content, elapsed, safe, conf)

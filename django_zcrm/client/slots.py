@@ -1,4 +1,5 @@
-"""The process-wide cap on CRM API calls in flight (``ZCRM['MAX_CONCURRENT_REQUESTS']``).
+"""The process-wide caps on CRM API calls in flight (``MAX_CONCURRENT_REQUESTS`` and, for heavy
+calls such as COQL and Bulk Read, the lower ``MAX_CONCURRENT_HEAVY_REQUESTS``).
 
 Zoho limits the calls an org has in flight at once (5 to 25 by edition, 10 for heavy calls; see
 ``docs/design/retries.md``, "The in-flight cap (MAX_CONCURRENT_REQUESTS)"). Every client of the
@@ -33,6 +34,7 @@ class Slots:
 
     limit: int
     semaphore: threading.BoundedSemaphore
+    heavy: bool = False
 
     def take(self, method: str, path: str, bound: float) -> None:
         """Take a slot, waiting at most ``bound`` seconds; raise the local-limit error if none."""
@@ -51,11 +53,13 @@ class Slots:
                 "%s %s got a slot after %.0f ms.", method, path, (time.monotonic() - started) * 1000
             )
             return
+        key = "MAX_CONCURRENT_HEAVY_REQUESTS" if self.heavy else "MAX_CONCURRENT_REQUESTS"
+        kind = "heavy CRM API" if self.heavy else "CRM API"
         error = ZCRMRateLimitError(
-            f"{method} {path}: not sent: this process already had {self.limit} CRM API "
+            f"{method} {path}: not sent: this process already had {self.limit} {kind} "
             f"call{'s' if self.limit != 1 else ''} in flight "
-            f"(ZCRM['MAX_CONCURRENT_REQUESTS'] = {self.limit}) and none finished "
-            f"within {bound:g} s. Raise ZCRM['MAX_CONCURRENT_REQUESTS'] (keeping it within your "
+            f"(ZCRM['{key}'] = {self.limit}) and none finished "
+            f"within {bound:g} s. Raise ZCRM['{key}'] (keeping it within your "
             "Zoho edition's concurrency limit divided by the number of processes), make fewer "
             "calls at once, or look for calls that hang (ZCRM['HTTP_TIMEOUT']).",
             code=LOCAL_CONCURRENCY_LIMIT,
@@ -71,7 +75,38 @@ class Slots:
 
 
 _slots: Slots | None = None
+_heavy: Slots | None = None
 _slots_lock = threading.Lock()
+
+#: Heavy calls (Zoho counts them against its own, lower limit): COQL and Bulk Read.
+HEAVY_PATHS = ("coql",)
+HEAVY_PREFIXES = ("/crm/bulk/",)
+
+
+def is_heavy(path: str) -> bool:
+    """Whether a call to ``path`` counts against ``MAX_CONCURRENT_HEAVY_REQUESTS``."""
+    return path.strip("/") in HEAVY_PATHS or path.startswith(HEAVY_PREFIXES)
+
+
+def heavy_slots(conf: ZCRMSettings) -> Slots | None:
+    """The process's semaphore for heavy calls (taken before, and on top of, the general one)."""
+    global _heavy
+    try:
+        limit = conf.max_concurrent_heavy_requests
+    except ValueError as exc:
+        raise ZCRMConfigurationError(
+            f"{exc}. Set it to the most heavy calls (COQL, Bulk Read) one process may have in "
+            "flight (e.g. 5), or None / 0 for no cap of their own."
+        ) from None
+    if limit is None:
+        return None
+    slots = _heavy
+    if slots is None or slots.limit != limit:
+        with _slots_lock:
+            slots = _heavy
+            if slots is None or slots.limit != limit:
+                slots = _heavy = Slots(limit, threading.BoundedSemaphore(limit), heavy=True)
+    return slots
 
 
 def request_slots(conf: ZCRMSettings) -> Slots | None:
@@ -95,14 +130,20 @@ def request_slots(conf: ZCRMSettings) -> Slots | None:
 
 def forget_request_slots() -> None:
     """Drop the semaphore unless the cap is unchanged (calls in flight on it stay counted)."""
-    global _slots
+    global _slots, _heavy
     try:
         limit = get_settings().max_concurrent_requests
     except ValueError:
         limit = None
+    try:
+        heavy = get_settings().max_concurrent_heavy_requests
+    except ValueError:
+        heavy = None
     with _slots_lock:
         if _slots is not None and _slots.limit != limit:
             _slots = None
+        if _heavy is not None and _heavy.limit != heavy:
+            _heavy = None
 
 
 def _configured_cap(conf: ZCRMSettings) -> int | None:
@@ -118,8 +159,8 @@ def _configured_cap(conf: ZCRMSettings) -> int | None:
 
 def _after_fork_in_child() -> None:
     # The parent's threads (and the slots they held) do not exist here; start with a free cap.
-    global _slots, _slots_lock
-    _slots, _slots_lock = None, threading.Lock()
+    global _slots, _heavy, _slots_lock
+    _slots, _heavy, _slots_lock = None, None, threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):

@@ -11,6 +11,7 @@ result = leads.create([{"Last_Name": "Smith", "Company": "ACME"}])
 from __future__ import annotations
 
 from .base import DISCRETE_PAGING_LIMIT, MAX_PER_PAGE, MAX_PER_WRITE, Page, Service, version_tuple
+from .bulk import BulkRead, ZCRMBulkReadError, iter_csv
 from .metadata import Modules, Org
 from .module import Attachment, Module, build_criteria, coql
 from .records import DeletedRecord, Record, format_datetime, parse_datetime
@@ -25,6 +26,7 @@ from .results import (
 from .users import Users
 
 __all__ = [
+    "BulkRead",
     "DISCRETE_PAGING_LIMIT",
     "FAILED",
     "MAX_PER_PAGE",
@@ -43,6 +45,8 @@ __all__ = [
     "RecordResult",
     "Service",
     "Users",
+    "ZCRMBulkReadError",
+    "iter_csv",
     "build_criteria",
     "coql",
     "format_datetime",

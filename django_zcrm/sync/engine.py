@@ -31,10 +31,21 @@ Celery tasks and Django tasks all call it the same way. The algorithm (``docs/de
   keeps only the ids that failed again. The list holds at most ``retry.MAX_PENDING_FAILURES`` ids;
   past that the run says so and asks for a ``--full`` run.
 * **One run per module and model** at a time: a lease on the ``SyncState`` row.
+* **Read strategies** (``docs/design/sync.md``, "Read strategies"). The planner
+  (:mod:`.planner`) picks per run: the listing above, read one page ahead in a thread while the
+  current page is written (``SYNC_PREFETCH``), or, for a run that reads a whole large module,
+  COQL windows by id range with several in flight (:mod:`.fetch_coql`). Windows are stored in id
+  order, one transaction each, with ``SyncState.run_position`` (the last id stored): a resumed
+  run continues after it. Such a run does not read in ``Modified_Time`` order, so its checkpoint
+  is Zoho's clock when it started (kept in ``run_cursor`` across a resume): whatever changed
+  after that is read again by the next run. For the largest modules, one Bulk Read job
+  (:mod:`.fetch_bulk`): its CSV streamed in chunks of 2,000, ``run_position`` naming the job and
+  the rows stored.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -48,14 +59,19 @@ from ..client import ZCRMClient
 from ..conf import get_settings
 from ..exceptions import ZCRMConfigurationError, ZCRMError, ZCRMSyncError, ZCRMValidationError
 from ..redaction import get_logger, redact
-from ..services import MAX_PER_PAGE, Module
+from ..services import MAX_PER_PAGE, BulkRead, Module, Users
 from ..services.base import iter_chunks
+from ..services.limits import coql_limits
 from . import lease as sync_lease
 from .checkpoint import FULL, INCREMENTAL, SINCE, next_cursor, resumes, run_kind, start_cursor
+from .fetch_bulk import BulkReadChunks
+from .fetch_coql import CoqlWindows
 from .mapping import MappingError
 from .metering import MeteredClient
 from .models import SyncState
 from .options import check_run_options
+from .planner import BULK, COQL, REST, WINDOWED, check_strategy, choose, lookup_fields
+from .prefetch import prefetch
 from .results import ProgressCallback, SyncProgress, SyncResult
 from .retry import RETRY_IDS_PER_CALL, RetryList, fetch_by_ids
 from .superseded import warn_if_superseded
@@ -93,6 +109,7 @@ def sync_module(
     progress: ProgressCallback | None = None,
     client: ZCRMClient | None = None,
     using: str | None = None,
+    strategy: str | None = None,
 ) -> SyncResult:
     """Sync one Zoho module into its local model and return what changed.
 
@@ -100,7 +117,8 @@ def sync_module(
     ``full`` re-reads every record (and flags local rows Zoho no longer has); ``since`` starts
     from that time instead of the checkpoint; ``user`` is the Zoho user whose tokens are used;
     ``dry_run`` reads from Zoho and counts but writes nothing; ``batch_size`` (1-200) is records
-    per request and per transaction; ``progress`` is called after each committed page.
+    per request and per transaction; ``progress`` is called after each committed page;
+    ``strategy`` ("auto", "rest" or "coql") overrides ``ZCRM["SYNC_STRATEGY"]`` for this run.
     Raises :class:`~django_zcrm.exceptions.ZCRMSyncAlreadyRunningError` when another run holds the module.
     """
     since_time = check_run_options(full=full, since=since, batch_size=batch_size)
@@ -125,6 +143,7 @@ def sync_module(
         progress=progress,
         delete_mode=delete_mode,
         lookback=float(conf.SYNC_LOOKBACK_SECONDS),
+        strategy=check_strategy(strategy if strategy is not None else conf.SYNC_STRATEGY),
     )
     started = time.monotonic()
     try:
@@ -152,6 +171,7 @@ class _Run:
         progress: ProgressCallback | None,
         delete_mode: str,
         lookback: float,
+        strategy: str,
     ) -> None:
         self.target = target
         self.service = service
@@ -180,6 +200,13 @@ class _Run:
         self.retries_seen = 0
         #: ``SyncState.failed_ids`` as this run leaves it (empty in a dry run).
         self.retry = RetryList(target.module, target.label)
+        #: The planner's setting for this run, then its choice (``_choose_strategy``).
+        self.strategy_setting = strategy
+        self.strategy = REST
+        #: Windowed runs: the last Zoho id stored (every record up to it is stored).
+        self.run_position = ""
+        self._users: dict[str, dict[str, Any]] | None = None
+        self._users_lock = threading.Lock()
 
     @property
     def using(self) -> str:
@@ -190,6 +217,7 @@ class _Run:
     def execute(self) -> None:
         if self.dry_run:
             self._plan_dry_run()
+            self._choose_strategy()
             self._list_records()
             self._sweep_deleted()
             self.result.cursor = self.run_cursor
@@ -247,6 +275,9 @@ class _Run:
             self.run_started_at = aware(state.run_started_at)
             self.run_cursor = aware(state.run_cursor)
             self.rewind = aware(state.rewind_to)
+            self.strategy = state.strategy or REST
+            self.run_position = state.run_position
+            self.result.strategy = self.strategy
             logger.warning(
                 "Resuming the interrupted %s sync of %s -> %s from %s.",
                 self.kind,
@@ -259,8 +290,14 @@ class _Run:
         self.run_started_at = current_time()
         self.run_cursor = start_cursor(self.kind, self.since, aware(state.cursor))
         self.exact_start = self.kind == SINCE
+        self._choose_strategy()
+        if self.strategy in WINDOWED:
+            # Set from Zoho's clock by the first window (see the module docstring).
+            self.run_cursor = None
         with transaction.atomic(using=self.using):
             self.lease.renew(
+                strategy=self.strategy,
+                run_position="",
                 run_id=uuid.uuid4().hex,
                 run_kind=self.kind,
                 run_started_at=to_db(self.run_started_at),
@@ -270,6 +307,36 @@ class _Run:
                 status=SyncState.RUNNING,
                 last_error="",
             )
+
+    @property
+    def whole_module(self) -> bool:
+        """Whether this run reads every record of the module (a full or a first run)."""
+        return self.kind == FULL or (self.kind == INCREMENTAL and self.run_cursor is None)
+
+    def _choose_strategy(self) -> None:
+        conf = get_settings()
+        known = self.state.module_size if self.state is not None else None
+        if known is None and self.whole_module and self.strategy_setting != REST:
+            # A table synced before the planner existed: its rows are a fair estimate.
+            local = self.target.rows().count()
+            known = local or None
+        plan = choose(
+            self.target,
+            setting=self.strategy_setting,
+            whole_module=self.whole_module,
+            known_size=known,
+            coql_min_records=int(conf.SYNC_COQL_MIN_RECORDS),
+            bulk_min_records=int(conf.SYNC_BULK_MIN_RECORDS),
+        )
+        self.strategy = plan.strategy
+        self.result.strategy = plan.strategy
+        logger.info(
+            "Sync %s -> %s reads by %s (%s).",
+            self.target.module,
+            self.target.label,
+            plan.strategy,
+            plan.reason,
+        )
 
     def _failed(self, exc: BaseException) -> None:
         """Keep the run's progress for a resume; record the error; give the lease up."""
@@ -283,13 +350,98 @@ class _Run:
 
     # -- records ------------------------------------------------------------------------------------
 
+    def _warm_tokens(self) -> None:
+        """Load the user's tokens here, in the thread that owns the database connection.
+
+        Fetch threads then find them in the OAuth client's memory; a first read (or a refresh)
+        from one of them would open a connection of its own, which cannot see a transaction
+        this thread has not committed.
+        """
+        client = self.metered.client
+        client.oauth_client.get_tokens(getattr(client, "user_identifier", None))
+
     def _list_records(self) -> None:
+        if get_settings().SYNC_PREFETCH or self.strategy in WINDOWED:
+            self._warm_tokens()
+        if self.strategy == COQL:
+            self._list_windows()
+            return
+        if self.strategy == BULK:
+            self._list_bulk()
+            return
         position = self.run_cursor
         self.metered.mark()
         try:
             self._list_from(position)
         finally:
             self.listing_signpost = minus_seconds(self.metered.first_server_time, SIGNPOST_MARGIN)
+
+    def _list_windows(self) -> None:
+        """Read the module by COQL windows, storing each one as it arrives, in id order."""
+        conf = get_settings()
+        columns = self.target.zoho_fields()
+        if columns is None:
+            columns = [f["api_name"] for f in self.service.fields() if f.get("api_name")]
+        owners, _ = lookup_fields(self.target)
+        caps = [
+            c
+            for c in (conf.max_concurrent_heavy_requests, conf.max_concurrent_requests)
+            if c is not None
+        ]
+        windows = CoqlWindows(
+            self.service,
+            columns,
+            coql_limits(self.metered.api_version),
+            concurrency=min(caps) if caps else 5,
+            after=self.run_position or None,
+            owner_fields=owners,
+            users=self._user_directory,
+        )
+        self.metered.mark()
+        source = prefetch(windows, depth=1) if conf.SYNC_PREFETCH else iter(windows)
+        for window in source:
+            if self.run_cursor is None:
+                # Every record older than Zoho's clock at the first call is in some window.
+                self.run_cursor = minus_seconds(self.metered.first_server_time, SIGNPOST_MARGIN)
+            self.run_position = window.last
+            self._records_page(window.records)
+        self.result.strategy = f"{COQL} ({windows.pace.limit} windows in flight)"
+
+    def _list_bulk(self) -> None:
+        """Read the module by Bulk Read, storing the CSV chunk by chunk (see fetch_bulk)."""
+        conf = get_settings()
+        metadata = self.service.fields()
+        types = {
+            f["api_name"]: str(f.get("data_type") or "") for f in metadata if f.get("api_name")
+        }
+        columns = self.target.zoho_fields() or list(types)
+        owners, _ = lookup_fields(self.target)
+        chunks = BulkReadChunks(
+            BulkRead(self.target.module, client=self.metered),  # type: ignore[arg-type]
+            columns,
+            types,
+            position=self.run_position,
+            chunk=2000,
+            owner_fields=owners,
+            users=self._user_directory,
+            wait=lambda service, job_id: service.wait(job_id, first_delay=0.5),
+        )
+        self.metered.mark()
+        source = prefetch(chunks, depth=1) if conf.SYNC_PREFETCH else iter(chunks)
+        for chunk in source:
+            if self.run_cursor is None:
+                # Every record older than Zoho's clock at the job's creation is in its file.
+                self.run_cursor = minus_seconds(self.metered.first_server_time, SIGNPOST_MARGIN)
+            self.run_position = chunk.position
+            self._records_page(chunk.records)
+
+    def _user_directory(self) -> dict[str, dict[str, Any]]:
+        """The org's users by id (read once per run, for owner names COQL leaves out)."""
+        with self._users_lock:
+            if self._users is None:
+                users = Users(client=self.metered)  # type: ignore[arg-type]
+                self._users = {str(u.get("id")): dict(u) for u in users.iter_users()}
+            return self._users
 
     def _list_from(self, position: datetime | None) -> None:
         while True:
@@ -303,6 +455,9 @@ class _Run:
                     sort_order="asc",
                     per_page=self.batch_size,
                 )
+                if get_settings().SYNC_PREFETCH:
+                    # The next page is fetched while this one is written.
+                    pages = prefetch(pages, depth=1)
                 for page in pages:
                     self._records_page(page.records)
                 return
@@ -409,7 +564,7 @@ class _Run:
             for rid, modified in modified_of.items():
                 if rid not in failed:
                     page_newest = latest(page_newest, modified)
-            if listing:
+            if listing and self.strategy not in WINDOWED:
                 self.run_cursor = latest(self.run_cursor, page_newest)
             if not self.dry_run:
                 assert self.lease is not None
@@ -417,6 +572,7 @@ class _Run:
                 # could not be stored is never both past the checkpoint and off the list.
                 self.lease.renew(
                     run_cursor=to_db(self.run_cursor),
+                    run_position=self.run_position,
                     rewind_to=to_db(self.rewind),
                     **self.retry.settle_page(
                         unique, failed, gone, now, self.run_started_at, self.result
@@ -552,7 +708,7 @@ class _Run:
                 old=aware(state.cursor),
                 since=self.since,
                 read_up_to=self.run_cursor,
-                signpost=self.listing_signpost,
+                signpost=self.listing_signpost if self.strategy not in WINDOWED else None,
                 rewind=self.rewind,
                 module=self.target.module,
             )
@@ -576,11 +732,14 @@ class _Run:
                 run_started_at=None,
                 run_since=None,
                 run_cursor=None,
+                run_position="",
                 rewind_to=None,
                 last_success_at=to_db(now),
                 last_error="",
                 last_result=self.result.as_dict(),
             )
+            if self.whole_module and not self.result.resumed:
+                changes["module_size"] = self.records_seen
             self.lease.renew(**changes)
         self.lease.release()
 

@@ -22,7 +22,7 @@ class MeteredClient:
     ) -> None:
         self.client = client if client is not None else get_client(user_identifier)
         self.calls = 0
-        # Writes may send batches from several threads (services.batches): count under a lock.
+        # Batched writes, prefetch and COQL windows send from several threads: count under a lock.
         self._lock = threading.Lock()
         #: Zoho's clock (the ``Date`` header) at the first answer after :meth:`mark`.
         self.first_server_time: datetime | None = None
@@ -47,8 +47,8 @@ class MeteredClient:
             raise
         with self._lock:
             self.calls += max(1, int(response.attempts))
-        if self.first_server_time is None:
-            self.first_server_time = _server_time(response)
+            if self.first_server_time is None:
+                self.first_server_time = _server_time(response)
         return response
 
     def get(self, path: str, **kwargs: Any) -> APIResponse:

@@ -92,6 +92,32 @@ class SyncState(models.Model):
             "because the list was full: run zcrm_sync --full once the model is fixed."
         ),
     )
+    strategy = models.CharField(
+        _("read strategy"),
+        max_length=16,
+        blank=True,
+        default="",
+        help_text=_(
+            "How the current (or last) run reads Zoho: rest (pages of 200) or coql (COQL windows "
+            "by id range); chosen by the read planner."
+        ),
+    )
+    run_position = models.CharField(
+        _("run position"),
+        max_length=64,
+        blank=True,
+        default="",
+        help_text=_(
+            "How far a windowed run got: every record up to this Zoho id is stored (a resumed "
+            "run continues after it)."
+        ),
+    )
+    module_size = models.PositiveIntegerField(
+        _("records in the module"),
+        null=True,
+        blank=True,
+        help_text=_("Records the last run that read the whole module saw (the planner's size)."),
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -36,6 +36,8 @@ class SyncResult:
     full: bool = False
     dry_run: bool = False
     resumed: bool = False
+    #: How the run read Zoho: "rest" (pages) or "coql" (COQL windows); see ``sync.planner``.
+    strategy: str = "rest"
     #: The checkpoint after the run (Modified_Time the next run starts from, before lookback).
     cursor: datetime | None = None
     #: True when records changed under the listing and the checkpoint was moved back for them.
@@ -77,6 +79,8 @@ class SyncResult:
             extras.append(
                 "failed records were not kept for retry: run --full once the model is fixed"
             )
+        if self.strategy != "rest":
+            extras.append(f"read by {self.strategy}")
         if self.resumed:
             extras.append("resumed an interrupted run")
         if self.rewound:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._crm.bulk import BulkReadRoutes
 from ._crm.control import ControlAPI
 from ._crm.core import SOURCE_API, SOURCE_CONTROL, RecordChange
 from ._crm.dispatch import Router
@@ -63,6 +64,7 @@ class FakeCRM(
     WatchRoutes,
     SettingsRoutes,
     SearchRoutes,
+    BulkReadRoutes,
     FilesRoutes,
     RelatedRoutes,
     RecordRoutes,
@@ -75,6 +77,7 @@ class FakeCRM(
         WatchRoutes,
         SettingsRoutes,
         SearchRoutes,
+        BulkReadRoutes,
         FilesRoutes,
         RelatedRoutes,
         RecordRoutes,

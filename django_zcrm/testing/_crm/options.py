@@ -35,9 +35,15 @@ class CRMOptions:
     per_page_over_max: str = "clamp"
     #: Records reachable through search -> LIMIT_REACHED.
     search_max_records: int = 2000
-    #: Largest COQL LIMIT, and how far OFFSET + LIMIT may reach.
-    coql_max_limit: int = 2000
-    coql_max_reach: int = 10_000
+    #: COQL limits: None follows the per-version table of ``django_zcrm.services.limits`` (the one
+    #: the client plans with); a number overrides it (largest LIMIT, OFFSET + LIMIT reach, columns).
+    coql_max_limit: int | None = None
+    coql_max_reach: int | None = None
+    coql_max_columns: int | None = None
+    #: Fake-clock seconds a Bulk Read job takes to complete (ADDED, IN PROGRESS, COMPLETED).
+    bulk_read_delay: float = 2.0
+    #: Bulk Read result downloads allowed per minute (then 429).
+    bulk_read_downloads_per_minute: int = 10
     #: Items per insert/update/upsert/delete call -> LIMIT_EXCEEDED.
     write_limit: int = 100
     #: The org's UTC offset and time-zone name (datetimes are written in this offset).

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from ...services.limits import coql_limits
 from .._server.messages import FakeResponse, empty_response, json_response
+from .coql_index import candidates
 from .query import compile_coql, compile_criteria
 from .request import CRMRequests
 from .routes import Route
@@ -98,14 +100,16 @@ class SearchRoutes(CRMRequests):
         query = body.get("select_query")
         if not isinstance(query, str) or not query.strip():
             raise missing_param("select_query")
-        modern_limits = ctx.vnum >= (7, 0)
+        # The same per-version table the client plans its COQL windows with.
+        limits = coql_limits(f"v{ctx.vnum[0]}" + (f".{ctx.vnum[1]}" if ctx.vnum[1] else ""))
+        options = self.options
         compiled = compile_coql(
             query,
             {k: v for k, v in MODULES.items()},
-            max_select=500 if modern_limits else 50,
-            max_in_values=100 if modern_limits else 50,
-            max_limit=self.options.coql_max_limit,
-            max_reach=self.options.coql_max_reach,
+            max_select=options.coql_max_columns or limits.max_columns,
+            max_in_values=limits.max_in_values,
+            max_limit=options.coql_max_limit or limits.max_limit,
+            max_reach=options.coql_max_reach or limits.max_reach,
         )
         self._require_module(ctx, compiled.module, "READ")
 
@@ -114,7 +118,11 @@ class SearchRoutes(CRMRequests):
             return store.rows.get(record_id) if store is not None else None
 
         with self._lock:
-            rows, more = compiled.run(list(self.stores[compiled.module].rows.values()), fetch)
+            stored = self.stores[compiled.module].rows
+            narrowed = candidates(query, stored)
+            rows, more = compiled.run(
+                narrowed if narrowed is not None else list(stored.values()), fetch
+            )
         if not rows:
             return empty_response(204)
         return json_response(
