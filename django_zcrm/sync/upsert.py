@@ -7,14 +7,15 @@ DUPLICATE KEY UPDATE`` on MySQL/MariaDB, as Django's backend spells it) and
 ``cursor.executemany``: each value goes through its field's ``get_db_prep_save`` (the ORM's own
 adaptation, so dates, decimals, JSON and booleans come out as the ORM would write them), with a
 shortcut for values that need none (a ``str`` for a text column, a ``bool`` for a boolean, an
-``int`` in range for an integer). Columns a record does not fill get the field's default, as the
-ORM would give them (``docs/design/sync.md``, the write path).
+``int`` in range for an integer, a ``float`` for a float column; a ``date`` goes straight to the
+backend's ``adapt_datefield_value``). Columns a record does not fill get the field's default, as
+the ORM would give them (``docs/design/sync.md``, the write path).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from django.conf import settings
@@ -69,6 +70,20 @@ def column_adapter(field: models.Field, connection: BaseDatabaseWrapper) -> Adap
     if isinstance(field, models.BooleanField) and _plain(field):
         if not _overrides(field, "get_prep_value", models.BooleanField):
             return lambda v: v if v is None or type(v) is bool else slow(v)
+    if isinstance(field, models.FloatField) and _plain(field):
+        if not _overrides(field, "get_prep_value", models.FloatField):
+            # FloatField.get_prep_value is float(value): a float comes out as itself.
+            return lambda v: v if v is None or type(v) is float else slow(v)
+    if (
+        isinstance(field, models.DateField)
+        and not isinstance(field, models.DateTimeField)
+        and not _overrides(field, "get_db_prep_save", models.Field)
+        and not _overrides(field, "get_db_prep_value", models.DateField)
+        and not _overrides(field, "get_prep_value", models.DateField)
+    ):
+        # DateField.to_python returns a date as is; then the backend's adapt_datefield_value.
+        adapt_date = connection.ops.adapt_datefield_value
+        return lambda v: adapt_date(v) if type(v) is date else slow(v)
     if isinstance(field, models.IntegerField):
         try:
             low, high = connection.ops.integer_field_range(field.get_internal_type())

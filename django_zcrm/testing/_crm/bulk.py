@@ -2,7 +2,10 @@
 
 A job is ``ADDED``, then ``IN PROGRESS``, then ``COMPLETED`` as the fake clock passes
 ``CRMOptions.bulk_read_delay`` seconds after it was created (half the delay each), and holds the
-module's records as they were when it was created, 200,000 per ``page``. The result is a zip
+module's records as they were when it was created, 200,000 per ``page``. Its file is written
+while the job runs, as Zoho's is: a thread started at creation renders the CSV and zips it (fast
+deflate), so creating a job answers at once and the download serves ready bytes (waiting for the
+thread only when the download comes early). The result is a zip
 holding one CSV: a header row of API names (``id`` first), then one row per record with the
 values as Zoho writes them in Bulk Read files: lookups and owners as their id, booleans as
 ``true``/``false``, multi-select picklists joined with ``;``, empty values as empty cells. More
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 import zipfile
 from collections import deque
 from typing import Any, ClassVar
@@ -41,6 +45,44 @@ def csv_value(value: Any) -> str:
     if isinstance(value, list):
         return ";".join(str(v) for v in value)
     return str(value)
+
+
+class _Archive:
+    """The zipped CSV of one job, rendered in a background thread from the job's snapshot."""
+
+    def __init__(self, name: str, fields: list[str], records: list[dict[str, Any]]) -> None:
+        self._name = name
+        self._fields = fields
+        self._records = records
+        self._data: bytes | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._render, name="fake-bulk-read", daemon=True)
+        self._thread.start()
+
+    def _render(self) -> None:
+        try:
+            text = io.StringIO()
+            writer = csv.writer(text)
+            writer.writerow(self._fields)
+            fields = self._fields
+            writer.writerows([csv_value(r.get(f)) for f in fields] for r in self._records)
+            data = io.BytesIO()
+            # Level 1: the file is for a test's reader, not for the wire; deflate stays the format.
+            with zipfile.ZipFile(data, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+                archive.writestr(f"{self._name}.csv", text.getvalue())
+            self._data = data.getvalue()
+        except BaseException as exc:  # re-raised by the download that needs the file
+            self._error = exc
+        finally:
+            self._records = []
+
+    def data(self) -> bytes:
+        """The zip's bytes, once rendered."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._data is not None
+        return self._data
 
 
 class BulkReadRoutes(CRMRequests):
@@ -98,13 +140,16 @@ class BulkReadRoutes(CRMRequests):
             store = self.stores[spec.api_name]
             ordered = store.ordered("id", False)
             chosen = ordered[(page - 1) * BULK_PAGE : page * BULK_PAGE]
-            rows = [[csv_value(store.rows[i].get(f)) for f in ["id", *fields]] for i in chosen]
+            # A snapshot: a change replaces a record's dict, so the job keeps these versions.
+            records = [dict(store.rows[i]) for i in chosen]
             job_id = self._new_id()
+            columns = ["id", *[f for f in fields if f != "id"]]
             self._bulk_jobs[job_id] = {
                 "id": job_id,
                 "module": spec.api_name,
-                "fields": ["id", *[f for f in fields if f != "id"]],
-                "rows": rows,
+                "fields": columns,
+                "count": len(records),
+                "archive": _Archive(job_id, columns, records),
                 "page": page,
                 "more": len(ordered) > page * BULK_PAGE,
                 "created": now,
@@ -154,7 +199,7 @@ class BulkReadRoutes(CRMRequests):
             item["result"] = {
                 "page": job["page"],
                 "per_page": BULK_PAGE,
-                "count": len(job["rows"]),
+                "count": job["count"],
                 "download_url": f"/crm/bulk/{ctx.version}/read/{job['id']}/result",
                 "more_records": job["more"],
             }
@@ -178,16 +223,9 @@ class BulkReadRoutes(CRMRequests):
                     headers={"Retry-After": str(max(1, int(recent[0] + 60 - now) + 1))},
                 )
             recent.append(now)
-        text = io.StringIO()
-        writer = csv.writer(text)
-        writer.writerow(job["fields"])
-        writer.writerows(job["rows"])
-        data = io.BytesIO()
-        with zipfile.ZipFile(data, "w", zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr(f"{job['id']}.csv", text.getvalue())
         return FakeResponse(
             200,
-            data.getvalue(),
+            job["archive"].data(),
             {
                 "Content-Type": "application/zip",
                 "Content-Disposition": f'attachment; filename="{job["id"]}.zip"',
