@@ -13,7 +13,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.client import HTTPException
 from typing import Any
@@ -86,24 +86,24 @@ def _shut(connection: HTTPConnection) -> None:
             pass  # already closed: nothing left to cut
 
 
+def _send_watched(connection: HTTPConnection, send: Callable[[], None]) -> None:
+    """Run ``send`` (the connection's request) under this thread's deadline watch, if any."""
+    watch = getattr(_current, "watch", None)
+    if watch is not None:
+        watch.attach(connection)  # early, so a stalled upload can be cut off too
+    send()
+    if watch is not None:
+        watch.attach(connection)  # again: the socket exists now, cut it if the deadline passed
+
+
 class _WatchedHTTPConnection(HTTPConnection):
     def request(self, *args: Any, **kwargs: Any) -> None:
-        watch = getattr(_current, "watch", None)
-        if watch is not None:
-            watch.attach(self)  # early, so a stalled upload can be cut off too
-        super().request(*args, **kwargs)
-        if watch is not None:
-            watch.attach(self)  # again: the socket exists now, cut it if the deadline passed
+        _send_watched(self, lambda: super(_WatchedHTTPConnection, self).request(*args, **kwargs))
 
 
 class _WatchedHTTPSConnection(HTTPSConnection):
     def request(self, *args: Any, **kwargs: Any) -> None:
-        watch = getattr(_current, "watch", None)
-        if watch is not None:
-            watch.attach(self)  # early, so a stalled upload can be cut off too
-        super().request(*args, **kwargs)
-        if watch is not None:
-            watch.attach(self)  # again: the socket exists now, cut it if the deadline passed
+        _send_watched(self, lambda: super(_WatchedHTTPSConnection, self).request(*args, **kwargs))
 
 
 class _WatchedHTTPPool(HTTPConnectionPool):
