@@ -33,11 +33,13 @@ skip() {
   skipped+=("$name")
 }
 
-# run NAME DB: the suite on ZCRM_TEST_DB=DB (browser tests run in the SQLite run only).
+# run NAME DB: the suite on ZCRM_TEST_DB=DB. Browser tests, and tests that bring a project or
+# database of their own (marked "once": README, newcomer path, demo, benchmark smoke tests), ran
+# in the SQLite run already: the database under test changes nothing for them.
 run() {
   local name=$1 db=$2
-  echo "==> Test run: $name (browser tests ran in the SQLite run only)"
-  ZCRM_TEST_DB=$db "$PY" -m pytest -m "not browser" "${@:3}"
+  echo "==> Test run: $name (browser and \"once\" tests ran in the SQLite run only)"
+  ZCRM_TEST_DB=$db "$PY" -m pytest -m "not browser and not once" "${@:3}"
   local rc=$?
   if [ $rc -ne 0 ]; then
     echo "==> $name run FAILED (pytest exit code $rc)" >&2

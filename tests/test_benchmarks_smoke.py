@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+# Runs its own project or process on its own database: once, in the SQLite run.
+pytestmark = pytest.mark.once
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BENCHMARK = REPO_ROOT / "benchmarks" / "crm_benchmark.py"
 # 2,100 Leads: eleven pages, so the run goes past the 2,000-record page cap.

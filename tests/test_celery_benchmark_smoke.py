@@ -12,6 +12,9 @@ import pytest
 
 from .support.redis_gate import require_redis
 
+# Runs its own project or process on its own database: once, in the SQLite run.
+pytestmark = pytest.mark.once
+
 require_redis("The Celery benchmark smoke test (tests/test_celery_benchmark_smoke.py)")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -67,6 +67,7 @@ def manage(env: dict, *args: str) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.once  # the sample project on its own SQLite database
 def test_sample_project_worker_runs_sync_all(fake_zoho, tmp_path):
     fake_zoho.crm.seed("Accounts", 120)
     fake_zoho.crm.seed("Leads", 300)

@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+# Runs its own project or process on its own database: once, in the SQLite run.
+pytestmark = pytest.mark.once
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+# Runs its own project or process on its own database: once, in the SQLite run.
+pytestmark = pytest.mark.once
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BENCHMARK = REPO_ROOT / "benchmarks" / "fetch_benchmark.py"
 

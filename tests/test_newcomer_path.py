@@ -17,6 +17,9 @@ import pytest
 
 from tests.support.readme import PROJECT_KINDS, FakeProcess, Follower, examples, free_port
 
+# Runs its own project or process on its own database: once, in the SQLite run.
+pytestmark = pytest.mark.once
+
 SECTION = "Use it in your own project"
 
 

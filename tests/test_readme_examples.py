@@ -172,6 +172,7 @@ def _printed(follower: Follower, since: int) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.once  # its own project on its own SQLite database
 def test_the_readme_runs_as_written_in_a_new_project_twice(tmp_path: Path) -> None:
     port = free_port()
     blocks = [b for b in readme_blocks() if b.kind in PROJECT_KINDS]

@@ -10,6 +10,9 @@ import pytest
 
 from .test_readme_examples import ROOT, examples
 
+# Runs its own project or process on its own database: once, in the SQLite run.
+pytestmark = pytest.mark.once
+
 
 @pytest.mark.slow
 def test_security_examples_run_in_the_sample_project_shell(tmp_path):
