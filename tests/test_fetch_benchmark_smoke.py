@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 # Runs its own project or process on its own database: once, in the SQLite run.
 pytestmark = pytest.mark.once
 
