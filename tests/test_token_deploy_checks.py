@@ -130,6 +130,8 @@ def test_debug_with_console_logging_at_debug_level_is_reported(settings):
         logger.setLevel(old)
 
 
+# Django 6 runs the database checks under `check` too: give it the test database.
+@pytest.mark.django_db
 def test_check_deploy_command_lists_encryption_off_and_http(settings):
     settings.ZCRM = {
         "CLIENT_ID": "1000.X",
