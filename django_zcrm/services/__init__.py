@@ -11,7 +11,7 @@ result = leads.create([{"Last_Name": "Smith", "Company": "ACME"}])
 from __future__ import annotations
 
 from .base import DISCRETE_PAGING_LIMIT, MAX_PER_PAGE, MAX_PER_WRITE, Page, Service, version_tuple
-from .bulk import BulkRead, ZCRMBulkReadError, iter_csv
+from .bulk import BulkRead, ZCRMBulkReadError, iter_csv, iter_csv_rows
 from .metadata import Modules, Org
 from .module import Attachment, Module, build_criteria, coql
 from .records import DeletedRecord, Record, format_datetime, parse_datetime
@@ -47,6 +47,7 @@ __all__ = [
     "Users",
     "ZCRMBulkReadError",
     "iter_csv",
+    "iter_csv_rows",
     "build_criteria",
     "coql",
     "format_datetime",

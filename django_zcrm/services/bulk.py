@@ -14,13 +14,14 @@ import io
 import time
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import IO, Any
 
 from ..client import ZCRMClient
 from ..exceptions import ZCRMBulkReadError, ZCRMMalformedResponseError
 from .base import Service
 
-__all__ = ["BulkRead", "ZCRMBulkReadError", "iter_csv"]
+__all__ = ["BulkRead", "ZCRMBulkReadError", "iter_csv", "iter_csv_rows"]
 
 COMPLETED, FAILURE = "COMPLETED", "FAILURE"
 
@@ -105,8 +106,9 @@ class BulkRead(Service):
         return len(response.content)
 
 
-def iter_csv(archive: IO[bytes]) -> Iterator[dict[str, str]]:
-    """The rows of the CSV inside a Bulk Read zip, one dict per row, streamed."""
+@contextmanager
+def _csv_text(archive: IO[bytes]) -> Iterator[IO[str]]:
+    """The one CSV file inside a Bulk Read zip, open as text."""
     with zipfile.ZipFile(archive) as zipped:
         names = [n for n in zipped.namelist() if n.lower().endswith(".csv")]
         if len(names) != 1:
@@ -114,5 +116,19 @@ def iter_csv(archive: IO[bytes]) -> Iterator[dict[str, str]]:
                 f"A Bulk Read zip should hold one CSV file; it holds {len(names)}."
             )
         with zipped.open(names[0]) as raw:
-            text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-            yield from csv.DictReader(text)
+            yield io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+
+
+def iter_csv(archive: IO[bytes]) -> Iterator[dict[str, str]]:
+    """The rows of the CSV inside a Bulk Read zip, one dict per row, streamed."""
+    with _csv_text(archive) as text:
+        yield from csv.DictReader(text)
+
+
+def iter_csv_rows(archive: IO[bytes]) -> Iterator[list[str]]:
+    """The CSV inside a Bulk Read zip as lists of cells, its header first, streamed.
+
+    Cheaper than :func:`iter_csv` for a reader that converts every row anyway.
+    """
+    with _csv_text(archive) as text:
+        yield from csv.reader(text)

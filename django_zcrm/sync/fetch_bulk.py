@@ -2,7 +2,7 @@
 
 The job is created, polled with back-off until Zoho completes it, its zip downloaded to a
 temporary file, and the CSV inside streamed in chunks of ``chunk`` rows, each converted to the
-JSON the REST API would have given (:func:`record_from_csv`) and stored like a page. Progress is
+JSON the REST API would have given (:class:`CsvRecords`) and stored like a page. Progress is
 ``bulk:{job id}:{page}:{rows stored}`` in ``SyncState.run_position``: a resumed run downloads the
 same job again and skips the rows already stored; a job Zoho no longer knows is started afresh.
 Pages of 200,000 records follow one another (``more_records``).
@@ -17,11 +17,11 @@ from typing import Any
 
 from ..exceptions import ZCRMNotFoundError
 from ..redaction import get_logger
-from ..services.bulk import BulkRead, iter_csv
+from ..services.bulk import BulkRead, iter_csv_rows
 
 logger = get_logger(__name__)
 
-__all__ = ["BulkChunk", "BulkReadChunks", "parse_position", "record_from_csv"]
+__all__ = ["BulkChunk", "BulkReadChunks", "CsvRecords", "parse_position", "record_from_csv"]
 
 INTEGER_TYPES = frozenset({"integer", "bigint", "autonumber_integer"})
 DECIMAL_TYPES = frozenset({"double", "currency", "percent", "decimal"})
@@ -47,33 +47,65 @@ def parse_position(text: str) -> tuple[str, int, int] | None:
         return None
 
 
-def record_from_csv(row: Mapping[str, str], types: Mapping[str, str]) -> dict[str, Any]:
-    """One CSV row as the REST API's JSON: empty cells None, lookups ``{"id"}``, typed scalars."""
-    record: dict[str, Any] = {}
-    for name, text in row.items():
-        if name is None:
-            continue  # a row longer than the header: nothing to name it by
-        kind = types.get(name, "text")
-        if text is None or text == "":
-            record[name] = [] if kind == "multiselectpicklist" else None
-        elif name == "id":
-            record[name] = text
-        elif kind in LOOKUP_TYPES:
-            record[name] = {"id": text}
-        elif kind == "boolean":
-            record[name] = text.strip().lower() == "true"
-        elif kind == "multiselectpicklist":
-            record[name] = text.split(";")
-        elif kind in INTEGER_TYPES:
-            record[name] = int(text) if text.lstrip("-").isdigit() else text
-        elif kind in DECIMAL_TYPES:
-            try:
-                record[name] = float(text)
-            except ValueError:
-                record[name] = text  # left for the mapping to refuse, record by record
-        else:
-            record[name] = text
-    return record
+def _cell_converter(kind: str) -> Callable[[str], Any] | None:
+    """How a non-empty CSV cell of Zoho type ``kind`` becomes its JSON value (None: as text)."""
+    if kind in LOOKUP_TYPES:
+        return lambda text: {"id": text}
+    if kind == "boolean":
+        return lambda text: text.strip().lower() == "true"
+    if kind == "multiselectpicklist":
+        return lambda text: text.split(";")
+    if kind in INTEGER_TYPES:
+        return lambda text: int(text) if text.lstrip("-").isdigit() else text
+    if kind in DECIMAL_TYPES:
+        return _decimal
+    return None
+
+
+def _decimal(text: str) -> Any:
+    try:
+        return float(text)
+    except ValueError:
+        return text  # left for the mapping to refuse, record by record
+
+
+class CsvRecords:
+    """Turns Bulk Read CSV rows (lists of cells under ``header``) into the REST API's JSON.
+
+    Empty cells become None (``[]`` for a multi-select picklist), lookups ``{"id"}``, booleans
+    and numbers typed; other cells stay text. The per-column work is decided once, from the
+    header, so a row costs one dict comprehension plus the typed columns.
+    """
+
+    def __init__(self, header: Sequence[str], types: Mapping[str, str]) -> None:
+        self.names = list(header)
+        self.typed: list[tuple[str, int, Callable[[str], Any], bool]] = []
+        for index, name in enumerate(self.names):
+            kind = types.get(name, "text")
+            convert = None if name == "id" else _cell_converter(kind)
+            if convert is not None:
+                self.typed.append((name, index, convert, kind == "multiselectpicklist"))
+
+    def __call__(self, row: Sequence[str]) -> dict[str, Any]:
+        """One row's record; missing trailing cells are empty, extra ones dropped."""
+        if len(row) < len(self.names):
+            row = [*row, *[""] * (len(self.names) - len(row))]
+        record: dict[str, Any] = {
+            name: text or None for name, text in zip(self.names, row, strict=False)
+        }
+        for name, index, convert, listed in self.typed:
+            text = row[index]
+            if text:
+                record[name] = convert(text)
+            elif listed:
+                record[name] = []
+        return record
+
+
+def record_from_csv(row: Mapping[str, str | None], types: Mapping[str, str]) -> dict[str, Any]:
+    """One CSV row (header -> cell, as :func:`~django_zcrm.services.iter_csv` gives) as JSON."""
+    cells = [(name, text) for name, text in row.items() if name is not None]
+    return CsvRecords([n for n, _ in cells], types)([t or "" for _, t in cells])
 
 
 class BulkReadChunks:
@@ -137,11 +169,15 @@ class BulkReadChunks:
                 archive.seek(0)
                 done = 0
                 batch: list[dict[str, Any]] = []
-                for row in iter_csv(archive):
+                rows = iter_csv_rows(archive)
+                to_record = CsvRecords(next(rows, []), self.types)
+                for row in rows:
+                    if not row:
+                        continue  # a blank line, as csv.DictReader skips it
                     done += 1
                     if done <= skip:
                         continue
-                    batch.append(record_from_csv(row, self.types))
+                    batch.append(to_record(row))
                     if len(batch) >= self.chunk:
                         self._fill_owners(batch)
                         yield BulkChunk(batch, f"bulk:{job_id}:{page}:{done}")

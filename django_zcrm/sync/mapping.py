@@ -35,7 +35,7 @@ import decimal
 import math
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
@@ -78,6 +78,10 @@ _UNSET: Any = object()
 
 class Converter:
     """Base converter: one Zoho field <-> one model field (subclasses may fill several)."""
+
+    #: The types :meth:`convert` returns for a non-empty value, declared by the class that
+    #: defines ``convert`` (None: not declared). See :meth:`output_types`.
+    yields: ClassVar[frozenset[type] | None] = None
 
     def __init__(self, field: str, *, read_only: bool = False) -> None:
         self.field = field
@@ -125,6 +129,25 @@ class Converter:
         """The value to send to Zoho for ``instance``."""
         return getattr(instance, self.field)
 
+    def output_types(self) -> frozenset[type] | None:
+        """Every type :meth:`convert` can return, empty value included; None when not known.
+
+        Known only when the class that defines ``convert`` also declares ``yields``, so a
+        subclass overriding ``convert`` without declaring it is never trusted (the write path
+        skips re-checking the values of trusted columns: ``docs/design/sync.md``).
+        """
+        if not self.single:
+            return None
+        for klass in type(self).__mro__:
+            if "convert" in vars(klass):
+                declared = vars(klass).get("yields")
+                break
+        else:
+            return None
+        if declared is None:
+            return None
+        return frozenset(declared) | {type(self.empty())}
+
     def empty(self) -> Any:
         """What an empty Zoho value becomes: NULL where allowed, else the field's empty value."""
         cached = getattr(self, "_empty", _UNSET)
@@ -157,6 +180,8 @@ class Raw(Converter):
 class Text(Converter):
     """Text, e-mail, phone, website, auto-number: a string (lookups give their id)."""
 
+    yields = frozenset({str})
+
     def convert(self, value: Any) -> Any:
         if type(value) is str and value:
             return value
@@ -178,6 +203,8 @@ class Text(Converter):
 
 class Picklist(Text):
     """A picklist value (a string; ``-None-`` and null become empty)."""
+
+    yields = frozenset({str})
 
     def convert(self, value: Any) -> Any:
         if type(value) is str and value and value != "-None-":
@@ -244,6 +271,8 @@ class Integer(_Number):
 class Float(_Number):
     """Double and percent as floats."""
 
+    yields = frozenset({float})
+
     def convert(self, value: Any) -> Any:
         number = super().convert(value)
         if isinstance(number, float) and not math.isfinite(number):
@@ -290,6 +319,8 @@ class Decimal(_Number):
 class Boolean(Converter):
     """A checkbox."""
 
+    yields = frozenset({bool})
+
     def convert(self, value: Any) -> Any:
         if value is None:
             return self.empty()
@@ -300,6 +331,8 @@ class Boolean(Converter):
 
 class Date(Converter):
     """A date (``yyyy-MM-dd``)."""
+
+    yields = frozenset({date})
 
     def convert(self, value: Any) -> Any:
         if value is None or value == "":
@@ -318,6 +351,8 @@ class Date(Converter):
 
 class DateTime(Converter):
     """A datetime (ISO 8601 with offset) as an aware datetime."""
+
+    yields = frozenset({datetime})
 
     def convert(self, value: Any) -> Any:
         if value is None or value == "":
@@ -546,6 +581,15 @@ class ModelMapping:
     def zoho_fields(self) -> list[str]:
         """The Zoho API names to ask for when listing (mapped fields plus Modified_Time)."""
         return [*self.converters, "Modified_Time"]
+
+    def output_types(self) -> dict[str, frozenset[type]]:
+        """Model field -> every type :meth:`row_values` can give it, where the converter says."""
+        found: dict[str, frozenset[type]] = {}
+        for converter in self.converters.values():
+            types = converter.output_types()
+            if types is not None:
+                found[converter.field] = types
+        return found
 
     def values_from_record(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """Model field values for one Zoho record; :class:`MappingError` names a bad field."""

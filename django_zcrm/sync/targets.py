@@ -73,6 +73,9 @@ class Target:
         self.module = module
         self.using = using or router.db_for_write(self.model)
         self._upsert: Upsert | None = None
+        self._strip_nul: bool | None = None
+        # to_db(now) of the page being built: one object, so its column is adapted once.
+        self._now: tuple[datetime | None, datetime | None] = (None, None)
 
     @property
     def label(self) -> str:
@@ -89,9 +92,9 @@ class Target:
         would fail on every run and stay on the retry list; there they are dropped. Other
         databases keep the record as Zoho sent it.
         """
-        if connections[self.using].vendor != "postgresql":
-            return record
-        return _without_nul(record)
+        if self._strip_nul is None:
+            self._strip_nul = connections[self.using].vendor == "postgresql"
+        return _without_nul(record) if self._strip_nul else record
 
     # -- what to ask Zoho for ---------------------------------------------------------------------
 
@@ -149,6 +152,16 @@ class Target:
         """Columns with the same value on every row of this target (e.g. the module name)."""
         return {}
 
+    def trusted_types(self) -> dict[str, frozenset[type]]:
+        """Value field -> every type :meth:`value_list` can give it, where that is known."""
+        return {self.key: frozenset({str})}
+
+    def db_now(self, now: datetime) -> datetime | None:
+        """``to_db(now)``, the same object for every row built with the same ``now``."""
+        if self._now[0] is not now:
+            self._now = (now, to_db(now))
+        return self._now[1]
+
     def update_fields(self) -> list[str]:
         """Columns an upsert overwrites on an existing row."""
         raise NotImplementedError
@@ -167,6 +180,7 @@ class Target:
                 value_fields=self.value_fields(),
                 update_fields=self.update_fields(),
                 unique_fields=self.unique_fields(),
+                trusted=self.trusted_types(),
             )
         return self._upsert
 
@@ -301,7 +315,7 @@ class GenericTarget(Target):
             "modified_time": to_db(modified),
             "deleted": False,
             "deleted_at": None,
-            "synced_at": to_db(now),
+            "synced_at": self.db_now(now),
         }
 
     def update_fields(self) -> list[str]:
@@ -348,7 +362,7 @@ class TypedTarget(Target):
             zoho_id=str(record["id"]),
             zoho_modified_time=to_db(modified),
             zoho_deleted=False,
-            synced_at=to_db(now),
+            synced_at=self.db_now(now),
         )
         return values
 
@@ -364,11 +378,18 @@ class TypedTarget(Target):
             *self.mapping.row_values(record),
             to_db(modified),
             False,
-            to_db(now),
+            self.db_now(now),
         ]
 
     def unique_fields(self) -> list[str]:
         return ["zoho_id"]
+
+    def trusted_types(self) -> dict[str, frozenset[type]]:
+        return {
+            **super().trusted_types(),
+            **self.mapping.output_types(),
+            "zoho_deleted": frozenset({bool}),
+        }
 
     def unseen(self, run_started_at: datetime) -> models.QuerySet:
         # A row pushed (and so given its Zoho id) during this run was never listed: keep it.

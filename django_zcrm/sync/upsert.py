@@ -50,11 +50,21 @@ def _plain(field: models.Field) -> bool:
     )
 
 
+_NONE = type(None)
+
+
 def column_adapter(field: models.Field, connection: BaseDatabaseWrapper) -> Adapter:
     """The function turning a Python value of ``field`` into what the database driver takes.
 
     Errors come out as ``ValueError`` naming the field, so the record fails alone.
     """
+    return _column_plan(field, connection)[0]
+
+
+def _column_plan(
+    field: models.Field, connection: BaseDatabaseWrapper
+) -> tuple[Adapter, frozenset[type]]:
+    """:func:`column_adapter`, and the value types it returns unchanged (exact types)."""
     name = field.name
 
     def slow(value: Any) -> Any:
@@ -66,14 +76,20 @@ def column_adapter(field: models.Field, connection: BaseDatabaseWrapper) -> Adap
 
     if isinstance(field, (models.CharField, models.TextField)) and _plain(field):
         if not _overrides(field, "get_prep_value", models.CharField, models.TextField):
-            return lambda v: v if v is None or type(v) is str else slow(v)
+            return (lambda v: v if v is None or type(v) is str else slow(v)), frozenset(
+                {str, _NONE}
+            )
     if isinstance(field, models.BooleanField) and _plain(field):
         if not _overrides(field, "get_prep_value", models.BooleanField):
-            return lambda v: v if v is None or type(v) is bool else slow(v)
+            return (lambda v: v if v is None or type(v) is bool else slow(v)), frozenset(
+                {bool, _NONE}
+            )
     if isinstance(field, models.FloatField) and _plain(field):
         if not _overrides(field, "get_prep_value", models.FloatField):
             # FloatField.get_prep_value is float(value): a float comes out as itself.
-            return lambda v: v if v is None or type(v) is float else slow(v)
+            return (lambda v: v if v is None or type(v) is float else slow(v)), frozenset(
+                {float, _NONE}
+            )
     if (
         isinstance(field, models.DateField)
         and not isinstance(field, models.DateTimeField)
@@ -83,7 +99,7 @@ def column_adapter(field: models.Field, connection: BaseDatabaseWrapper) -> Adap
     ):
         # DateField.to_python returns a date as is; then the backend's adapt_datefield_value.
         adapt_date = connection.ops.adapt_datefield_value
-        return lambda v: adapt_date(v) if type(v) is date else slow(v)
+        return (lambda v: adapt_date(v) if type(v) is date else slow(v)), frozenset()
     if isinstance(field, models.IntegerField):
         try:
             low, high = connection.ops.integer_field_range(field.get_internal_type())
@@ -98,10 +114,10 @@ def column_adapter(field: models.Field, connection: BaseDatabaseWrapper) -> Adap
                 raise ValueError(f"{name}: {prepared} is out of range for this column")
             return prepared
 
-        return integer
+        return integer, frozenset()
     if isinstance(field, models.DateTimeField):
-        return _datetime_adapter(field, connection, slow)
-    return slow
+        return _datetime_adapter(field, connection, slow), frozenset()
+    return slow, frozenset()
 
 
 def _datetime_adapter(
@@ -117,14 +133,21 @@ def _datetime_adapter(
     ) and not _overrides(field, "get_db_prep_value", models.DateTimeField, models.DateField)
     direct = plain and settings.USE_TZ and connection.vendor in ("sqlite", "mysql")
     zone = connection.timezone if direct else None
+    # The last value and its result: a row's synced_at is the same object all page long.
+    last: tuple[Any, Any] = (None, None)
 
     def moment(value: Any) -> Any:
+        nonlocal last
+        if value is not None and value is last[0]:
+            return last[1]
         if type(value) is datetime and value.tzinfo is not None:
             if zone is not None:
                 try:
-                    return str(value.astimezone(zone).replace(tzinfo=None))
+                    out = str(value.astimezone(zone).replace(tzinfo=None))
                 except OverflowError:
                     raise ValueError(f"{name} {value.isoformat()} is out of range") from None
+                last = (value, out)
+                return out
             check_storable(value, name)
         return slow(value)
 
@@ -143,14 +166,25 @@ class Upsert:
         value_fields: Sequence[str],
         update_fields: Sequence[str],
         unique_fields: Sequence[str],
+        trusted: Mapping[str, frozenset[type]] | None = None,
     ) -> None:
+        """``trusted``: value field -> every type its values can have (from the mapping); a
+        column whose adapter returns all of those types unchanged is not adapted row by row.
+        """
         meta = model._meta
         self.connection = connection
         self.value_fields = list(value_fields)
         by_name = {f.name: f for f in meta.concrete_fields}
         # The record's own columns first, in ``value_fields`` order: adapt_list() zips them.
         self.fields: list[models.Field] = [by_name[name] for name in self.value_fields]
-        self._adapters: list[Adapter] = [column_adapter(f, connection) for f in self.fields]
+        trusted = trusted or {}
+        # (position, adapter) of the record's columns that need adapting, row by row.
+        self._checked: list[tuple[int, Adapter]] = []
+        for index, field in enumerate(self.fields):
+            adapter, passes = _column_plan(field, connection)
+            if field.name not in trusted or not trusted[field.name] <= passes:
+                self._checked.append((index, adapter))
+        self._width = len(self.fields)
         self._rest: list[tuple[int, Any, Adapter]] = []
         for field in meta.concrete_fields:
             if field.name in by_name and by_name[field.name] in self.fields:
@@ -214,7 +248,11 @@ class Upsert:
 
         ``ValueError`` names a value the column cannot take.
         """
-        out = [adapt(value) for adapt, value in zip(self._adapters, values, strict=True)]
+        if len(values) != self._width:
+            raise ValueError(f"expected {self._width} values, got {len(values)}")
+        out = list(values)
+        for index, adapt in self._checked:
+            out[index] = adapt(out[index])
         out.extend(self._constant)
         for kind, source, adapt in self._varying:
             out.append(adapt(source.get_default()) if kind == _DEFAULT else adapt(to_db(now)))
