@@ -48,7 +48,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from datetime import date, datetime
 from typing import Any
@@ -410,11 +410,19 @@ class _Run:
     def _list_bulk(self) -> None:
         """Read the module by Bulk Read, storing the CSV chunk by chunk (see fetch_bulk)."""
         conf = get_settings()
-        metadata = self.service.fields()
-        types = {
-            f["api_name"]: str(f.get("data_type") or "") for f in metadata if f.get("api_name")
-        }
-        columns = self.target.zoho_fields() or list(types)
+
+        def field_types() -> dict[str, str]:
+            metadata = self.service.fields()
+            return {
+                f["api_name"]: str(f.get("data_type") or "") for f in metadata if f.get("api_name")
+            }
+
+        columns = self.target.zoho_fields()
+        # A typed target knows its columns: the field types are read while the job runs.
+        types: dict[str, str] | Callable[[], dict[str, str]] = field_types
+        if columns is None:
+            types = field_types()
+            columns = list(types)
         owners, _ = lookup_fields(self.target)
         chunks = BulkReadChunks(
             BulkRead(self.target.module, client=self.metered),  # type: ignore[arg-type]

@@ -115,7 +115,7 @@ class BulkReadChunks:
         self,
         service: BulkRead,
         fields: Sequence[str],
-        types: Mapping[str, str],
+        types: Mapping[str, str] | Callable[[], Mapping[str, str]],
         *,
         position: str = "",
         chunk: int = 2000,
@@ -138,6 +138,7 @@ class BulkReadChunks:
         if self.resume is not None and self.resume[1] == page:
             job_id, _, skip = self.resume
             self.resume = None
+            self._prepare()
             try:
                 return job_id, skip, self.wait(self.service, job_id)
             except ZCRMNotFoundError:
@@ -145,7 +146,19 @@ class BulkReadChunks:
         self.resume = None
         job_id = self.service.create(self.fields, page=page)
         self.jobs += 1
+        self._prepare()
         return job_id, 0, self.wait(self.service, job_id)
+
+    def _prepare(self) -> None:
+        """Read what converting the CSV needs (field types, the user directory) while Zoho works.
+
+        Done once a job is running rather than before it, so these calls cost no time of their
+        own: the job takes longer than they do.
+        """
+        if callable(self.types):
+            self.types = self.types()
+        if self.owner_fields and self.users is not None:
+            self.users()
 
     def _fill_owners(self, records: list[dict[str, Any]]) -> None:
         if not self.owner_fields or self.users is None:
@@ -170,6 +183,8 @@ class BulkReadChunks:
                 done = 0
                 batch: list[dict[str, Any]] = []
                 rows = iter_csv_rows(archive)
+                self._prepare()
+                assert not callable(self.types)
                 to_record = CsvRecords(next(rows, []), self.types)
                 for row in rows:
                     if not row:

@@ -190,7 +190,7 @@ class Target:
         Every value is converted and adapted here, so a record the database could not take
         (a datetime out of range, an integer past 64 bits) fails alone, before the page's write.
         """
-        check_modified(modified)
+        check_modified(modified, now)
         values = self.value_list(self.storable(record), modified, now)
         return Row(str(record["id"]), self.upsert().adapt_list(values, now))
 
@@ -198,7 +198,7 @@ class Target:
         self, record: Mapping[str, Any], modified: datetime | None, now: datetime
     ) -> models.Model:
         """An unsaved model instance for ``record`` (the ORM's way, for comparison and tools)."""
-        check_modified(modified)
+        check_modified(modified, now)
         values = {**self.fixed_values(), **self.values(self.storable(record), modified, now)}
         return self.model(**values)
 

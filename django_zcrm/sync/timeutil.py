@@ -84,14 +84,15 @@ def check_storable(value: datetime | None, what: str) -> None:
         raise ValueError(f"{what} {value.isoformat()} is out of range in UTC") from None
 
 
-def check_modified(value: datetime | None) -> None:
+def check_modified(value: datetime | None, at: datetime | None = None) -> None:
     """Raise ``ValueError`` when a record's ``Modified_Time`` cannot be a real one.
 
-    Out of range in UTC, or more than ``FUTURE_LIMIT`` ahead: such a record fails alone and
-    goes to the retry list instead of moving the checkpoint to the far future.
+    Out of range in UTC, or more than ``FUTURE_LIMIT`` ahead of ``at`` (default: now): such a
+    record fails alone and goes to the retry list instead of moving the checkpoint to the far
+    future.
     """
     if value is None:
         return
     check_storable(value, "Modified_Time")
-    if aware(value) > now() + FUTURE_LIMIT:
+    if aware(value) > (at or now()) + FUTURE_LIMIT:
         raise ValueError(f"Modified_Time {value.isoformat()} is more than a year in the future")
