@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Run the whole test suite on SQLite, then on MySQL/MariaDB, then on PostgreSQL, each server run
-# only when a server answers.
+# Run the whole test suite on SQLite, then on MySQL/MariaDB and PostgreSQL side by side (their
+# output is shown when both are done), each server run only when a server answers.
 #
 #   bash scripts/test.sh            # any extra arguments go to pytest
 #
@@ -33,19 +33,21 @@ skip() {
   skipped+=("$name")
 }
 
-# run NAME DB: the suite on ZCRM_TEST_DB=DB. Browser tests, and tests that bring a project or
-# database of their own (marked "once": README, newcomer path, demo, benchmark smoke tests), ran
-# in the SQLite run already: the database under test changes nothing for them.
-run() {
-  local name=$1 db=$2
-  echo "==> Test run: $name (browser and \"once\" tests ran in the SQLite run only)"
-  ZCRM_TEST_DB=$db "$PY" -m pytest -m "not browser and not once" "${@:3}"
-  local rc=$?
-  if [ $rc -ne 0 ]; then
-    echo "==> $name run FAILED (pytest exit code $rc)" >&2
-    exit $rc
-  fi
-  passed+=("$name")
+# start NAME DB LOG: the suite on ZCRM_TEST_DB=DB, in the background, its output in LOG. Browser
+# tests, and tests that bring a project or database of their own (marked "once": README, newcomer
+# path, demo, benchmark smoke tests), ran in the SQLite run already: the database under test
+# changes nothing for them. The MySQL/MariaDB and PostgreSQL runs go side by side: each waits on
+# its server and on the fake's simulated network much of the time.
+pids=()
+names=()
+logs=()
+start() {
+  local name=$1 db=$2 log=$3
+  echo "==> Test run: $name, started in the background (browser and \"once\" tests ran in the SQLite run only)"
+  ZCRM_TEST_DB=$db "$PY" -m pytest -p no:cacheprovider -m "not browser and not once" "${@:4}" >"$log" 2>&1 &
+  pids+=($!)
+  names+=("$name")
+  logs+=("$log")
 }
 
 echo "==> Test run: SQLite"
@@ -55,6 +57,9 @@ if [ $sqlite_rc -ne 0 ]; then
   echo "==> SQLite run FAILED (pytest exit code $sqlite_rc)" >&2
   exit $sqlite_rc
 fi
+
+logdir=$(mktemp -d)
+trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$logdir"' EXIT
 
 mysql_problem=$("$PY" - <<'PYEOF'
 import os
@@ -76,7 +81,7 @@ if [ -n "$mysql_problem" ]; then
   skip "MySQL/MariaDB" ZCRM_REQUIRE_MYSQL "$mysql_problem" \
     "Start MariaDB on 127.0.0.1:3306 (root, empty password, or set ZCRM_MYSQL_USER/PASSWORD)."
 else
-  run "MySQL/MariaDB" mysql "$@"
+  start "MySQL/MariaDB" mysql "$logdir/mysql.log" "$@"
 fi
 
 pg_problem=$("$PY" - <<'PYEOF'
@@ -100,7 +105,26 @@ if [ -n "$pg_problem" ]; then
   skip "PostgreSQL" ZCRM_REQUIRE_POSTGRES "$pg_problem" \
     "Start PostgreSQL on 127.0.0.1:5432 (user postgres, or set ZCRM_PG_USER/PASSWORD)."
 else
-  run "PostgreSQL" postgres "$@"
+  start "PostgreSQL" postgres "$logdir/postgres.log" "$@"
+fi
+
+failed=()
+for i in "${!pids[@]}"; do
+  wait "${pids[$i]}"
+  rc=$?
+  echo ""
+  echo "==> Test run: ${names[$i]} (its output follows)"
+  cat "${logs[$i]}"
+  if [ $rc -ne 0 ]; then
+    echo "==> ${names[$i]} run FAILED (pytest exit code $rc)" >&2
+    failed+=("${names[$i]}")
+  else
+    passed+=("${names[$i]}")
+  fi
+done
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "==> FAILED: ${failed[*]}" >&2
+  exit 1
 fi
 
 if [ ${#skipped[@]} -gt 0 ]; then
