@@ -55,7 +55,12 @@ def _page_with_bad_records(fake, good: list[dict[str, Any]]) -> str:
     return '{"data": [' + ", ".join(items) + '], "info": ' + json.dumps(info) + "}"
 
 
-def test_records_no_database_can_hold_fail_alone_and_wait_on_the_retry_list(typed):
+@pytest.mark.parametrize("read_ahead", [True, False], ids=["rows-built-ahead", "rows-built-inline"])
+def test_records_no_database_can_hold_fail_alone_and_wait_on_the_retry_list(
+    typed, settings, read_ahead
+):
+    # SYNC_PREFETCH on: rows are built in the fetching thread and their failures handed over.
+    settings.ZCRM = {**settings.ZCRM, "SYNC_PREFETCH": read_ahead}
     fake = typed
     good = fake.crm.seed("Leads", 3)
     fake.inject(endpoint=LIST, status=200, body=_page_with_bad_records(fake, good))

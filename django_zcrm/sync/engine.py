@@ -63,15 +63,14 @@ from ..services import MAX_PER_PAGE, BulkRead, Module, Users
 from ..services.base import iter_chunks
 from ..services.limits import coql_limits
 from . import lease as sync_lease
+from .ahead import BUILD_ERRORS, Prepared, read_ahead
 from .checkpoint import FULL, INCREMENTAL, SINCE, next_cursor, resumes, run_kind, start_cursor
 from .fetch_bulk import BulkReadChunks
 from .fetch_coql import CoqlWindows
-from .mapping import MappingError
 from .metering import MeteredClient
 from .models import SyncState
 from .options import check_run_options
 from .planner import BULK, COQL, REST, WINDOWED, check_strategy, choose, lookup_fields
-from .prefetch import prefetch
 from .results import ProgressCallback, SyncProgress, SyncResult
 from .retry import RETRY_IDS_PER_CALL, RetryList, fetch_by_ids
 from .superseded import warn_if_superseded
@@ -398,13 +397,15 @@ class _Run:
             users=self._user_directory,
         )
         self.metered.mark()
-        source = prefetch(windows, depth=1) if conf.SYNC_PREFETCH else iter(windows)
-        for window in source:
+        source = read_ahead(
+            windows, lambda w: w.records, self.target, enabled=bool(conf.SYNC_PREFETCH)
+        )
+        for window, prepared in source:
             if self.run_cursor is None:
                 # Every record older than Zoho's clock at the first call is in some window.
                 self.run_cursor = minus_seconds(self.metered.first_server_time, SIGNPOST_MARGIN)
             self.run_position = window.last
-            self._records_page(window.records)
+            self._records_page(window.records, prepared)
         self.result.strategy = f"{COQL} ({windows.pace.limit} windows in flight)"
 
     def _list_bulk(self) -> None:
@@ -435,13 +436,15 @@ class _Run:
             wait=lambda service, job_id: service.wait(job_id, first_delay=0.5),
         )
         self.metered.mark()
-        source = prefetch(chunks, depth=1) if conf.SYNC_PREFETCH else iter(chunks)
-        for chunk in source:
+        source = read_ahead(
+            chunks, lambda c: c.records, self.target, enabled=bool(conf.SYNC_PREFETCH)
+        )
+        for chunk, prepared in source:
             if self.run_cursor is None:
                 # Every record older than Zoho's clock at the job's creation is in its file.
                 self.run_cursor = minus_seconds(self.metered.first_server_time, SIGNPOST_MARGIN)
             self.run_position = chunk.position
-            self._records_page(chunk.records)
+            self._records_page(chunk.records, prepared)
 
     def _user_directory(self) -> dict[str, dict[str, Any]]:
         """The org's users by id (read once per run, for owner names COQL leaves out)."""
@@ -463,11 +466,15 @@ class _Run:
                     sort_order="asc",
                     per_page=self.batch_size,
                 )
-                if get_settings().SYNC_PREFETCH:
-                    # The next page is fetched while this one is written.
-                    pages = prefetch(pages, depth=1)
-                for page in pages:
-                    self._records_page(page.records)
+                # The next page is fetched (and its rows built) while this one is written.
+                ahead = read_ahead(
+                    pages,
+                    lambda p: p.records,
+                    self.target,
+                    enabled=bool(get_settings().SYNC_PREFETCH),
+                )
+                for page, prepared in ahead:
+                    self._records_page(page.records, prepared)
                 return
             except ZCRMValidationError as exc:
                 if exc.code not in RESTART_CODES:
@@ -490,22 +497,29 @@ class _Run:
                 )
                 position = self.run_cursor
 
-    def _records_page(self, records: Sequence[Mapping[str, Any]]) -> None:
-        self._store(records, listing=True)
+    def _records_page(
+        self, records: Sequence[Mapping[str, Any]], prepared: Prepared | None = None
+    ) -> None:
+        self._store(records, listing=True, prepared=prepared)
         self.result.pages += 1
         self.records_seen += len(records)
         self._report("records", self.records_seen)
 
     def _store(
-        self, records: Sequence[Mapping[str, Any]], *, listing: bool, gone: Iterable[str] = ()
+        self,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        listing: bool,
+        gone: Iterable[str] = (),
+        prepared: Prepared | None = None,
     ) -> None:
         """Write one page of records in one transaction, with the run's progress.
 
         ``listing``: the page comes from the listing (it moves the run's cursor and watches for
         records moving under the offsets); otherwise from a retry by id, where ``gone`` are
-        the requested ids Zoho did not return.
+        the requested ids Zoho did not return. ``prepared``: the page's rows, built ahead.
         """
-        now = current_time()
+        now = prepared.now if prepared is not None else current_time()
         result = self.result
         unique: dict[str, Mapping[str, Any]] = {}
         for record in records:
@@ -523,7 +537,10 @@ class _Run:
             touched: list[str] = []
             modified_of: dict[str, datetime | None] = {}
             for rid, record in unique.items():
-                modified = parse_zoho_datetime(record.get("Modified_Time"))
+                if prepared is not None and rid in prepared.modified:
+                    modified = prepared.modified[rid]
+                else:
+                    modified = parse_zoho_datetime(record.get("Modified_Time"))
                 modified_of[rid] = modified
                 old = existing.get(rid)
                 if old is not None and listing:
@@ -548,8 +565,9 @@ class _Run:
                 else:
                     category = "updated"
                 try:
-                    row = self.target.build(record, modified, now)
-                except (MappingError, ValueError, TypeError, ArithmeticError) as exc:
+                    built = prepared.row(rid) if prepared is not None else None
+                    row = built if built is not None else self.target.build(record, modified, now)
+                except BUILD_ERRORS as exc:
                     result._fail(rid, str(exc))
                     failed[rid] = None
                     if old is not None:

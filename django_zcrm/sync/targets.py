@@ -85,6 +85,11 @@ class Target:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.module} -> {self.label}>"
 
+    def ready(self) -> None:
+        """Make, in this thread, what :meth:`build` needs, so it can then run in another one."""
+        self.upsert()
+        self._strip_nul = connections[self.using].vendor == "postgresql"
+
     def storable(self, record: Mapping[str, Any]) -> Mapping[str, Any]:
         """``record`` as this database can hold it.
 
@@ -158,9 +163,11 @@ class Target:
 
     def db_now(self, now: datetime) -> datetime | None:
         """``to_db(now)``, the same object for every row built with the same ``now``."""
-        if self._now[0] is not now:
-            self._now = (now, to_db(now))
-        return self._now[1]
+        cached = self._now  # read once: rows may be built in another thread (sync/ahead.py)
+        if cached[0] is not now:
+            cached = (now, to_db(now))
+            self._now = cached
+        return cached[1]
 
     def update_fields(self) -> list[str]:
         """Columns an upsert overwrites on an existing row."""

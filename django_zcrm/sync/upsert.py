@@ -138,8 +138,9 @@ def _datetime_adapter(
 
     def moment(value: Any) -> Any:
         nonlocal last
-        if value is not None and value is last[0]:
-            return last[1]
+        memo = last  # read once: another thread may be replacing it
+        if value is not None and value is memo[0]:
+            return memo[1]
         if type(value) is datetime and value.tzinfo is not None:
             if zone is not None:
                 try:
