@@ -41,6 +41,9 @@ skip() {
 pids=()
 names=()
 logs=()
+# Job control on: a background command of a script otherwise starts with SIGINT ignored, and
+# the tests that stop a server with Ctrl-C (SIGINT) would wait on it in vain.
+set -m
 start() {
   local name=$1 db=$2 log=$3
   echo "==> Test run: $name, started in the background (browser and \"once\" tests ran in the SQLite run only)"
@@ -59,7 +62,13 @@ if [ $sqlite_rc -ne 0 ]; then
 fi
 
 logdir=$(mktemp -d)
-trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$logdir"' EXIT
+# Leaving early (a required server missing, Ctrl-C) stops the runs started, with their children.
+stop_runs() {
+  local pid
+  for pid in "${pids[@]}"; do kill -- "-$pid" 2>/dev/null; done
+  rm -rf "$logdir"
+}
+trap stop_runs EXIT
 
 mysql_problem=$("$PY" - <<'PYEOF'
 import os
