@@ -125,7 +125,7 @@ class BulkReadChunks:
     ) -> None:
         self.service = service
         self.fields = [f for f in dict.fromkeys(fields) if f != "id"]
-        self.types = types
+        self._types = types
         self.resume = parse_position(position)
         self.chunk = max(1, chunk)
         self.owner_fields = list(owner_fields)
@@ -149,14 +149,19 @@ class BulkReadChunks:
         self._prepare()
         return job_id, 0, self.wait(self.service, job_id)
 
+    def types(self) -> Mapping[str, str]:
+        """Field API name -> Zoho ``data_type`` (read on first use when given as a function)."""
+        if callable(self._types):
+            self._types = self._types()
+        return self._types
+
     def _prepare(self) -> None:
         """Read what converting the CSV needs (field types, the user directory) while Zoho works.
 
         Done once a job is running rather than before it, so these calls cost no time of their
         own: the job takes longer than they do.
         """
-        if callable(self.types):
-            self.types = self.types()
+        self.types()
         if self.owner_fields and self.users is not None:
             self.users()
 
@@ -183,9 +188,7 @@ class BulkReadChunks:
                 done = 0
                 batch: list[dict[str, Any]] = []
                 rows = iter_csv_rows(archive)
-                self._prepare()
-                assert not callable(self.types)
-                to_record = CsvRecords(next(rows, []), self.types)
+                to_record = CsvRecords(next(rows, []), self.types())
                 for row in rows:
                     if not row:
                         continue  # a blank line, as csv.DictReader skips it
