@@ -333,3 +333,42 @@ def test_a_converter_that_overrides_convert_without_declaring_yields_is_adapted(
     row = target.build(record, parse_zoho_datetime(record["Modified_Time"]), now())
     assert target.write([row]) == {}
     assert Lead.objects.get(zoho_id=record["id"]).city == "1.50"
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    import io
+    import zipfile
+
+    data = io.BytesIO()
+    with zipfile.ZipFile(data, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return data.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b"<html>not a zip</html>", "BadZipFile"),
+        (_zip({"Leads.csv": b"id,Last_Name\n1,\xff\xfe\n"}), "UnicodeDecodeError"),
+        (_zip({"a.csv": b"id\n1\n", "b.csv": b"id\n2\n"}), "holds 2"),
+    ],
+    ids=["not-a-zip", "not-utf8", "two-csv-files"],
+)
+def test_a_bulk_read_download_that_cannot_be_read_fails_the_run_clearly(typed, body, says):
+    from django_zcrm.exceptions import ZCRMMalformedResponseError
+
+    fake = typed
+    fake.crm.options.bulk_read_delay = 0.0
+    fake.crm.seed("Leads", 30)
+    fake.inject(
+        endpoint=BULK_RESULT, status=200, body=body, headers={"Content-Type": "application/zip"}
+    )
+
+    with pytest.raises(ZCRMMalformedResponseError, match=says):
+        sync_module("Leads", full=True, strategy="bulk")
+
+    assert Lead.objects.count() == 0
+    # The next run downloads a good file and stores everything.
+    assert sync_module("Leads", full=True, strategy="bulk").created == 30
+    assert_typed_equals_server(fake)

@@ -13,6 +13,7 @@ import csv
 import io
 import time
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import IO, Any
@@ -106,17 +107,32 @@ class BulkRead(Service):
         return len(response.content)
 
 
+#: What a broken download raises while it is read: a file that is not a zip, a truncated or
+#: corrupt one, text that is not UTF-8, a CSV its reader cannot parse.
+_UNREADABLE = (zipfile.BadZipFile, zlib.error, EOFError, UnicodeDecodeError, csv.Error)
+
+
 @contextmanager
 def _csv_text(archive: IO[bytes]) -> Iterator[IO[str]]:
-    """The one CSV file inside a Bulk Read zip, open as text."""
-    with zipfile.ZipFile(archive) as zipped:
-        names = [n for n in zipped.namelist() if n.lower().endswith(".csv")]
-        if len(names) != 1:
-            raise ZCRMMalformedResponseError(
-                f"A Bulk Read zip should hold one CSV file; it holds {len(names)}."
-            )
-        with zipped.open(names[0]) as raw:
-            yield io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+    """The one CSV file inside a Bulk Read zip, open as text.
+
+    A download that cannot be read raises ``ZCRMMalformedResponseError`` saying why; rows
+    already handed out stay valid (a resumed sync downloads the job again).
+    """
+    try:
+        with zipfile.ZipFile(archive) as zipped:
+            names = [n for n in zipped.namelist() if n.lower().endswith(".csv")]
+            if len(names) != 1:
+                raise ZCRMMalformedResponseError(
+                    f"A Bulk Read zip should hold one CSV file; it holds {len(names)}."
+                )
+            with zipped.open(names[0]) as raw:
+                yield io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+    except _UNREADABLE as exc:
+        raise ZCRMMalformedResponseError(
+            f"The Bulk Read download cannot be read ({type(exc).__name__}: {exc}); "
+            "download the job's result again, or start a new job."
+        ) from exc
 
 
 def iter_csv(archive: IO[bytes]) -> Iterator[dict[str, str]]:
