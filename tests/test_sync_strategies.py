@@ -54,11 +54,12 @@ def test_full_sync_of_20000_leads_by_coql_windows_stays_within_the_caps(typed, s
     result = sync_module("Leads", full=True, strategy="coql")
 
     assert result.created == 20_000 and result.failed == 0
-    # 10 id scans (+1 empty), 10 windows, 1 user list, 1 deleted sweep.
-    assert fake.count(endpoint=COQL) == 21
+    # 1 plain id scan, then window bounds 4 at a time by OFFSET (3 rounds; the last finds one
+    # bound and the module's end), 1 scan of the (empty) tail, 10 windows, 1 user list, 1 sweep.
+    assert fake.count(endpoint=COQL) == 24
     assert fake.count(endpoint=LIST) == 0
     assert fake.count(endpoint=USERS) == 1
-    assert result.api_calls == len(fake.requests) == 23
+    assert result.api_calls == len(fake.requests) == 26
     assert 2 <= fake.peak_concurrency() <= 4
     assert_typed_equals_server(fake)
     state = SyncState.objects.get(module="Leads")
@@ -371,4 +372,35 @@ def test_a_bulk_read_download_that_cannot_be_read_fails_the_run_clearly(typed, b
     assert Lead.objects.count() == 0
     # The next run downloads a good file and stores everything.
     assert sync_module("Leads", full=True, strategy="bulk").created == 30
+    assert_typed_equals_server(fake)
+
+
+def test_window_bounds_found_by_offset_fall_back_to_the_plain_scan_when_zoho_refuses(typed):
+    fake = typed
+    # OFFSET + LIMIT may reach 2,000 records only: the second bound's lookup is refused.
+    fake.crm.options.coql_max_reach = 2000
+    fake.crm.seed("Leads", 9000)
+
+    result = sync_module("Leads", full=True, strategy="coql")
+
+    assert result.created == 9000 and result.failed == 0
+    assert_typed_equals_server(fake)
+
+
+def test_a_window_holding_more_records_than_one_answer_is_read_in_full(typed):
+    fake = typed
+    fake.crm.seed("Leads", 2500)
+    ids = sorted(int(r["id"]) for r in fake.crm.records("Leads"))
+    # The first scan says the first window ends at the 2,100th id (as when records restored
+    # from the recycle bin, with their old ids, arrive between the scan and the window).
+    scan = [{"id": str(i)} for i in ids[:1999]] + [{"id": str(ids[2099])}]
+    fake.inject(
+        endpoint=COQL,
+        status=200,
+        body={"data": scan, "info": {"count": 2000, "more_records": True}},
+    )
+
+    result = sync_module("Leads", full=True, strategy="coql")
+
+    assert result.created == 2500 and result.failed == 0
     assert_typed_equals_server(fake)

@@ -19,7 +19,9 @@ _ID_ONLY_RE = re.compile(
     r"^[\s()]*(?:(?:id\s*(?:>=|<=|>|<)\s*'?\d+'?|id\s+is\s+not\s+null)[\s()]*(?:\band\b[\s()]*)?)+$",
     re.I,
 )
-_ORDER_BY_ID_RE = re.compile(r"\border\s+by\s+id(?:\s+asc)?\s+limit\s+(\d+)\s*$", re.I)
+_ORDER_BY_ID_RE = re.compile(
+    r"\border\s+by\s+id(?:\s+asc)?\s+limit\s+(\d+)(?:\s+offset\s+(\d+))?\s*$", re.I
+)
 
 
 def candidates(query: str, rows: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]] | None:
@@ -48,7 +50,8 @@ def candidates(query: str, rows: Mapping[str, dict[str, Any]]) -> list[dict[str,
     end = bisect.bisect_right(ids, high) if high is not None else len(ids)
     chosen = ids[start:end]
     order = _ORDER_BY_ID_RE.search(query)
-    if order and id_only and "offset" not in query.lower():
-        # Only id bounds and "order by id limit N": the first N + 1 tell "more_records" exactly.
-        chosen = chosen[: int(order.group(1)) + 1]
+    if order and id_only:
+        # Only id bounds and "order by id limit N [offset M]": the first M + N + 1 records give
+        # the page and tell "more_records" exactly.
+        chosen = chosen[: int(order.group(2) or 0) + int(order.group(1)) + 1]
     return [rows[str(rid)] for rid in chosen]
